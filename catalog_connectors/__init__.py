@@ -1,0 +1,1 @@
+"""catalog_connectors stage."""

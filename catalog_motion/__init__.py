@@ -1,0 +1,3 @@
+"""catalog-motion: still product photos in, quality-checked motion clips out, at catalog scale."""
+
+__version__ = "0.1.0"

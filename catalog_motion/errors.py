@@ -1,0 +1,36 @@
+"""Exception types shared by every stage.
+
+The split matters to orchestration: a ``PermanentError`` (bad photo, invalid preset, missing weights)
+is recorded as the item's outcome and never retried; a ``TransientError`` (network, storage 5xx,
+CUDA out-of-memory) is retried with backoff before it becomes an outcome.
+"""
+
+from __future__ import annotations
+
+
+class CatalogMotionError(Exception):
+    """Base class: the message is one clear line meant for an operator."""
+
+
+class ConfigError(CatalogMotionError):
+    """A preset or run configuration is invalid. The message names the offending field."""
+
+
+class PermanentError(CatalogMotionError):
+    """Retrying cannot help (bad input, unsupported parameter, missing weights)."""
+
+
+class TransientError(CatalogMotionError):
+    """Retrying may help (network, storage throttling, GPU memory pressure)."""
+
+
+class IntakeError(PermanentError):
+    """A catalog row or its photo was refused at intake; ``reason`` is recorded as the row outcome."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class EngineError(PermanentError):
+    """An engine cannot run as configured (names the engine, what is missing, how to fix it)."""

@@ -1,0 +1,197 @@
+"""Video I/O shared by every stage: the ffmpeg binary, the lossless master clip, decoding and probing.
+
+Master clips are lossless RGB H.264 (libx264rgb, crf 0, ultrafast) in Matroska: exact pixels, ~10x
+smaller than raw frames and fast to write and read (1080x1350x96 frames: ~1 s to write, ~0.6 s to
+decode on 2 cores), so stages hand each other a path instead of frame arrays.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from catalog_motion.errors import PermanentError
+
+
+def ffmpeg_exe() -> str:
+    """System ffmpeg when on PATH, else the static binary that imageio-ffmpeg ships."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class MasterClipWriter:
+    """Streams RGB uint8 frames into a lossless master clip through an ffmpeg pipe (no temp images)."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.width, self.height, self.fps = width, height, fps
+        self.n_frames = 0
+        self._tmp = self.path.with_name(self.path.name + ".partial.mkv")
+        cmd = [
+            ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
+            "-c:v", "libx264rgb", "-crf", "0", "-preset", "ultrafast", "-an", str(self._tmp),
+        ]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 {self.height}x{self.width}x3, got {frame.dtype} {frame.shape}")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+        except BrokenPipeError:
+            self._fail()
+        self.n_frames += 1
+
+    def _fail(self) -> None:
+        err = self._proc.stderr.read().decode(errors="replace").strip() if self._proc.stderr else ""
+        self._proc.kill()
+        self._tmp.unlink(missing_ok=True)
+        raise OSError(f"ffmpeg failed writing {self.path.name}: {err.splitlines()[-1] if err else 'no output'}")
+
+    def close(self) -> Path:
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        if self._proc.wait() != 0:
+            self._fail()
+        self._tmp.replace(self.path)  # atomic: a master clip on disk is always complete
+        return self.path
+
+    def abort(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "MasterClipWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_master(frames: Iterable[np.ndarray], path: str | Path, fps: float) -> Path:
+    frames = iter(frames)
+    first = next(frames)
+    with MasterClipWriter(path, first.shape[1], first.shape[0], fps) as writer:
+        writer.write(first)
+        for frame in frames:
+            writer.write(frame)
+    return Path(path)
+
+
+def iter_frames(path: str | Path, step: int = 1, scale: float = 1.0) -> Iterator[np.ndarray]:
+    """Decode a video file to RGB uint8 frames (every `step`-th frame, optionally downscaled)."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise PermanentError(f"cannot open video {Path(path).name}: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise PermanentError(f"{Path(path).name} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for index, frame in enumerate(container.decode(stream)):
+            if index % step:
+                continue
+            if scale != 1.0:
+                w = max(2, int(round(frame.width * scale)) // 2 * 2)
+                h = max(2, int(round(frame.height * scale)) // 2 * 2)
+                yield frame.to_ndarray(format="rgb24", width=w, height=h)
+            else:
+                yield frame.to_ndarray(format="rgb24")
+
+
+def read_frames(path: str | Path, step: int = 1, scale: float = 1.0) -> np.ndarray:
+    frames = list(iter_frames(path, step=step, scale=scale))
+    if not frames:
+        raise PermanentError(f"{Path(path).name} has no decodable frames")
+    return np.stack(frames)
+
+
+@dataclass(frozen=True)
+class StreamFacts:
+    codec: str
+    profile: str | None
+    pix_fmt: str | None
+    width: int
+    height: int
+    fps: Fraction
+    n_frames: int
+    duration_s: float
+    has_audio: bool
+    audio_codec: str | None
+    color_range: str | None
+    color_space: str | None
+    color_primaries: str | None
+    color_trc: str | None
+    container: str
+    bit_rate: int | None
+
+
+def probe(path: str | Path, count_frames: bool = True) -> StreamFacts:
+    """Container and stream facts read with PyAV (libavformat), no ffprobe binary needed."""
+    import av
+
+    names = {1: "bt709", 2: None, 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
+    ranges = {0: None, 1: "tv", 2: "pc"}
+    trcs = {1: "bt709", 2: None, 13: "iec61966-2-1"}
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        ctx = video.codec_context
+        n = video.frames
+        if count_frames or not n:
+            n = sum(1 for _ in container.demux(video) if _.size)  # packets == frames for video
+            container.seek(0)
+        rate = video.average_rate or video.guessed_rate or Fraction(0)
+        duration = float(video.duration * video.time_base) if video.duration else (
+            float(container.duration) / 1e6 if container.duration else (n / float(rate) if rate else 0.0))
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return StreamFacts(
+            codec=ctx.name, profile=ctx.profile, pix_fmt=ctx.pix_fmt or (video.format.name if video.format else None),
+            width=ctx.width, height=ctx.height, fps=Fraction(rate), n_frames=n, duration_s=duration,
+            has_audio=audio is not None, audio_codec=audio.codec_context.name if audio else None,
+            color_range=ranges.get(int(ctx.color_range)) if ctx.color_range is not None else None,
+            color_space=names.get(int(ctx.colorspace)) if ctx.colorspace is not None else None,
+            color_primaries=names.get(int(ctx.color_primaries)) if ctx.color_primaries is not None else None,
+            color_trc=trcs.get(int(ctx.color_trc)) if ctx.color_trc is not None else None,
+            container=container.format.name, bit_rate=container.bit_rate,
+        )
+
+
+def mp4_top_level_atoms(path: str | Path) -> list[str]:
+    """Order of the top-level boxes of an MP4 (faststart means 'moov' comes before 'mdat')."""
+    atoms: list[str] = []
+    with open(path, "rb") as handle:
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                break
+            size = int.from_bytes(header[:4], "big")
+            kind = header[4:8].decode("latin-1")
+            atoms.append(kind)
+            if size == 1:
+                size = int.from_bytes(handle.read(8), "big")
+                handle.seek(size - 16, 1)
+            elif size == 0:
+                break
+            else:
+                handle.seek(size - 8, 1)
+    return atoms

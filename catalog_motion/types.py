@@ -1,0 +1,127 @@
+"""Records that stages hand each other: references and small facts, never frame arrays."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["published", "rejected", "invalid", "failed", "skipped"]
+"""Final outcome of one (sku, preset).
+
+published: passed QC and stored. rejected: generated but failed QC after every allowed attempt (sent to
+the review queue). invalid: the catalog row or its photo was refused. failed: an error in generation,
+encoding or publishing that retries could not fix. skipped: unchanged since the published manifest
+(incremental runs); the previous row's assets still stand.
+"""
+
+
+class CatalogRow(BaseModel):
+    """One row of a brand's catalog after loading, before its photo is fetched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    row_index: int = Field(description="0-based position in the source, for error messages")
+    sku: str = Field(description="Stock keeping unit id, unique within a catalog")
+    image: str = Field(description="Main photo: a local path or a file://, http(s):// or s3:// URI")
+    title: str | None = None
+    color: str | None = None
+    item_group_id: str | None = Field(default=None, description="Variants of one product share it")
+    updated_at: str | None = None
+    additional_images: list[str] = Field(default_factory=list)
+    lifestyle_image: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, description="Source columns not modelled above")
+
+
+class RowOutcome(BaseModel):
+    """A catalog row refused before planning (it yields an `invalid` manifest row per preset)."""
+
+    row_index: int
+    sku: str | None
+    reason: str
+
+
+class WorkItem(BaseModel):
+    """One (photo, preset) unit of generation. Variants sharing a photo share one work item."""
+
+    model_config = ConfigDict(frozen=False)
+
+    sku: str = Field(description="The SKU this item is generated for (the first of `skus`)")
+    skus: list[str] = Field(default_factory=list, description="Every SKU published from this item")
+    preset: str
+    image: str = Field(description="Reference of the photo as given in the catalog")
+    source_path: str | None = Field(default=None, description="Local normalised sRGB photo once fetched")
+    source_sha256: str | None = None
+    engine: str = "camera"
+    seed: int = 0
+    attempt: int = 0
+    key: str | None = Field(default=None, description="Content key: photo hash + preset definition + engine identity")
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.sku}/{self.preset}"
+
+
+class ClipRef(BaseModel):
+    """A generated master clip on disk (lossless), plus the facts needed to check and encode it."""
+
+    path: str
+    fps: float
+    n_frames: int
+    width: int
+    height: int
+    engine: str
+    seed: int
+    attempt: int = 0
+    params: dict[str, Any] = Field(default_factory=dict, description="Resolved engine parameters (provenance)")
+    seconds: float = 0.0
+
+
+class QCReport(BaseModel):
+    """Verdict of the quality gate on one clip."""
+
+    passed: bool
+    scores: dict[str, float] = Field(default_factory=dict, description="Per-clip scores, flat names")
+    reasons: list[str] = Field(default_factory=list, description="Why it failed; empty when passed")
+    per_frame: dict[str, list[float]] = Field(default_factory=dict, description="Per-frame curves")
+    seconds: float = 0.0
+
+
+class Asset(BaseModel):
+    """One stored file of a published variant."""
+
+    kind: str = Field(description="video | video_webm | poster_jpeg | poster_webp | ...")
+    uri: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class ManifestRow(BaseModel):
+    """Exactly one per (sku, preset) of the catalog, whatever happened to it."""
+
+    sku: str
+    preset: str
+    status: Status
+    reason: str = ""
+    video: str | None = None
+    poster: str | None = None
+    assets: list[Asset] = Field(default_factory=list)
+    engine: str | None = None
+    seed: int | None = None
+    attempts: int = 0
+    key: str | None = None
+    source_sha256: str | None = None
+    qc: dict[str, float] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
