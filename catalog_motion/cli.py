@@ -23,6 +23,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+
+@app.callback()
+def _root() -> None:
+    """Turn catalog photos into quality-checked motion clips."""
+
 err_console = Console(stderr=True)
 
 
@@ -67,10 +73,9 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors and anything unexpected: one line, not a traceback
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors and anything unexpected: one line, not a traceback
+        # typer vendors click, so usage errors are recognised by shape rather than class.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             err_console.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
             sys.exit(2)
         err_console.print(f"error: {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
