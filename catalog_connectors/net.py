@@ -1,0 +1,234 @@
+"""Guarded HTTP(S) for untrusted URLs (photo links and feeds come from brands' catalogs).
+
+Before any connection: the scheme must be allowed, the host is resolved and EVERY address it resolves to
+is checked - loopback, private, link-local, cloud-metadata, CGNAT, multicast, reserved and unspecified
+addresses are refused unless `IntakeSettings.allow_hosts` names the host or a range containing the
+address. The socket then connects to the checked address itself (the Host header and TLS SNI keep the
+name), so a second DNS answer cannot swap in another address (DNS rebinding). Redirects are followed by
+hand, at most `max_redirects`, and each hop is checked again. Bodies stream with a byte limit.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from catalog_connectors.config import IntakeSettings
+from catalog_motion.errors import IntakeError, TransientError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Cloud instance-metadata endpoints (AWS/GCP/Azure/Oracle, AWS IPv6, Alibaba): refused unless listed exactly.
+METADATA = {ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "169.254.170.2")}
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+USER_AGENT = "catalog-motion-intake/0.1"
+
+
+def address_problem(ip: Address) -> str | None:
+    """Why an address is refused by default (None when it is a public address)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return address_problem(ip.ipv4_mapped)
+    if ip in METADATA:
+        return "cloud-metadata"
+    for label, test in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
+                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
+                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
+        if test:
+            return label
+    if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
+        return "shared (CGNAT)"
+    if not ip.is_global:
+        return "non-global"
+    return None
+
+
+def _allowed(host: str, ip: Address, settings: IntakeSettings) -> bool:
+    for entry in settings.allow_hosts:
+        entry = entry.strip().lower()
+        if entry == host.lower():
+            return ip not in METADATA or str(ip) == entry
+        try:
+            net = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if ip in net and (ip not in METADATA or net.num_addresses == 1):
+            return True
+    return False
+
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def _system_resolver(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    seen: list[str] = []
+    for info in infos:
+        addr = info[4][0].split("%", 1)[0]
+        if addr not in seen:
+            seen.append(addr)
+    return seen
+
+
+RESOLVER: Resolver = _system_resolver
+"""Name resolution used by the guard (replaceable, e.g. to count look-ups in tests)."""
+
+
+def checked_addresses(host: str, port: int, settings: IntakeSettings) -> list[str]:
+    """Resolve `host` and check every address; returns them all, or raises `IntakeError` naming the first bad one."""
+    if not host:
+        raise IntakeError("URL has no host")
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+        addresses = [str(literal)]
+    except ValueError:
+        try:
+            addresses = RESOLVER(host, port)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise IntakeError(f"cannot resolve host {host!r}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not addresses:
+        raise IntakeError(f"host {host!r} has no address")
+    for addr in addresses:
+        ip = ipaddress.ip_address(addr)
+        problem = address_problem(ip)
+        if problem and not _allowed(host, ip, settings):
+            shown = host if host == addr else f"{host!r} resolves to {addr}"
+            raise IntakeError(f"refused: {shown} is a {problem} address (not in intake.allow_hosts)")
+    return addresses
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to a pre-checked IP while speaking HTTP to the original host name."""
+
+    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float):
+        super().__init__(host, port, timeout=connect_timeout)
+        self._ip, self._read_timeout = ip, read_timeout
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock.settimeout(self._read_timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float):
+        super().__init__(host, port, timeout=connect_timeout, context=ssl.create_default_context())
+        self._ip, self._read_timeout = ip, read_timeout
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        sock.settimeout(self._read_timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+@dataclass
+class Response:
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+    size: int = 0
+    redirects: list[str] = field(default_factory=list)
+
+
+def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: bytes | None = None,
+            headers: dict[str, str] | None = None, limit: int | None = None, sink=None,
+            what: str = "photo", follow_redirects: bool = True, raw_status: bool = False) -> Response:
+    """One guarded request. The body goes to `sink.write` if given (streaming), else into `Response.body`.
+
+    Raises `IntakeError` for refusals, 4xx and bodies over `limit`; `TransientError` for network faults,
+    timeouts, truncated bodies, 429 and 5xx (the caller may retry those). With `raw_status` every status
+    (after redirects) comes back as a Response for the caller to judge.
+    """
+    limit = settings.max_bytes if limit is None else limit
+    hops: list[str] = []
+    current = url
+    while True:
+        parts = urlsplit(current)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or scheme not in settings.allowed_schemes:
+            raise IntakeError(f"URL scheme '{scheme or 'none'}' is not allowed for a {what}")
+        if parts.username or parts.password:
+            raise IntakeError("URLs with credentials are not accepted")
+        host = parts.hostname or ""
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            raise IntakeError(f"URL has an invalid port: {current[:200]}") from None
+        addresses = checked_addresses(host, port, settings)
+        conn = _connect(scheme, host, port, addresses, settings)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+        try:
+            try:
+                conn.request(method, target, body=body, headers=send_headers)
+                resp = conn.getresponse()
+            except (TimeoutError, socket.timeout):
+                raise TransientError(f"{what} download timed out waiting for {host}") from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}: {exc}") from None
+            status = resp.status
+            resp_headers = {k.lower(): v for k, v in resp.getheaders()}
+            if 300 <= status < 400 and "location" in resp_headers and follow_redirects:
+                if len(hops) >= settings.max_redirects:
+                    raise IntakeError(f"too many redirects (more than {settings.max_redirects}) for {what}")
+                hops.append(current)
+                current = urljoin(current, resp_headers["location"])
+                if method not in ("GET", "HEAD"):
+                    raise IntakeError(f"{what} request was redirected; not following a redirected {method}")
+                continue
+            if raw_status:
+                pass
+            elif status == 429 or status >= 500:
+                retry_after = resp_headers.get("retry-after", "")
+                raise TransientError(f"{what} server answered HTTP {status}" + (f" (retry after {retry_after} s)" if retry_after else ""))
+            elif status >= 400 or status < 200 or status in (204, 205):
+                raise IntakeError(f"{what} server answered HTTP {status} {resp.reason}".rstrip())
+            declared = resp_headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > limit:
+                raise IntakeError(f"{what} is {declared} bytes, over the limit of {limit} bytes (not downloaded)")
+            out = bytearray()
+            size = 0
+            try:
+                while True:
+                    chunk = resp.read(64 * 1024)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if size > limit:
+                        raise IntakeError(f"{what} is larger than the limit of {limit} bytes (download stopped)")
+                    if sink is not None:
+                        sink.write(chunk)
+                    else:
+                        out += chunk
+            except (TimeoutError, socket.timeout):
+                raise TransientError(f"{what} download timed out after {size} bytes from {host}") from None
+            except http.client.IncompleteRead as exc:
+                raise TransientError(f"{what} download truncated: got {size + len(exc.partial)} of {declared} bytes") from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}") from None
+            if declared and declared.isdigit() and size < int(declared):
+                raise TransientError(f"{what} download truncated: got {size} of {declared} bytes")
+            return Response(url=current, status=status, headers=resp_headers, body=bytes(out), size=size,
+                            redirects=hops)
+        finally:
+            conn.close()
+
+
+def _connect(scheme: str, host: str, port: int, addresses: list[str], settings: IntakeSettings):
+    cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    last: Exception | None = None
+    for ip in addresses:
+        conn = cls(host, port, ip, settings.connect_timeout_s, settings.read_timeout_s)
+        try:
+            conn.connect()
+            return conn
+        except (OSError, ssl.SSLError) as exc:
+            last = exc
+            conn.close()
+    if isinstance(last, (TimeoutError, socket.timeout)):
+        raise TransientError(f"connecting to {host}:{port} timed out")
+    raise TransientError(f"cannot connect to {host}:{port}: {getattr(last, 'strerror', None) or last}")
