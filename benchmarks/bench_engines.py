@@ -1,0 +1,310 @@
+"""Generation engines benchmark: the camera engine at delivery size, and the diffusion engines per lever.
+
+Camera: each packaged preset at full size from a 1600x2000 drawn product photo (best of --reps runs):
+seconds per clip and rendered frames per second (target: <= ~2 s per 4 s clip on 2 CPU cores).
+
+Diffusion, with CUDA: each engine's real-size architecture is built from its published configuration
+with random weights (weights do not change the cost) straight on the GPU, wrapped by the production
+engine (`DiffusionEngine.from_pipeline`), and one product-page clip is generated per lever:
+  bf16        baseline (Wan VAE in fp32)
+  compile     torch.compile of the denoiser's repeated blocks (first run = compile, reported apart)
+  cache       FirstBlockCache (threshold 0.05)
+  offload     model CPU offload
+reporting seconds per clip (measured with --steps steps and extrapolated to the model's default
+steps), peak GPU memory, and the share of the pipeline call spent outside the denoising loop
+(text/image encoding, VAE encode/decode).
+
+Without CUDA it says so, and runs the same measurements on the tiny random pipelines of
+tests/fixtures/tiny_pipelines.py on CPU (levers that need CUDA are listed as not applicable), so the
+script keeps working under `make bench`. Those numbers say nothing about GPU speed.
+
+    .venv/bin/python benchmarks/bench_engines.py [--reps 2] [--steps 4] [--engines wan,svd] [--quick]
+writes benchmarks/results/engines.json and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # benchmarks never download
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+RESULTS = ROOT / "benchmarks" / "results" / "engines.json"
+ENGINES = ("wan", "svd", "ltx", "cogvideox")
+LEVERS = ("bf16", "compile", "cache", "offload")
+
+
+# ----- camera engine -------------------------------------------------------------------------------
+def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
+    from catalog_motion.presets import load_presets
+    from generation.base import GenerationRequest, get_engine
+    from tests.generation.conftest import draw_garment, save_png
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = save_png(draw_garment(1600, 2000, patch=(820, 1150, 160)), Path(tmp) / "photo.png")
+        engine = get_engine("camera", {})
+        for name, preset in load_presets().items():
+            scale = 0.25 if quick else 1.0
+            best = float("inf")
+            for rep in range(reps):
+                request = GenerationRequest(source_path=str(photo), preset=preset, seed=0, duration_scale=scale,
+                                            out_path=str(Path(tmp) / f"{name}-{rep}.mkv"))
+                started = time.perf_counter()
+                ref = engine.generate(request)
+                best = min(best, time.perf_counter() - started)
+            rows.append({"preset": name, "size": f"{preset.width}x{preset.height}", "path": preset.motion.path,
+                         "frames": ref.n_frames, "clip_s": round(ref.n_frames / preset.fps, 3),
+                         "seconds": round(best, 3), "fps": round(ref.n_frames / best, 1),
+                         "seconds_per_4s_clip": round(best * 4.0 / (ref.n_frames / preset.fps), 3)})
+    return rows
+
+
+# ----- real-size architectures (published configs) -------------------------------------------------
+def _t5_xxl_config(umt5: bool):
+    from transformers import T5Config, UMT5Config
+
+    cls = UMT5Config if umt5 else T5Config
+    return cls(vocab_size=256384 if umt5 else 32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
+               feed_forward_proj="gated-gelu", relative_attention_num_buckets=32)
+
+
+def _clip_vit_h(with_projection: bool):
+    from transformers import CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
+                              patch_size=14, image_size=224, projection_dim=1024, hidden_act="gelu")
+    return (CLIPVisionModelWithProjection if with_projection else CLIPVisionModel)(config)
+
+
+def denoiser_config(engine: str) -> tuple[str, dict[str, Any]]:
+    """Class name and config of each engine's published denoiser (diffusers class defaults where they match)."""
+    return {
+        # Wan2.1-I2V-14B: the 14B DiT with 36 input channels and the CLIP image cross-attention branch.
+        "wan": ("WanTransformer3DModel", {"in_channels": 36, "image_dim": 1280, "added_kv_proj_dim": 5120}),
+        # stable-video-diffusion-img2vid-xt: the class defaults are its UNet.
+        "svd": ("UNetSpatioTemporalConditionModel", {}),
+        # LTX-Video 0.9.x (2B): the class defaults.
+        "ltx": ("LTXVideoTransformer3DModel", {}),
+        # CogVideoX-5b-I2V: 42 layers x 48 heads, image latents concatenated (32 channels), learned positions.
+        "cogvideox": ("CogVideoXTransformer3DModel", {"num_attention_heads": 48, "num_layers": 42, "in_channels": 32,
+                                                      "use_rotary_positional_embeddings": True,
+                                                      "use_learned_positional_embeddings": True}),
+    }[engine]
+
+
+def real_size_parameter_counts() -> dict[str, float]:
+    """Billions of denoiser parameters, built on the meta device (no memory): checks the configs."""
+    import diffusers
+    import torch
+
+    counts = {}
+    for engine in ENGINES:
+        cls_name, config = denoiser_config(engine)
+        with torch.device("meta"):
+            model = getattr(diffusers, cls_name)(**config)
+        counts[engine] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
+    return counts
+
+
+def build_real_pipeline(engine: str, device: str):
+    """The engine's pipeline at real size with random weights, built directly on `device` in bf16."""
+    import diffusers
+    import torch
+    from transformers import CLIPImageProcessor, T5EncoderModel, UMT5EncoderModel
+
+    from tests.fixtures.tiny_pipelines import _t5_tokenizer
+
+    cls_name, config = denoiser_config(engine)
+    previous = torch.get_default_dtype()
+    with torch.device(device):
+        torch.set_default_dtype(torch.bfloat16)
+        try:
+            model = getattr(diffusers, cls_name)(**config)
+            if engine == "wan":
+                text = UMT5EncoderModel(_t5_xxl_config(umt5=True))
+                image = _clip_vit_h(with_projection=False)
+            elif engine in {"ltx", "cogvideox"}:
+                text = T5EncoderModel(_t5_xxl_config(umt5=False))
+            else:
+                image = _clip_vit_h(with_projection=True)
+        finally:
+            torch.set_default_dtype(previous)
+        if engine == "wan":
+            vae = diffusers.AutoencoderKLWan()  # fp32, as Wan recommends
+            return diffusers.WanImageToVideoPipeline(
+                transformer=model, vae=vae, text_encoder=text, tokenizer=_t5_tokenizer(), image_encoder=image,
+                image_processor=CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}),
+                scheduler=diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                            flow_shift=3.0))
+        if engine == "svd":
+            vae = diffusers.AutoencoderKLTemporalDecoder(block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+                                                         down_block_types=("DownEncoderBlock2D",) * 4).to(torch.bfloat16)
+            return diffusers.StableVideoDiffusionPipeline(
+                unet=model, vae=vae, image_encoder=image,
+                feature_extractor=CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}),
+                scheduler=diffusers.EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True,
+                                                           timestep_type="continuous", sigma_max=700.0, sigma_min=0.002))
+        if engine == "ltx":
+            vae = diffusers.AutoencoderKLLTXVideo().to(torch.bfloat16)
+            return diffusers.LTXImageToVideoPipeline(transformer=model, vae=vae, text_encoder=text,
+                                                     tokenizer=_t5_tokenizer(),
+                                                     scheduler=diffusers.FlowMatchEulerDiscreteScheduler())
+        vae = diffusers.AutoencoderKLCogVideoX().to(torch.bfloat16)
+        return diffusers.CogVideoXImageToVideoPipeline(
+            transformer=model, vae=vae, text_encoder=text, tokenizer=_t5_tokenizer(),
+            scheduler=diffusers.CogVideoXDDIMScheduler(prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                                                       timestep_spacing="trailing"))
+
+
+# ----- diffusion engines -------------------------------------------------------------------------
+def _lever_settings(lever: str, cuda: bool) -> dict[str, Any] | str:
+    """Settings for a lever, or the reason it does not apply here."""
+    if lever == "bf16":
+        return {"dtype": "bfloat16"} if cuda else {}
+    if lever == "compile":
+        return {"compile": "regional"} if cuda else "torch.compile timings need CUDA"
+    if lever == "cache":
+        return {"cache": {"kind": "first_block", "threshold": 0.05}}
+    if lever == "offload":
+        return {"offload": "model"} if cuda else "offload needs CUDA"
+    raise ValueError(lever)
+
+
+def _run_clip(engine, preset, photo: Path, out: Path, steps: int, full_steps: int) -> dict[str, Any]:
+    import torch
+
+    from generation.base import GenerationRequest
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    ref = engine.generate(GenerationRequest(source_path=str(photo), preset=preset, seed=0, out_path=str(out)))
+    wall = time.perf_counter() - started
+    timings = ref.params["timings"]
+    denoise, call = timings.get("denoise_s", 0.0), timings.get("call_s", 0.0)
+    per_step = denoise / max(1, steps * ref.params["takes"])
+    return {
+        "wall_s": round(wall, 3), "call_s": round(call, 3), "denoise_s": round(denoise, 3),
+        "outside_denoise_share": ref.params.get("outside_denoise_share"),
+        "seconds_per_clip_at_default_steps": round(wall - denoise + per_step * full_steps * ref.params["takes"], 3),
+        "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+        "native_size": ref.params["fit"]["native_size"], "frames_per_take": ref.params["frames_per_take"],
+        "takes": ref.params["takes"], "levers": ref.params["levers"],
+    }
+
+
+def bench_diffusion(engines: list[str], levers: list[str], steps: int, quick: bool) -> list[dict[str, Any]]:
+    import torch
+
+    from catalog_motion.presets import load_presets
+    from generation.base import clear_engine_cache, get_engine
+    from generation.diffusion.engines import ENGINE_CLASSES
+    from tests.fixtures.tiny_pipelines import write_tiny_model
+    from tests.generation.conftest import draw_garment, save_png
+
+    cuda = torch.cuda.is_available()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        photo = save_png(draw_garment(1600, 2000, patch=(820, 1150, 160)), tmp / "photo.png")
+        base = load_presets()["product-page"].model_copy(update={"loop": False})
+        if not cuda:  # tiny models: a small delivery size keeps it quick
+            base = base.model_copy(update={"width": 216, "height": 270, "duration_s": 1.0 if quick else 2.0})
+        for name in engines:
+            cls = ENGINE_CLASSES[name]
+            tiny_settings = None if cuda else write_tiny_model(name, tmp / f"tiny-{name}")
+            for lever in levers:
+                row: dict[str, Any] = {"engine": name, "lever": lever, "scale": "real" if cuda else "tiny"}
+                extra = _lever_settings(lever, cuda)
+                if isinstance(extra, str):
+                    rows.append(row | {"skipped": extra})
+                    continue
+                try:
+                    if cuda:
+                        pipe = build_real_pipeline(name, "cuda")
+                        engine = cls.from_pipeline(pipe, {"device": "cuda", "steps": steps, **extra})
+                        full_steps = cls.default_steps
+                    else:
+                        clear_engine_cache()
+                        engine = get_engine(name, tiny_settings | {"steps": steps} | extra)
+                        full_steps = steps
+                    first = _run_clip(engine, base, photo, tmp / f"{name}-{lever}-0.mkv", steps, full_steps)
+                    second = _run_clip(engine, base, photo, tmp / f"{name}-{lever}-1.mkv", steps, full_steps)
+                    row |= second | {"first_run_wall_s": first["wall_s"], "steps_measured": steps,
+                                     "default_steps": full_steps}
+                except Exception as exc:  # noqa: BLE001 - a lever a model does not support is a result too
+                    row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                rows.append(row)
+                engine = pipe = None  # noqa: F841 - free the model before the next lever
+                if cuda:
+                    torch.cuda.empty_cache()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps measured (default 4 CUDA, 2 CPU)")
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--levers", default=",".join(LEVERS))
+    parser.add_argument("--quick", action="store_true", help="shorter clips")
+    parser.add_argument("--skip-camera", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    result: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "cuda": cuda, "gpu": torch.cuda.get_device_name(0) if cuda else None},
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if not args.skip_camera:
+        result["camera"] = bench_camera(args.reps, args.quick)
+    result["real_size_denoiser_params_billion"] = real_size_parameter_counts()
+    if not cuda:
+        note = ("CUDA is not available: the diffusion benchmark needs a CUDA GPU for meaningful numbers. Running the "
+                "same measurements with tiny random pipelines on CPU so the script stays working; these numbers say "
+                "nothing about GPU speed.")
+        print(note)
+        result["diffusion_note"] = note
+    steps = args.steps or (4 if cuda else 2)
+    result["diffusion"] = bench_diffusion([e for e in args.engines.split(",") if e],
+                                          [lv for lv in args.levers.split(",") if lv], steps, args.quick)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2))
+
+    for row in result.get("camera", []):
+        print(f"camera {row['preset']:13s} {row['size']:9s} {row['path']:15s} {row['frames']:4d} frames "
+              f"{row['seconds']:6.2f} s ({row['fps']:6.1f} fps; {row['seconds_per_4s_clip']:.2f} s per 4 s clip)")
+    print("real-size denoisers (B params):", result["real_size_denoiser_params_billion"])
+    for row in result["diffusion"]:
+        head = f"{row['engine']:10s} {row['lever']:8s} [{row['scale']}]"
+        if "skipped" in row or "error" in row:
+            print(f"{head} {row.get('skipped') or row.get('error')}")
+        else:
+            mem = f", peak {row['peak_gpu_gib']} GiB" if row["peak_gpu_gib"] is not None else ""
+            print(f"{head} {row['wall_s']:.2f} s/clip at {row['steps_measured']} steps "
+                  f"(~{row['seconds_per_clip_at_default_steps']:.1f} s at {row['default_steps']}), "
+                  f"outside denoise {row['outside_denoise_share']:.0%}{mem}")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
