@@ -87,6 +87,12 @@ class QCReport(BaseModel):
     reasons: list[str] = Field(default_factory=list, description="Why it failed; empty when passed")
     per_frame: dict[str, list[float]] = Field(default_factory=dict, description="Per-frame curves")
     seconds: float = 0.0
+    failed_checks: list[str] = Field(
+        default_factory=list,
+        description="Stable names of failed checks: drift, flicker, warp_error, photosensitivity, black_frames, "
+        "frozen, loop_seam, technical, conformance, input. drift/flicker/warp_error are worth regenerating "
+        "with less motion (see docs/QUALITY.md).",
+    )
 
 
 class Asset(BaseModel):
@@ -97,6 +103,7 @@ class Asset(BaseModel):
     size: int
     sha256: str
     content_type: str
+    key: str | None = Field(default=None, description="Key relative to the sink root (re-publishing, verification)")
 
 
 class ManifestRow(BaseModel):

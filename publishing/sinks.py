@@ -1,0 +1,383 @@
+"""Where published files go: a local folder (default) or S3 / any S3-compatible endpoint.
+
+Keys are '/'-joined relative names ('<sku>/<preset>/video-<sha>.mp4', 'runs/<id>/manifest.json'); every
+segment is checked with `catalog_motion.paths.safe_segment`, so an untrusted SKU can never name a key
+outside the sink's root. Every store is verified (size and SHA-256) before it is reported stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from catalog_motion.errors import ConfigError, PermanentError, TransientError
+from catalog_motion.paths import safe_segment, within
+from catalog_motion.types import Asset, sha256_file
+from publishing.config import SinkSettings
+
+
+def check_key(key: str) -> str:
+    """Return `key` if every segment is already a safe segment, else raise ValueError."""
+    parts = key.split("/")
+    if not key or any(not part or safe_segment(part) != part for part in parts):
+        raise ValueError(f"unsafe object key: {key!r}")
+    return key
+
+
+def make_key(*segments: str) -> str:
+    """A key from untrusted segments (each made safe with safe_segment)."""
+    return "/".join(safe_segment(segment) for segment in segments)
+
+
+_META_KEY = re.compile(r"[^a-z0-9-]+")
+
+
+def ascii_metadata(metadata: dict[str, Any] | None) -> dict[str, str]:
+    """Flatten metadata for object headers: lowercase ascii keys, printable-ASCII values.
+
+    Nested dicts become 'parent-child' keys (qc scores: 'qc-subject_drift' -> 'qc-subject-drift');
+    non-ASCII text is percent-encoded (HTTP headers are ASCII); floats keep 6 significant digits.
+    """
+    flat: dict[str, str] = {}
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{prefix}-{key}" if prefix else str(key), inner)
+            return
+        if value is None:
+            return
+        key = _META_KEY.sub("-", prefix.lower()).strip("-")[:64] or "x"
+        if isinstance(value, float):
+            text = f"{value:.6g}"
+        elif isinstance(value, (list, tuple)):
+            text = ",".join(str(v) for v in value)
+        else:
+            text = str(value)
+        if not (text.isascii() and text.isprintable()):
+            text = quote(text, safe=" !#$&'()*+,-./:;=?@[]^_`{|}~")
+        flat[key] = text[:1024]
+
+    add("", metadata or {})
+    return flat
+
+
+class Sink(ABC):
+    """A place to store published objects by key."""
+
+    settings: SinkSettings
+
+    def __init__(self, settings: SinkSettings):
+        self.settings = settings
+        self.uploads = 0  # asset objects written by this instance (a re-run of unchanged inputs: 0)
+        self.skipped = 0  # puts answered by an existing identical object
+        self.manifest_writes = 0  # manifest/pointer objects written (every run writes its own)
+        self.bytes_uploaded = 0
+        self._lock = threading.Lock()
+
+    def __reduce__(self):
+        # Sinks cross process boundaries (Prefect process pools, Dask) as their settings; the boto3
+        # client is not picklable and is rebuilt on the other side. Counters start again at zero.
+        return (make_sink, (self.settings,))
+
+    @abstractmethod
+    def uri_for(self, key: str) -> str:
+        """Public reference of `key` (a local path for the folder sink, s3://bucket/key for S3)."""
+
+    @abstractmethod
+    def stat(self, key: str) -> tuple[int, str | None] | None:
+        """(size, sha256 or None if unknown) of a stored object, or None if there is none."""
+
+    @abstractmethod
+    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
+               cache_control: str) -> None:
+        """Store one file under `key` (atomically: readers see the old object or the whole new one)."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Content of `key`; raises PermanentError if it does not exist."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys starting with `prefix` (sorted)."""
+
+    @abstractmethod
+    def metadata(self, key: str) -> dict[str, str]:
+        """Object metadata stored with `key` ({} if none)."""
+
+    @abstractmethod
+    def local_copy(self, key: str, dest: Path) -> Path:
+        """A local file with the content of `key` (may be the stored file itself for the folder sink)."""
+
+    def exists(self, key: str, sha256: str | None = None) -> bool:
+        """True if `key` is stored (and, when `sha256` is given, has exactly that content)."""
+        found = self.stat(check_key(key))
+        if found is None:
+            return False
+        return sha256 is None or found[1] == sha256
+
+    def verify(self, key: str, size: int, sha256: str) -> bool:
+        """True if `key` is stored with this size and checksum (what the manifest relies on)."""
+        found = self.stat(check_key(key))
+        return found is not None and found[0] == size and found[1] == sha256
+
+    def verify_many(self, items: list[tuple[str, int, str]]) -> list[bool]:
+        """`verify` for many (key, size, sha256) at once (what a manifest of a whole catalog needs)."""
+        if len(items) < 8:
+            return [self.verify(*item) for item in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=8) as pool:  # HEAD latency, not CPU, bounds S3 checks
+            return list(pool.map(lambda item: self.verify(*item), items))
+
+    def put(self, local_path: str | Path, key: str, content_type: str, metadata: dict[str, Any] | None = None,
+            *, kind: str = "file", cache_control: str | None = None, sha256: str | None = None) -> Asset:
+        """Store `local_path` under `key` unless an identical object is there; verify; describe it."""
+        check_key(key)
+        local_path = Path(local_path)
+        size = local_path.stat().st_size
+        digest = sha256 or sha256_file(local_path)
+        asset = Asset(kind=kind, uri=self.uri_for(key), size=size, sha256=digest, content_type=content_type, key=key)
+        if self.verify(key, size, digest):
+            with self._lock:
+                self.skipped += 1
+            return asset
+        meta = ascii_metadata(metadata)
+        meta["sha256"] = digest
+        self._store(local_path, key, content_type, meta, cache_control or self.settings.cache_control)
+        if not self.verify(key, size, digest):
+            raise TransientError(f"stored object {key} failed verification (size or checksum differs)")
+        with self._lock:
+            if kind.startswith("manifest"):
+                self.manifest_writes += 1
+            else:
+                self.uploads += 1
+                self.bytes_uploaded += size
+        return asset
+
+    def put_bytes(self, data: bytes, key: str, content_type: str, *, kind: str = "file",
+                  cache_control: str | None = None, metadata: dict[str, Any] | None = None) -> Asset:
+        with tempfile.NamedTemporaryFile(delete=False, suffix=".upload") as handle:
+            handle.write(data)
+        try:
+            return self.put(handle.name, key, content_type, metadata, kind=kind, cache_control=cache_control,
+                            sha256=hashlib.sha256(data).hexdigest())
+        finally:
+            os.unlink(handle.name)
+
+
+class LocalSink(Sink):
+    """A folder. Metadata and checksums live in a sidecar '<file>.meta.json' next to each object."""
+
+    def __init__(self, settings: SinkSettings):
+        super().__init__(settings)
+        self.root = Path(settings.uri.removeprefix("file://")).expanduser().resolve()
+
+    def path_for(self, key: str) -> Path:
+        return within(self.root, *check_key(key).split("/"))
+
+    def uri_for(self, key: str) -> str:
+        return str(self.path_for(key))
+
+    def _meta_path(self, path: Path) -> Path:
+        return path.with_name(path.name + ".meta.json")
+
+    def stat(self, key: str) -> tuple[int, str | None] | None:
+        path = self.path_for(key)
+        if not path.is_file():
+            return None
+        size = path.stat().st_size
+        try:
+            meta = json.loads(self._meta_path(path).read_text())
+        except (OSError, ValueError):
+            meta = {}
+        # The sidecar is trusted only if it describes this exact file (size and mtime); else re-hash.
+        stat = path.stat()
+        if meta.get("size") == size and meta.get("mtime_ns") == stat.st_mtime_ns and meta.get("sha256"):
+            return size, meta["sha256"]
+        return size, sha256_file(path)
+
+    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
+               cache_control: str) -> None:
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        try:
+            with open(local_path, "rb") as src, open(tmp, "wb") as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        stat = path.stat()
+        sidecar = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "content_type": content_type,
+                   "cache_control": cache_control, **metadata}
+        meta_tmp = tmp.with_name(tmp.name + ".meta")
+        meta_tmp.write_text(json.dumps(sidecar, sort_keys=True))
+        os.replace(meta_tmp, self._meta_path(path))
+
+    def metadata(self, key: str) -> dict[str, str]:
+        try:
+            return json.loads(self._meta_path(self.path_for(key)).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def local_copy(self, key: str, dest: Path) -> Path:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise PermanentError(f"no object {key} in {self.root}")
+        return path
+
+    def get_bytes(self, key: str) -> bytes:
+        path = self.path_for(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise PermanentError(f"no object {key} in {self.root}") from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        # Walk only the folder the prefix names, not the whole tree (which holds every SKU).
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = within(self.root, *folder.split("/")) if folder else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for path in base.rglob("*"):
+            if not path.is_file() or path.name.endswith((".meta.json", ".partial")) or path.name.startswith("."):
+                continue
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix):
+                keys.append(key)
+        return sorted(keys)
+
+
+class S3Sink(Sink):
+    """S3 through boto3 (any endpoint_url). Large files upload in parts (TransferConfig)."""
+
+    def __init__(self, settings: SinkSettings):
+        super().__init__(settings)
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        parsed = urlparse(settings.uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ConfigError(f"sink uri must look like s3://bucket/prefix, got {settings.uri!r}")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        if self.prefix:
+            check_key(self.prefix)
+        self.client = boto3.client(
+            "s3", endpoint_url=settings.endpoint_url, region_name=settings.region or "us-east-1",
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        )
+        mib = 1024 * 1024
+        self.transfer = TransferConfig(
+            multipart_threshold=settings.multipart_threshold_mb * mib,
+            multipart_chunksize=settings.multipart_chunk_mb * mib,
+            max_concurrency=settings.max_concurrency,
+        )
+
+    def object_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return None
+            if code in ("403", "AccessDenied", "NoSuchBucket"):
+                raise PermanentError(f"S3 {self.bucket}: {code} on HEAD {key}") from None
+            raise TransientError(f"S3 HEAD {key} failed: {code}") from None
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 HEAD {key} failed: {str(exc).splitlines()[0]}") from None
+
+    def stat(self, key: str) -> tuple[int, str | None] | None:
+        head = self.head(key)
+        if head is None:
+            return None
+        return int(head["ContentLength"]), head.get("Metadata", {}).get("sha256")
+
+    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
+               cache_control: str) -> None:
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        extra = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
+        try:
+            self.client.upload_file(str(local_path), self.bucket, self.object_key(key), ExtraArgs=extra,
+                                    Config=self.transfer)
+        except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
+            raise TransientError(f"S3 upload of {key} failed: {str(exc).splitlines()[0]}") from None
+
+    def metadata(self, key: str) -> dict[str, str]:
+        head = self.head(key)
+        return dict(head.get("Metadata", {})) if head else {}
+
+    def local_copy(self, key: str, dest: Path) -> Path:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.client.download_file(self.bucket, self.object_key(key), str(dest), Config=self.transfer)
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"S3 download of {key} failed: {str(exc).splitlines()[0]}") from None
+        return dest
+
+    def get_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise PermanentError(f"no object {key} in s3://{self.bucket}/{self.prefix}") from None
+            raise TransientError(f"S3 GET {key} failed: {code}") from None
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 GET {key} failed: {exc}") from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = (f"{self.prefix}/" if self.prefix else "") + prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("403", "AccessDenied", "NoSuchBucket"):
+                raise PermanentError(f"S3 {self.bucket}: {code} listing {prefix}") from None
+            raise TransientError(f"S3 list {prefix} failed: {code}") from None
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 list {prefix} failed: {str(exc).splitlines()[0]}") from None
+        return sorted(keys)
+
+
+def make_sink(settings: SinkSettings) -> Sink:
+    """The sink for `settings.uri`: s3://bucket/prefix -> S3Sink, anything else -> a local folder."""
+    if settings.uri.startswith("s3://"):
+        return S3Sink(settings)
+    if "://" in settings.uri and not settings.uri.startswith("file://"):
+        raise ConfigError(f"unsupported sink uri {settings.uri!r}: use a folder or s3://bucket/prefix")
+    return LocalSink(settings)

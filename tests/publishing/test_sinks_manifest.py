@@ -1,0 +1,156 @@
+"""Local folder sink, safe keys, publish_variant and the manifest store (round trips, latest, rollback)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from catalog_motion.errors import PermanentError
+from catalog_motion.types import ManifestRow, sha256_file
+from publishing.config import SinkSettings
+from publishing.encode import LocalAsset
+from publishing.manifest import ManifestError, ManifestStore
+from publishing.publish import publish_variant, published_row
+from publishing.sinks import LocalSink, ascii_metadata, check_key, make_key, make_sink
+
+
+def local_assets(folder, tag="a"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + tag.encode() * 100)
+    (folder / "poster.jpg").write_bytes(b"\xff\xd8\xff" + tag.encode() * 50)
+    return [LocalAsset(kind="video", path=str(folder / "video.mp4"), content_type="video/mp4"),
+            LocalAsset(kind="poster_jpeg", path=str(folder / "poster.jpg"), content_type="image/jpeg")]
+
+
+def test_make_sink_picks_by_uri(tmp_path):
+    assert isinstance(make_sink(SinkSettings(uri=str(tmp_path / "o"))), LocalSink)
+    with pytest.raises(Exception, match="unsupported sink uri"):
+        make_sink(SinkSettings(uri="ftp://x/y"))
+
+
+def test_keys_cannot_escape_the_root(tmp_path):
+    sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
+    for bad in ("../x", "a/../../b", "/etc/passwd", "a//b", "", "a/./b"):
+        with pytest.raises(ValueError):
+            check_key(bad)
+        with pytest.raises(ValueError):
+            sink.put(__file__, bad, "text/plain")
+    key = make_key("../x", "product-page", "video.mp4")
+    assert ".." not in key.split("/") and key.startswith("x-")
+    stored = publish_variant(sku="../../etc/passwd", preset="product-page", assets=local_assets(tmp_path / "enc"),
+                             sink=sink, metadata={})
+    for asset in stored:
+        assert (tmp_path / "out").resolve() in sink.path_for(asset.key).parents
+    assert not (tmp_path / "etc").exists()
+
+
+def test_local_put_exists_get_and_content_addressing(tmp_path):
+    sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
+    assets = local_assets(tmp_path / "enc")
+    meta = {"engine": "camera", "seed": 7, "qc": {"subject_drift": 0.0123456789}, "title": "Robe été"}
+    stored = publish_variant(sku="SKU-1", preset="product-page", assets=assets, sink=sink, metadata=meta)
+    assert [a.kind for a in stored] == ["video", "poster_jpeg"]
+    video = stored[0]
+    assert video.key.startswith("SKU-1/product-page/video-") and video.key.endswith(".mp4")
+    assert video.sha256 == sha256_file(assets[0].path) and video.sha256[:16] in video.key
+    assert video.uri == str(tmp_path.resolve() / "out" / video.key)
+    assert sink.exists(video.key) and sink.exists(video.key, video.sha256)
+    assert not sink.exists(video.key, "0" * 64) and not sink.exists("SKU-1/product-page/nope.mp4")
+    assert sink.get_bytes(video.key) == open(assets[0].path, "rb").read()
+    side = sink.metadata(video.key)
+    assert side["sku"] == "SKU-1" and side["seed"] == "7" and side["qc-subject-drift"] == "0.0123457"
+    assert side["title"].isascii() and side["content_type"] == "video/mp4"
+    assert sink.uploads == 2
+    # Re-publishing identical files uploads nothing.
+    again = publish_variant(sku="SKU-1", preset="product-page", assets=assets, sink=sink, metadata=meta)
+    assert again == stored and sink.uploads == 2 and sink.skipped == 2
+    # Changed content gets a new key; the old object stays for older manifests.
+    changed = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc2", "b"),
+                              sink=sink, metadata=meta)
+    assert changed[0].key != video.key and sink.exists(video.key) and sink.uploads == 4
+    with pytest.raises(PermanentError, match="no object"):
+        sink.get_bytes("SKU-1/missing.mp4")
+
+
+def test_ascii_metadata():
+    flat = ascii_metadata({"sku": "Ä/1", "QC": {"Flicker Score": 0.5}, "none": None, "tags": ["a", "b"]})
+    assert flat == {"sku": "%C3%84/1", "qc-flicker-score": "0.5", "tags": "a,b"}
+    assert all(k.isascii() and v.isascii() for k, v in flat.items())
+
+
+def rows_for(sink, tmp_path, tag):
+    stored = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / tag, tag),
+                             sink=sink, metadata={})
+    return [
+        published_row(sku="SKU-1", preset="product-page", stored=stored, engine="camera", seed=3, attempts=1,
+                      qc={"subject_drift": 0.1}, params={"amount": 0.25, "path": "breathing"}, timings={"encode": 1.5}),
+        ManifestRow(sku="SKU-2", preset="product-page", status="invalid", reason="photo too small: 64x64"),
+    ]
+
+
+def test_manifest_round_trip_latest_and_rollback(tmp_path):
+    sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
+    store = ManifestStore(sink)
+    assert store.read_latest() == [] and store.list_runs() == [] and store.latest_run_id() is None
+    rows1 = rows_for(sink, tmp_path, "a")
+    manifest = store.write_run("run-1", rows1)
+    assert manifest.counts == {"published": 1, "invalid": 1}
+    assert store.read_run("run-1") == rows1
+    assert store.read_run_parquet("run-1") == rows1
+    assert rows1[0].video == rows1[0].assets[0].uri and rows1[0].poster == rows1[0].assets[1].uri
+    assert store.read_latest() == rows1
+    import pandas as pd
+
+    frame = pd.read_parquet(tmp_path / "out" / "runs" / "run-1" / "manifest.parquet")
+    assert list(frame["sku"]) == ["SKU-1", "SKU-2"] and list(frame["status"]) == ["published", "invalid"]
+    rows2 = rows_for(sink, tmp_path, "b")
+    store.write_run("run-2", rows2)
+    assert store.list_runs() == ["run-1", "run-2"] and store.latest_run_id() == "run-2"
+    assert json.loads((tmp_path / "out" / "latest" / "manifest.json").read_text())["run_id"] == "run-2"
+    store.rollback("run-1")
+    assert store.latest_run_id() == "run-1" and store.read_latest() == rows1
+    assert json.loads((tmp_path / "out" / "latest" / "manifest.json").read_text())["run_id"] == "run-1"
+    assert store.read_run("run-2") == rows2  # older versions are kept
+    with pytest.raises(PermanentError, match="no manifest for run"):
+        store.rollback("run-9")
+    with pytest.raises(PermanentError, match="invalid run id"):
+        store.write_run("../evil", rows1)
+
+
+def test_manifest_refuses_rows_naming_missing_objects(tmp_path):
+    sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
+    store = ManifestStore(sink)
+    rows = rows_for(sink, tmp_path, "a")
+    sink.path_for(rows[0].assets[0].key).unlink()
+    with pytest.raises(ManifestError, match="not written: 1 object"):
+        store.write_run("run-1", rows)
+    assert store.list_runs() == [] and store.latest_run_id() is None
+    written = store.write_run("run-1", rows, on_missing="fail_row")
+    assert [r.status for r in written.rows] == ["failed", "invalid"]
+    assert written.rows[0].assets == [] and "missing" in written.rows[0].reason
+    # A corrupted object (same size, other bytes) does not verify either.
+    rows = rows_for(sink, tmp_path, "c")
+    path = sink.path_for(rows[0].assets[1].key)
+    data = bytearray(path.read_bytes()); data[-1] ^= 1; path.write_bytes(bytes(data))
+    assert [a.kind for _, a in store.missing_objects(rows)] == ["poster_jpeg"]
+    # Rollback re-checks the older run's objects.
+    good = rows_for(sink, tmp_path, "d")
+    store.write_run("run-2", good)
+    store.write_run("run-3", good[1:])
+    sink.path_for(good[0].assets[0].key).unlink()
+    with pytest.raises(PermanentError, match="cannot roll back to run-2"):
+        store.rollback("run-2")
+    assert store.latest_run_id() == "run-3"
+
+
+def test_sinks_pickle_as_their_settings(tmp_path, s3_server, s3_bucket):
+    import pickle
+
+    for settings in (SinkSettings(uri=str(tmp_path / "out")),
+                     SinkSettings(uri=f"s3://{s3_bucket}/x", endpoint_url=s3_server)):
+        sink = make_sink(settings)
+        clone = pickle.loads(pickle.dumps(sink))
+        assert type(clone) is type(sink) and clone.settings == settings
+        stored = clone.put(__file__, "code/test.py", "text/x-python", {})
+        assert sink.exists(stored.key, stored.sha256)
