@@ -1,0 +1,39 @@
+"""`catalog-motion qc`: score any clip against its source photo with a preset's thresholds."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("qc")
+    def qc_command(
+        source: str = typer.Option(..., "--source", help="Source photo the clip was made from"),
+        video: str = typer.Option(..., "--video", help="Clip to score (master .mkv or an encode)"),
+        preset: str = typer.Option("product-page", "--preset", help="Preset whose QC thresholds apply"),
+        presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object: passed, scores, reasons"),
+    ) -> None:
+        """Score a clip against its source photo. Exit 0 when it passes, 1 when it fails, 2 on bad input."""
+        from catalog_motion.presets import load_presets, select_presets
+        from quality.gate import check_clip
+
+        chosen = select_presets(load_presets(presets_file), [preset])[0]
+        report = check_clip(source, video, chosen)
+        if as_json:
+            typer.echo(json.dumps({"passed": report.passed, "scores": report.scores, "reasons": report.reasons,
+                                   "failed_checks": report.failed_checks}, sort_keys=True))
+        else:
+            verdict = "PASS" if report.passed else "FAIL"
+            typer.echo(f"{verdict} {video} (preset {chosen.name}, {report.seconds:.2f} s)")
+            for name in ("drift", "drift_last", "flicker", "warp_error", "flashes_per_s", "black_frames", "frozen_s",
+                         "loop_seam"):
+                if name in report.scores:
+                    typer.echo(f"  {name:14s} {report.scores[name]:.4f}")
+            for reason in report.reasons:
+                typer.echo(f"  reason: {reason}")
+        # SystemExit, not typer.Exit: the shell runs click with standalone_mode=False, which turns
+        # typer.Exit into a return value and would lose the code.
+        raise SystemExit(0 if report.passed else 1)
