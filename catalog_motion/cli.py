@@ -64,7 +64,10 @@ for _module_name in STAGE_CLI_MODULES:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except CatalogMotionError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
