@@ -16,7 +16,9 @@ def safe_segment(value: str) -> str:
     Characters outside [A-Za-z0-9._-] become '_'; when anything was changed (or the name is long) a
     short hash of the original is appended so two different SKUs never share a folder.
     """
-    cleaned = _UNSAFE.sub("_", value).strip("._") or "_"
+    # "x", not "_", for names with nothing usable ('..', '.'): "_-<hash>" would itself be rewritten
+    # (leading '_' is stripped), and object keys require safe_segment(segment) == segment.
+    cleaned = _UNSAFE.sub("_", value).strip("._") or "x"
     if cleaned != value or len(cleaned) > MAX_SEGMENT:
         digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
         cleaned = f"{cleaned[: MAX_SEGMENT - 11]}-{digest}"
