@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= out/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo sample test test-deps bench serve soak clean
+.PHONY: venv demo sample test test-deps bench serve deploy worker bench-scale soak clean
 
 venv: $(STAMP)
 
@@ -34,6 +34,35 @@ test: venv test-deps
 
 bench: venv sample
 	$(BIN)/python -m benchmarks.run_all
+
+# Reliability suite (tests/reliability) run back to back for SOAK_MINUTES (default 30), a new fault seed each
+# pass; stops at the first failure. Running totals: benchmarks/results/reliability-soak.json.
+SOAK_MINUTES ?= 30
+SOAK_FILE ?= benchmarks/results/reliability-soak.json
+soak: venv
+	@rm -f $(SOAK_FILE); end=$$(( $$(date +%s) + $(SOAK_MINUTES) * 60 )); pass=0; \
+	while [ $$(date +%s) -lt $$end ]; do pass=$$((pass + 1)); echo "soak pass $$pass"; \
+	  RELIABILITY_SEED=$$pass RELIABILITY_SOAK_FILE=$(SOAK_FILE) PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/python -m pytest -q -x -p no:cacheprovider tests/reliability || exit 1; \
+	done; echo "soak: $$pass pass(es) in $(SOAK_MINUTES) min; totals in $(SOAK_FILE)"
+
+# Local operations (docs/OPERATIONS.md): Prefect server on :4200 with SQLite under .prefect/, work pool,
+# `gpu` concurrency limit, deployments from prefect.yaml, automations.yaml, and a worker (Ctrl-C stops).
+CATALOG ?= samples/catalog/catalog.csv
+NIGHTLY_OUT ?= out/nightly
+serve: venv sample
+	$(BIN)/catalog-motion serve --catalog $(CATALOG) --out $(NIGHTLY_OUT)
+
+# Against a running server (PREFECT_API_URL): re-deploy after editing prefect.yaml / automations.yaml.
+deploy: venv
+	$(BIN)/catalog-motion ops setup --catalog $(CATALOG) --out $(NIGHTLY_OUT)
+
+worker: venv
+	CATALOG_MOTION_ROOT=$(CURDIR) $(BIN)/prefect worker start --pool catalog-motion-local --type process
+
+# The 30,000-item scale run against a real local server (benchmarks/results/scale.json).
+bench-scale: venv
+	$(BIN)/python -m benchmarks.bench_scale
 
 clean:
 	rm -rf out .pytest_cache benchmarks/results/*.tmp

@@ -17,11 +17,66 @@ from publishing.config import SinkSettings
 
 
 class OrchestrationSettings(BaseModel):
+    """How the Prefect flow schedules work. Owned by orchestration (tasks/, flows/)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    batch_size: int = Field(default=4, ge=1, le=1000, description="Work items per task run")
-    task_runner: Literal["threads", "processes", "dask", "ray"] = "threads"
-    max_workers: int = Field(default=2, ge=1, le=256)
+    batch_size: int = Field(
+        default=4, ge=1, le=1000,
+        description="Work items per task run. Match a GPU batch; raise it (e.g. 100) for very large "
+        "catalogs so the server records a few thousand task runs rather than one per item.",
+    )
+    task_runner: Literal["threads", "processes", "dask", "ray"] = Field(
+        default="threads",
+        description="threads (default, one machine), processes (engine loaded once per process), "
+        "dask (prefect-dask; local cluster or `dask_address`), ray (prefect-ray, if installed)",
+    )
+    max_workers: int = Field(default=2, ge=1, le=256, description="Threads/processes/Dask workers")
+    max_inflight_batches: int = Field(
+        default=8, ge=1, le=1024,
+        description="Batches in flight at once; bounds flow memory and work-folder size at any scale",
+    )
+    dask_address: str | None = Field(
+        default=None, description="Existing Dask scheduler (tcp://host:8786); None starts a local cluster"
+    )
+    dask_threads_per_worker: int = Field(default=1, ge=1, le=64, description="Threads in each Dask worker")
+    ray_address: str | None = Field(default=None, description="Ray cluster address for the ray runner")
+    retries: int = Field(default=3, ge=0, le=20, description="Retries of a task on a TransientError")
+    retry_delay_s: float = Field(
+        default=1.0, ge=0.0, le=600.0, description="First retry delay; doubles on each retry (exponential)"
+    )
+    retry_jitter_factor: float = Field(
+        default=0.5, ge=0.0, le=5.0, description="Random extra delay, as a fraction of each delay"
+    )
+    gpu_concurrency_limit: str | None = Field(
+        default=None,
+        description="Name of a Prefect global concurrency limit that generation occupies (one slot per "
+        "GPU, e.g. 'gpu'); None runs generation without a global limit",
+    )
+    rejection_rate_alert: float = Field(
+        default=0.2, ge=0.0, le=1.0,
+        description="Emit catalog.run.rejection-rate-high when rejected/(generated) exceeds this",
+    )
+    keep_masters: bool = Field(
+        default=False, description="Keep lossless master clips in the work folder after publishing"
+    )
+    artifact_max_rows: int = Field(
+        default=500, ge=10, le=100000, description="Rows shown in link/failure artifacts (counts are complete)"
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Python modules imported before work starts, in every worker process (e.g. modules "
+        "that register custom engines with generation.base.register_engine)",
+    )
+    progress_every_s: float = Field(
+        default=2.0, ge=0.0, le=600.0, description="Least time between progress artifact updates"
+    )
+    generation_timeout_s: float | None = Field(
+        default=None, gt=0.0,
+        description="Longest one item may generate (a batch gets this times its size); past it the batch's "
+        "items end `failed` (timed out) instead of hanging the run. None: no limit. A timed-out engine call "
+        "cannot be interrupted in a thread and is abandoned; prefer task_runner=processes where engines may hang.",
+    )
 
 
 class RunSettings(BaseModel):

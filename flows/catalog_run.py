@@ -1,0 +1,254 @@
+"""The `catalog_run` flow: catalog in, QC-gated motion clips and a manifest out.
+
+load → validate → plan (photo × preset items) → per batch: fetch → generate → check (→ ask for less:
+generate → check) → encode + publish → manifest → summary artifacts and events. Control flow only;
+every decision lives in tasks/ (plain functions) and the stages' own packages.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run as runtime_flow_run
+
+from catalog_motion.invariants import InvariantError, check_run_invariants
+from catalog_motion.presets import load_presets, select_presets
+from catalog_motion.settings import RunSettings, load_settings
+from catalog_motion.types import ManifestRow, RowOutcome
+from flows.driver import Batch, BatchDriver
+from tasks import prefect_tasks as pt
+from tasks import stage_api
+from tasks.artifacts import create_run_artifacts, summary_table
+from tasks.context import ItemState, RunContext
+from tasks.items import carry_unselected, invalid_rows, make_batches, manifest_rows, plan_items, rejection_rate, status_counts
+from tasks.items import preset_fingerprint
+from tasks.journal import RunJournal, journal_id
+from tasks.runners import build_task_runner
+
+ProgressListener = Callable[[dict[str, Any]], None]
+PROGRESS_LISTENERS: list[ProgressListener] = []
+"""In-process observers of progress (the CLI's terminal progress bar registers one)."""
+
+
+def _notify(event: dict[str, Any]) -> None:
+    for listener in list(PROGRESS_LISTENERS):
+        try:
+            listener(event)
+        except Exception:  # noqa: BLE001 - a display problem must never break a run
+            pass
+
+
+def run_name() -> str:
+    """Flow-run name for the UI: catalog name and UTC date/time."""
+    params = runtime_flow_run.parameters or {}
+    catalog = str(params.get("catalog") or "catalog")
+    stem = Path(catalog.rstrip("/")).stem or "catalog"
+    skus = params.get("skus")
+    suffix = f"-{len(skus)}skus" if skus else ""
+    return f"{stem}{suffix}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
+
+
+def resolve_settings(out: str, settings_file: str | None, presets_file: str | None) -> RunSettings:
+    """Settings file + CLI values: a local `out` is the sink unless the file names another."""
+    settings = load_settings(settings_file or None)  # "" from an unset deployment variable = none
+    presets_file = presets_file or None
+    updates: dict[str, Any] = {}
+    if "uri" not in settings.sink.model_fields_set:
+        updates["sink"] = settings.sink.model_copy(update={"uri": out})
+    if presets_file:
+        updates["presets_file"] = presets_file
+    if settings.work_dir is None:
+        updates["work_dir"] = str(Path(out) / ".work") if "://" not in out else ".work"
+    return settings.model_copy(update=updates)
+
+
+def _filter_skus(rows: list, refused: list[RowOutcome], skus: list[str] | None) -> tuple[list, list[RowOutcome]]:
+    if not skus:
+        return rows, refused
+    wanted = list(dict.fromkeys(skus))
+    kept = [r for r in rows if r.sku in wanted]
+    kept_refused = [o for o in refused if o.sku in wanted]
+    present = {r.sku for r in kept} | {o.sku for o in kept_refused}
+    missing = [
+        RowOutcome(row_index=-1, sku=sku, reason="sku not found in the catalog") for sku in wanted if sku not in present
+    ]
+    return kept, kept_refused + missing
+
+
+class _Progress:
+    """Counts outcomes, updates the Prefect progress artifact (throttled) and in-process listeners."""
+
+    def __init__(self, total: int, every_s: float, run_id: str):
+        from prefect.artifacts import create_progress_artifact
+
+        self.total = max(total, 1)
+        self.done = 0
+        self.every_s = every_s
+        self.last = 0.0
+        self.artifact_id = create_progress_artifact(
+            progress=0.0, key="catalog-run-progress", description=f"Work items finished, run {run_id}"
+        )
+
+    def advance(self, n: int, force: bool = False) -> None:
+        from prefect.artifacts import update_progress_artifact
+
+        self.done += n
+        now = time.monotonic()
+        if force or now - self.last >= self.every_s:
+            self.last = now
+            update_progress_artifact(self.artifact_id, progress=round(100.0 * self.done / self.total, 2))
+
+
+@flow(name="catalog-run", flow_run_name=run_name, persist_result=False, log_prints=False)
+def catalog_run(
+    catalog: str,
+    presets: list[str] | None = None,
+    out: str = "out",
+    settings_file: str | None = None,
+    presets_file: str | None = None,
+    full: bool = False,
+    skus: list[str] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Generate, check and publish motion clips for every SKU × preset of `catalog`.
+
+    presets: preset names (default: all in the presets file). skus: only these SKUs (ingest and
+    regenerate deployments). full: regenerate everything, ignoring the published manifest.
+    """
+    logger = get_run_logger()
+    started = time.perf_counter()
+    settings = resolve_settings(out, settings_file, presets_file)
+    selected = select_presets(load_presets(settings.presets_file), presets)
+    orch = settings.orchestration
+
+    # load → validate
+    load = pt.load_catalog_task(catalog, settings.intake)
+    rows, refused = _filter_skus(list(load.rows), list(load.refused), skus)
+    items, duplicates = plan_items(rows, selected)
+    refused = refused + duplicates
+    logger.info("catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
+                catalog, len(rows), len(refused), len(items), len(selected))
+
+    # resume an interrupted run of the same inputs, else start a new one
+    work_dir = Path(settings.work_dir)
+    # Preset definitions, not only names: a resumed run must not reuse outcomes judged under other thresholds.
+    journal = RunJournal(work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected],
+                                              skus, full))
+    journaled = journal.load()
+    run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
+    previous = {(r.sku, r.preset): r for r in pt.previous_manifest_task(settings.sink)}
+
+    catalog_path = Path(catalog)
+    ctx = RunContext(
+        run_id=run_id, catalog=catalog, out=out, work_dir=str(work_dir), settings=settings,
+        presets={p.name: p for p in selected}, full=full,
+        catalog_dir=str(catalog_path.resolve().parent) if catalog_path.is_file() else None,
+    )
+
+    result_rows: list[ManifestRow] = invalid_rows(refused, selected)
+    states: list[ItemState] = []
+    resumed = 0
+    for item in items:
+        keys = [(sku, item.preset) for sku in item.skus]
+        if keys and all(k in journaled for k in keys):
+            result_rows.extend(journaled[k] for k in keys)
+            resumed += 1
+            continue
+        states.append(ItemState(item=item, previous=[previous[k] for k in keys if k in previous]))
+    if resumed:
+        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resumed, len(states))
+
+    progress = _Progress(len(items), orch.progress_every_s, run_id)
+    progress.advance(resumed, force=True)
+    _notify({"event": "start", "run_id": run_id, "total": len(items), "done": resumed, "out": out})
+
+    journal.open(run_id)
+    worker_pids: set[int] = set()
+
+    def on_batch_done(batch: Batch) -> None:
+        new_rows = [row for state in batch.states for row in manifest_rows(state)]
+        worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
+        journal.append(new_rows)
+        result_rows.extend(new_rows)
+        progress.advance(len(batch.states))
+        failed = [r for r in new_rows if r.status == "failed"]
+        if failed:
+            logger.warning("batch %s: %d failed, first: %s/%s: %s", batch.label, len(failed),
+                           failed[0].sku, failed[0].preset, failed[0].reason)
+        _notify({"event": "batch", "run_id": run_id, "n": len(batch.states), "label": batch.label})
+
+    engines = sorted({(p.engine) for p in selected})
+    runner = build_task_runner(orch, [(e, settings.engines.get(e, {})) for e in engines])
+    stage_tasks = {name: pt.configured(t, orch) for name, t in pt.STAGE_TASKS.items()}
+    per_engine = {e: pt.configured(pt.generate_task, orch, extra_tags={f"engine:{e}"}) for e in engines}
+
+    def task_for(stage: str, batch: Batch) -> Any:
+        if stage == "generate":
+            return per_engine.get(batch.states[0].item.engine, stage_tasks["generate"])
+        return stage_tasks[stage]
+
+    batches = (
+        Batch(label=f"{b[0].item.preset}#{n}", states=b)
+        for n, b in enumerate(make_batches(states, orch.batch_size))
+    )
+    with runner:
+        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches,
+                             on_batch_done=on_batch_done, task_for=task_for)
+        driver.run(batches)
+
+    # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
+    run_rows = list(result_rows)
+    if skus:
+        result_rows = result_rows + carry_unselected(list(previous.values()), result_rows)
+    written = pt.write_manifest_task(settings.sink, run_id, result_rows)
+    journal.close(complete=True)
+    progress.advance(0, force=True)
+    rate = rejection_rate(run_rows)
+    manifest_ref = stage_api.manifest_uri(settings.sink, run_id)
+    create_run_artifacts(
+        run_id, run_rows, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
+        qc_report=None, review=str(ctx.review_root) if ctx.review_root.exists() else None,
+    )
+    _emit_run_events(run_id, catalog, run_rows, rate, orch.rejection_rate_alert)
+    counts = status_counts(run_rows)
+    summary = {
+        "run_id": run_id, "catalog": catalog, "out": out, "manifest": manifest_ref,
+        "counts": counts, "table": summary_table(run_rows), "rejection_rate": rate,
+        "rows": len(run_rows), "manifest_rows": len(result_rows), "items": len(items), "resumed_items": resumed,
+        "task_runs": driver.task_runs, "task_runner": orch.task_runner, "worker_pids": sorted(worker_pids),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    # Invariants on what was written (catalog_motion/invariants.py); a violation fails the run, manifest kept.
+    report = check_run_invariants(load.model_copy(update={"rows": rows, "refused": refused}), selected,
+                                  getattr(written, "rows", result_rows), stage_api.sink_for(settings.sink),
+                                  carried={(r.sku, r.preset) for r in result_rows[len(run_rows):]})
+    summary["invariants"] = report.summary()
+    if not report.ok:
+        logger.error("run %s: %s", run_id, report.message())
+        raise InvariantError(report)
+    logger.info("run %s finished in %.1f s: %s", run_id, summary["seconds"], counts.get("total", {}))
+    _notify({"event": "end", **summary})
+    return summary
+
+
+def _emit_run_events(run_id: str, catalog: str, rows: list[ManifestRow], rate: float, threshold: float) -> None:
+    """catalog.run.completed always; catalog.run.rejection-rate-high above the threshold (automations)."""
+    from prefect.events import emit_event
+
+    resource = {"prefect.resource.id": f"catalog-motion.run.{run_id}", "prefect.resource.name": run_id}
+    related = []
+    flow_run_id = runtime_flow_run.id
+    if flow_run_id:
+        related.append({"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"})
+    payload = {"catalog": catalog, "rejection_rate": round(rate, 4), "threshold": threshold,
+               "counts": status_counts(rows).get("total", {})}
+    emit_event(event="catalog.run.completed", resource=resource, related=related, payload=payload)
+    if rate > threshold:
+        emit_event(event="catalog.run.rejection-rate-high", resource=resource, related=related, payload=payload)

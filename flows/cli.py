@@ -1,0 +1,211 @@
+"""`catalog-motion run` (and the ops commands): run the catalog flow locally with terminal progress.
+
+Prefect API: PREFECT_API_URL when set (e.g. `make serve`); otherwise a private local server under the
+work folder is started for the run and stopped after it (quiet, and it records the full history).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from catalog_motion.errors import ConfigError
+
+console = Console()
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise ConfigError("--presets/--skus needs at least one name (comma separated)")
+    return names
+
+
+def _quiet_prefect_env() -> None:
+    # Before Prefect is imported: no telemetry, terminal shows our progress instead of run logs.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # CRITICAL: a failed run's tracebacks go to the API (UI) while the terminal gets our one line.
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_CLI_PROMPT", "false")
+
+
+def validate_run_args(catalog: str, presets: list[str] | None, out: str, config: str | None,
+                      presets_file: str | None) -> None:
+    """Fail fast, before any Prefect start-up, on arguments that cannot work (one-line ConfigError)."""
+    from catalog_motion.presets import load_presets, select_presets
+    from flows.catalog_run import resolve_settings
+
+    settings = resolve_settings(out, config, presets_file)
+    select_presets(load_presets(settings.presets_file), presets)
+    if "://" not in catalog:
+        path = Path(catalog)
+        if not path.exists():
+            raise ConfigError(f"catalog not found: {catalog}")
+        if path.is_file() and not os.access(path, os.R_OK):
+            raise ConfigError(f"catalog not readable: {catalog}")
+    if "://" not in out and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out must be a folder, {out} is a file")
+
+
+def print_summary(summary: dict) -> None:
+    table = Table(title=f"run {summary['run_id']}")
+    columns = ["preset", "published", "rejected", "invalid", "failed", "skipped", "rows"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "preset" else "right")
+    for line in summary["table"]:
+        table.add_row(*(str(line.get(c, 0)) for c in columns))
+    console.print(table)
+    out = summary["out"]
+    console.print(f"results: {out}" + ("" if "://" in out else f"  ({Path(out).resolve()})"), highlight=False)
+    console.print(f"manifest: {summary['manifest']}", highlight=False)
+    review = Path(out) / "review"
+    if "://" not in out and review.exists():
+        console.print(f"review queue: {review}", highlight=False)
+    console.print(f"rejection rate {summary['rejection_rate']:.1%} · {summary['seconds']:.1f} s", highlight=False)
+
+
+def run_locally(catalog: str, presets: list[str] | None, out: str, config: str | None,
+                presets_file: str | None, full: bool, skus: list[str] | None, show_progress: bool = True) -> dict:
+    """Run the flow in this process against PREFECT_API_URL or a private local server."""
+    _quiet_prefect_env()
+    from flows.catalog_run import resolve_settings
+
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        from flows.server import start_prefect_server
+
+        home = Path(resolve_settings(out, config, presets_file).work_dir) / "prefect"
+        with console.status("starting a local Prefect server…"):
+            server = start_prefect_server(home)
+        os.environ.update(server.env)
+    try:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+        from flows import catalog_run as flow_module
+
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console, transient=False, disable=not show_progress,
+        )
+        bar: dict[str, int] = {}
+
+        def listener(event: dict) -> None:
+            if event["event"] == "start":
+                bar["id"] = progress.add_task("work items", total=event["total"], completed=event["done"])
+            elif event["event"] == "batch" and "id" in bar:
+                progress.advance(bar["id"], event["n"])
+
+        flow_module.PROGRESS_LISTENERS.append(listener)
+        try:
+            with progress:
+                return flow_module.catalog_run(
+                    catalog=catalog, presets=presets, out=out, settings_file=config, presets_file=presets_file,
+                    full=full, skus=skus,
+                )
+        finally:
+            flow_module.PROGRESS_LISTENERS.remove(listener)
+    finally:
+        if server is not None:
+            from flows.server import flush_prefect_clients, stop_prefect_server
+
+            flush_prefect_clients()
+            stop_prefect_server(server)
+            for key in server.env:
+                os.environ.pop(key, None)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_command(
+        catalog: str = typer.Option(..., "--catalog", help="Catalog file (CSV/Parquet/feed) or URI"),
+        presets: str = typer.Option(None, "--presets", help="Comma-separated preset names (default: all)"),
+        out: str = typer.Option("out", "--out", help="Output folder (published files, manifest, review queue)"),
+        config: str = typer.Option(None, "--config", help="Run settings YAML (intake, engines, sink, orchestration)"),
+        presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
+        full: bool = typer.Option(False, "--full", help="Regenerate everything, ignoring the published manifest"),
+        skus: str = typer.Option(None, "--skus", help="Only these SKUs (comma separated)"),
+    ) -> None:
+        """Generate, check and publish motion clips for a catalog (a Prefect flow run)."""
+        _quiet_prefect_env()
+        preset_names, sku_list = _split(presets), _split(skus)
+        validate_run_args(catalog, preset_names, out, config, presets_file)
+        summary = run_locally(catalog, preset_names, out, config, presets_file, full, sku_list)
+        print_summary(summary)
+
+    register_ops(app)
+
+
+def register_ops(app: typer.Typer) -> None:
+    ops_app = typer.Typer(help="Local Prefect operations: server, pool, deployments, automations, events.",
+                          no_args_is_help=True)
+    app.add_typer(ops_app, name="ops")
+
+    @app.command("serve")
+    def serve_command(
+        port: int = typer.Option(4200, "--port", help="Port of the local Prefect server (UI and API)"),
+        home: str = typer.Option(".prefect", "--home", help="PREFECT_HOME: SQLite database and logs"),
+        catalog: str = typer.Option("samples/catalog/catalog.csv", "--catalog", help="Catalog of the deployments"),
+        out: str = typer.Option("out/nightly", "--out", help="Output folder of the deployments"),
+        config: str = typer.Option(None, "--config", help="Run settings YAML of the deployments"),
+        gpus: int = typer.Option(1, "--gpus", help="Slots of the `gpu` global concurrency limit"),
+    ) -> None:
+        """Start a local server (SQLite), create pool + limits, deploy, apply automations, run a worker."""
+        _quiet_prefect_env()
+        from flows import ops
+        from flows.server import api_healthy, start_prefect_server, stop_prefect_server
+
+        url = f"http://127.0.0.1:{port}/api"
+        server = None
+        if api_healthy(url):
+            console.print(f"using the Prefect server already on {url}")
+            env = {"PREFECT_API_URL": url}
+        else:
+            with console.status("starting the local Prefect server…"):
+                server = start_prefect_server(Path(home), port=port)
+            env = server.env
+        env = {**env, **ops.deployment_env(catalog, out, config)}
+        import signal
+
+        def _terminate(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops the worker and server too, like Ctrl-C
+
+        signal.signal(signal.SIGTERM, _terminate)
+        worker = None
+        try:
+            with console.status("work pool, concurrency limits, deployments, automations…"):
+                ops.setup(env, gpus=gpus)
+            console.print(f"UI: http://127.0.0.1:{port}  ·  deployments: nightly-catalog, on-ingest, regenerate")
+            console.print(f"export PREFECT_API_URL={url}   # to use it from another shell; Ctrl-C stops everything")
+            worker = ops.start_worker(env)
+            worker.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if worker is not None and worker.poll() is None:
+                ops.stop_process_group(worker)
+            if server is not None:
+                stop_prefect_server(server)
+
+    @ops_app.command("setup")
+    def setup_command(
+        catalog: str = typer.Option("samples/catalog/catalog.csv", "--catalog"),
+        out: str = typer.Option("out/nightly", "--out"),
+        config: str = typer.Option(None, "--config"),
+        gpus: int = typer.Option(1, "--gpus"),
+    ) -> None:
+        """Pool, limits, deployments and automations on the server PREFECT_API_URL names."""
+        from flows import ops
+
+        if not os.environ.get("PREFECT_API_URL"):
+            raise ConfigError("set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) or use `catalog-motion serve`")
+        ops.setup({"PREFECT_API_URL": os.environ["PREFECT_API_URL"], **ops.deployment_env(catalog, out, config)},
+                  gpus=gpus)
+        console.print("work pool, concurrency limit, deployments and automations are in place")

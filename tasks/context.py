@@ -1,0 +1,76 @@
+"""Records the orchestration passes between tasks: the run's context and each item's progress.
+
+Both are small pydantic records (paths and facts, never frames) so they travel to threads, processes
+and Dask workers alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from catalog_motion.presets import Preset
+from catalog_motion.settings import RunSettings
+from catalog_motion.types import Asset, ClipRef, ManifestRow, QCReport, Status, WorkItem
+
+
+class RunContext(BaseModel):
+    """What every task of one run needs to know, resolved once by the flow."""
+
+    run_id: str
+    catalog: str = Field(description="Catalog source as given")
+    catalog_dir: str | None = Field(default=None, description="Folder of a local catalog file (relative photos)")
+    out: str = Field(description="Local output root (published files when the sink is local, review queue)")
+    work_dir: str = Field(description="Scratch folder: fetched photos, master clips, encodes, journal")
+    settings: RunSettings
+    presets: dict[str, Preset] = Field(description="The selected presets, by name")
+    full: bool = False
+
+    @property
+    def work(self) -> Path:
+        return Path(self.work_dir)
+
+    @property
+    def review_root(self) -> Path:
+        return Path(self.out) / "review"
+
+
+class ItemState(BaseModel):
+    """One work item on its way through the pipeline; `status` is set once it has an outcome."""
+
+    item: WorkItem
+    status: Status | None = None
+    reason: str = ""
+    clip: ClipRef | None = None
+    qc: QCReport | None = Field(default=None, description="Latest verdict, per-frame curves dropped")
+    qc_history: list[dict[str, float]] = Field(default_factory=list, description="Scores of every attempt")
+    assets: dict[str, list[Asset]] = Field(default_factory=dict, description="Published assets per SKU")
+    motion_scale: float = 1.0
+    duration_scale: float = 1.0
+    regenerate: bool = Field(default=False, description="Failed QC in a way worth asking for less")
+    checked_attempt: int = Field(default=-1, description="Attempt whose clip was last checked")
+    previous: list[ManifestRow] = Field(
+        default_factory=list, description="Rows of the previous manifest (skipped items keep their assets)"
+    )
+    timings: dict[str, float] = Field(default_factory=dict)
+    worker_pids: list[int] = Field(default_factory=list, description="Processes that ran this item's stages")
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None
+
+    def finish(self, status: Status, reason: str = "") -> "ItemState":
+        self.status = status
+        self.reason = reason
+        self.regenerate = False
+        return self
+
+    def mark_worker(self) -> None:
+        import os
+
+        if os.getpid() not in self.worker_pids:
+            self.worker_pids.append(os.getpid())
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + seconds, 4)

@@ -1,0 +1,210 @@
+"""Plain functions of orchestration: planning items, batching, ask-for-less, manifest rows, counts.
+
+No Prefect here: the flow and the task wrappers call these, and tests call them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+
+from catalog_motion.presets import Preset
+from catalog_motion.types import CatalogRow, ManifestRow, QCReport, RowOutcome, WorkItem
+from tasks.context import ItemState
+
+# Checks whose failure a gentler, shorter generation can fix (the quality stage names them).
+REGENERATABLE_CHECKS = frozenset({"drift", "flicker", "warp_error"})
+
+
+def seed_for(sku: str, preset: str, attempt: int) -> int:
+    """Deterministic seed per (sku, preset, attempt): a re-run reproduces the same clip."""
+    digest = hashlib.sha256(f"{sku}\x00{preset}\x00{attempt}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def photo_for(row: CatalogRow, preset: Preset) -> str:
+    """The photo a preset animates: main by default; lifestyle/additional fall back to main."""
+    if preset.source_image == "lifestyle" and row.lifestyle_image:
+        return row.lifestyle_image
+    if preset.source_image == "additional" and row.additional_images:
+        return row.additional_images[0]
+    return row.image
+
+
+def preset_fingerprint(preset: Preset) -> str:
+    return hashlib.sha256(json.dumps(preset.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def content_key(source_sha256: str, preset: Preset, engine_identity: str) -> str:
+    """Key of one work item: same photo, same preset definition, same engine => same clip."""
+    raw = f"{source_sha256}|{preset_fingerprint(preset)}|{engine_identity}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def plan_items(
+    rows: list[CatalogRow], presets: list[Preset]
+) -> tuple[list[WorkItem], list[RowOutcome]]:
+    """One work item per (photo, preset); variants sharing a photo share the item (published per SKU).
+
+    Rows repeating an SKU already seen are refused here too (a loader may have let them through).
+    """
+    seen: set[str] = set()
+    unique: list[CatalogRow] = []
+    refused: list[RowOutcome] = []
+    for row in rows:
+        if row.sku in seen:
+            refused.append(RowOutcome(row_index=row.row_index, sku=row.sku, reason=f"duplicate sku {row.sku!r}"))
+            continue
+        seen.add(row.sku)
+        unique.append(row)
+    items: list[WorkItem] = []
+    for preset in presets:
+        groups: dict[str, list[CatalogRow]] = defaultdict(list)
+        for row in unique:
+            groups[photo_for(row, preset)].append(row)
+        for image, group in groups.items():
+            skus = [r.sku for r in group]
+            items.append(
+                WorkItem(
+                    sku=skus[0], skus=skus, preset=preset.name, image=image, engine=preset.engine,
+                    seed=seed_for(skus[0], preset.name, 0),
+                )
+            )
+    return items, refused
+
+
+def make_batches(states: list[ItemState], size: int) -> Iterator[list[ItemState]]:
+    """Chunks of at most `size` items sharing engine and preset (one GPU batch, one task run)."""
+    groups: dict[tuple[str, str], list[ItemState]] = defaultdict(list)
+    for state in states:
+        groups[(state.item.engine, state.item.preset)].append(state)
+    for group in groups.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
+
+
+def is_regeneratable(report: QCReport) -> bool:
+    """True when every failed check is one that asking for less motion can fix."""
+    if report.failed_checks:
+        return set(report.failed_checks) <= REGENERATABLE_CHECKS
+    # Older reports without check names: judge by the reasons' wording.
+    reasons = " ".join(report.reasons).lower()
+    return bool(reasons) and ("drift" in reasons or "flicker" in reasons)
+
+
+def apply_verdict(state: ItemState, report: QCReport, preset: Preset) -> ItemState:
+    """Record a QC verdict: pass, ask for less (next attempt's scales and seed), or reject."""
+    state.qc = report.model_copy(update={"per_frame": {}})
+    state.qc_history.append(dict(report.scores))
+    if report.passed:
+        state.regenerate = False
+        return state
+    policy = preset.ask_for_less
+    attempts_used = state.item.attempt + 1
+    reason = "; ".join(report.reasons) or "failed QC"
+    if is_regeneratable(report) and attempts_used < policy.max_attempts:
+        next_attempt = state.item.attempt + 1
+        state.item.attempt = next_attempt
+        state.motion_scale = max(1e-3, state.motion_scale * policy.motion_factor)
+        state.duration_scale = max(1e-3, state.duration_scale * policy.duration_factor)
+        if policy.new_seed:
+            state.item.seed = seed_for(state.item.sku, state.item.preset, next_attempt)
+        state.regenerate = True
+        state.reason = f"attempt {attempts_used}: {reason}"
+        return state
+    return state.finish("rejected", f"failed QC after {attempts_used} attempt(s): {reason}")
+
+
+def manifest_rows(state: ItemState) -> list[ManifestRow]:
+    """The rows of one finished item: one per SKU sharing its photo."""
+    assert state.status is not None, f"item {state.item.item_id} has no outcome"
+    item = state.item
+    previous = {row.sku: row for row in state.previous}
+    rows: list[ManifestRow] = []
+    for sku in item.skus or [item.sku]:
+        if state.status == "skipped" and sku in previous:
+            rows.append(previous[sku].model_copy(update={"status": "skipped", "reason": state.reason}))
+            continue
+        assets = state.assets.get(sku, [])
+        video = next((a.uri for a in assets if a.kind.startswith("video")), None)
+        poster = next((a.uri for a in assets if a.kind.startswith("poster")), None)
+        generated = state.clip is not None
+        rows.append(
+            ManifestRow(
+                sku=sku, preset=item.preset, status=state.status, reason=state.reason,
+                video=video, poster=poster, assets=assets,
+                engine=item.engine if generated else None,
+                seed=item.seed if generated else None,
+                attempts=(item.attempt + 1) if generated else 0,
+                key=item.key, source_sha256=item.source_sha256,
+                qc=dict(state.qc.scores) if state.qc else {},
+                params=dict(state.clip.params) if state.clip else {},
+                timings=dict(state.timings),
+            )
+        )
+    return rows
+
+
+def invalid_rows(refused: Iterable[RowOutcome], presets: list[Preset]) -> list[ManifestRow]:
+    """A refused catalog row yields one `invalid` row per selected preset (rows without SKU get one)."""
+    rows = []
+    for outcome in refused:
+        sku = outcome.sku if outcome.sku else f"<row {outcome.row_index}>"
+        for preset in presets:
+            rows.append(ManifestRow(sku=sku, preset=preset.name, status="invalid", reason=outcome.reason))
+    return rows
+
+
+def status_counts(rows: Iterable[ManifestRow]) -> dict[str, dict[str, int]]:
+    """Counts per preset and status ({preset: {status: n}}), plus a 'total' preset."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        counts[row.preset][row.status] += 1
+        counts["total"][row.status] += 1
+    return {preset: dict(counter) for preset, counter in counts.items()}
+
+
+def rejection_rate(rows: Iterable[ManifestRow]) -> float:
+    """Rejected among generated outcomes (published + rejected); 0 when nothing was generated."""
+    counter = Counter(row.status for row in rows)
+    generated = counter["published"] + counter["rejected"]
+    return counter["rejected"] / generated if generated else 0.0
+
+
+def next_stage(stage: str, states: list[ItemState]) -> str | None:
+    """Which stage a batch goes to after `stage` (None: every item has its outcome)."""
+    pending = [s for s in states if not s.done]
+    if not pending:
+        return None
+    if stage == "fetch":
+        return "generate"
+    if stage == "generate":
+        return "check"
+    if stage == "check":
+        return "generate" if any(s.regenerate for s in pending) else "publish"
+    return None
+
+
+def close_unfinished(states: list[ItemState], reason: str) -> None:
+    """Give every item still without an outcome a `failed` one (nothing may end unaccounted)."""
+    for state in states:
+        if not state.done:
+            state.finish("failed", reason)
+
+
+def carry_unselected(previous: list[ManifestRow], rows: list[ManifestRow]) -> list[ManifestRow]:
+    """Rows of the latest manifest that a partial run (SKU filter) did not touch, so `latest` stays whole.
+
+    Published rows are carried as `skipped` (their assets still stand); other outcomes unchanged.
+    """
+    touched = {(row.sku, row.preset) for row in rows}
+    carried = []
+    for row in previous:
+        if (row.sku, row.preset) in touched:
+            continue
+        if row.status in ("published", "skipped"):
+            row = row.model_copy(update={"status": "skipped", "reason": "not selected in this run"})
+        carried.append(row)
+    return carried

@@ -1,0 +1,103 @@
+"""Prefect tasks: thin typed wrappers around the plain stage functions (tasks/stages.py).
+
+Retries live in the decorators and apply to TransientError only (`retry_condition_fn`); a
+PermanentError raised by a whole batch is not retried and becomes its items' outcome in the flow.
+`configured(task, settings)` applies the run's retry settings (exponential backoff with jitter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from catalog_motion.errors import TransientError
+from catalog_motion.settings import OrchestrationSettings
+from catalog_motion.types import ManifestRow
+from tasks import stage_api, stages
+from tasks.context import ItemState, RunContext
+
+
+def retry_only_transient(task: Task, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry a task only when it failed with a TransientError."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except BaseException:  # noqa: BLE001 - anything else is permanent for this task
+        return False
+    return False
+
+
+_COMMON: dict[str, Any] = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=1.0),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_only_transient,
+    persist_result=False,
+    cache_policy=NO_CACHE,  # items are keyed by content in the manifest, not by Prefect's result cache
+    log_prints=False,
+)
+
+
+@task(name="load-catalog", tags=["catalog"], **_COMMON)
+def load_catalog_task(catalog: str, intake: Any) -> Any:
+    """Read the catalog: valid rows plus refused rows with reasons (IntakeError if unreadable)."""
+    return stage_api.load_catalog(catalog, intake)
+
+
+@task(name="previous-manifest", tags=["publishing"], **_COMMON)
+def previous_manifest_task(sink: Any) -> list[ManifestRow]:
+    """The latest published manifest's rows, the state of incremental runs."""
+    return stage_api.read_latest_manifest(sink)
+
+
+@task(name="fetch", task_run_name="fetch [{batch}]", tags=["catalog", "fetch"], **_COMMON)
+def fetch_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[ItemState]:
+    return stages.fetch_batch(states, ctx)
+
+
+@task(name="generate", task_run_name="generate [{batch}]", tags=["generation"], **_COMMON)
+def generate_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[ItemState]:
+    limit = ctx.settings.orchestration.gpu_concurrency_limit
+    if limit:
+        # One slot per GPU: the server-side global limit spans every worker and flow run.
+        from prefect.concurrency.sync import concurrency
+
+        with concurrency(limit, occupy=1):
+            return stages.generate_batch(states, ctx)
+    return stages.generate_batch(states, ctx)
+
+
+@task(name="check", task_run_name="check [{batch}]", tags=["quality"], **_COMMON)
+def check_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[ItemState]:
+    return stages.check_batch(states, ctx)
+
+
+@task(name="publish", task_run_name="encode+publish [{batch}]", tags=["publishing"], **_COMMON)
+def publish_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[ItemState]:
+    return stages.publish_batch(states, ctx)
+
+
+@task(name="write-manifest", tags=["publishing"], **_COMMON)
+def write_manifest_task(sink: Any, run_id: str, rows: list[ManifestRow]) -> Any:
+    """Write the run manifest (Parquet + JSON) once every object it names is stored."""
+    return stage_api.write_manifest(sink, run_id, rows)
+
+
+STAGE_TASKS: dict[str, Task] = {
+    "fetch": fetch_task, "generate": generate_task, "check": check_task, "publish": publish_task,
+}
+
+
+def configured(t: Task, orch: OrchestrationSettings, *, extra_tags: set[str] | None = None) -> Task:
+    """The task with this run's retry policy (TransientError only, exponential backoff + jitter)."""
+    return t.with_options(
+        retries=orch.retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=orch.retry_delay_s) if orch.retry_delay_s else 0,
+        retry_jitter_factor=orch.retry_jitter_factor,
+        retry_condition_fn=retry_only_transient,
+        tags=set(t.tags) | (extra_tags or set()),
+    )

@@ -1,0 +1,79 @@
+"""Helpers of the orchestration tests: run the flow and read what the Prefect server recorded."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from catalog_motion.types import ManifestRow
+
+
+def run_flow(**params: Any) -> tuple[dict[str, Any], Any]:
+    """Run catalog_run in-process; return (summary, flow_run_id). Raises if the flow failed."""
+    from flows.catalog_run import catalog_run
+
+    state = catalog_run(**params, return_state=True)
+    summary = state.result()
+    return summary, state.state_details.flow_run_id
+
+
+def manifest_rows(out: Path, run_id: str) -> list[ManifestRow]:
+    data = json.loads((out / "runs" / run_id / "manifest.json").read_text(encoding="utf-8"))
+    return [ManifestRow.model_validate(row) for row in data["rows"]]
+
+
+def task_runs(flow_run_id: Any, *, expect_at_least: int = 1, timeout_s: float = 30.0) -> list[Any]:
+    """Task runs the server recorded for a flow run, once their final states have arrived."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200,
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            )
+            settled = runs and all(r.state is not None and r.state.is_final() for r in runs)
+            if (len(runs) >= expect_at_least and settled) or time.monotonic() > deadline:
+                return runs
+            time.sleep(0.5)
+
+
+def flow_run(flow_run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def artifacts(flow_run_id: Any) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+
+
+def events_named(name: str, resource_id: str, timeout_s: float = 20.0) -> list[Any]:
+    """Events the server stored with this name and resource id (polled: events are ingested async)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.events import EventPage
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    flt = EventFilter(event=EventNameFilter(name=[name]), resource=EventResourceFilter(id=[resource_id]))
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            response = client._client.post(
+                "/events/filter", json={"filter": flt.model_dump(mode="json", exclude_none=True), "limit": 50}
+            )
+            found = EventPage.model_validate(response.json()).events
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
