@@ -14,12 +14,11 @@ Expectations (column -> check):
 
 from __future__ import annotations
 
-import logging
 import tempfile
-import threading
 from pathlib import Path
 
 from catalog_connectors.models import CatalogLoad
+from catalog_motion.expectations import run_suite
 from catalog_motion.types import RowOutcome
 
 IMAGE_REF_REGEX = (
@@ -29,7 +28,6 @@ IMAGE_REF_REGEX = (
     r"|(?![A-Za-z][A-Za-z0-9+.\-]*:)[^\x00-\x1f]+)$"   # a plain path (no other scheme, e.g. data:, ftp:)
 )
 SKU_REGEX = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
-_LOCK = threading.Lock()  # GX contexts are not built for concurrent construction
 
 
 def _suite_expectations(gx, max_sku_length: int) -> list:
@@ -64,36 +62,15 @@ def _frame(load: CatalogLoad):
 def validate_catalog(load: CatalogLoad, docs_dir: Path | None = None, *, max_sku_length: int = 100) -> CatalogLoad:
     """Run the catalog suite; returns a new CatalogLoad with failing rows quarantined and `docs_path` set."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     docs_dir = Path(docs_dir) if docs_dir is not None else Path(tempfile.mkdtemp(prefix="catalog-docs-"))
     docs_dir.mkdir(parents=True, exist_ok=True)
     if not load.rows:
         return load.model_copy(update={"docs_path": None})
-    with _LOCK:
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.add_data_docs_site(
-            site_name="catalog_site",  # 'local_site' is taken by the ephemeral context's defaults
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-        batch = context.data_sources.add_pandas("catalog").add_dataframe_asset("rows") \
-            .add_batch_definition_whole_dataframe("all")
-        suite = context.suites.add(gx.ExpectationSuite(name="catalog"))
-        for expectation in _suite_expectations(gx, max_sku_length):
-            suite.add_expectation(expectation)
-        definition = context.validation_definitions.add(gx.ValidationDefinition(name="catalog", data=batch, suite=suite))
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name="catalog", validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["catalog_site"])],
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_index"]},
-        ))
-        result = checkpoint.run(batch_parameters={"dataframe": _frame(load)})
+    result = run_suite(
+        "catalog", _suite_expectations(gx, max_sku_length), _frame(load), docs_dir,
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_index"]},
+    )
     failures: dict[int, list[str]] = {}
     for run in result.run_results.values():
         for res in run.results:

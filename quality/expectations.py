@@ -3,16 +3,14 @@ scores. Writes Data Docs HTML for the run; the flow fails its validation task wh
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from catalog_motion.expectations import run_suite
 from quality.table import CORE_SCORES
 
-_LOCK = threading.Lock()  # an ephemeral GX context is not safe to build from several threads at once
 # score -> (min, max): every score the gate writes is bounded by its definition (docs/QUALITY.md)
 BOUNDS: dict[str, tuple[float, float | None]] = {
     "drift": (0.0, 1.0), "drift_last": (0.0, 1.0), "drift_mean": (0.0, 1.0), "drift_structure": (0.0, 1.0),
@@ -37,9 +35,7 @@ def validate_qc_table(df: pd.DataFrame, docs_dir: str | Path, *, min_pass_rate: 
     share of passed clips at least `min_pass_rate` (a run where most clips fail points at a broken
     engine or wrong thresholds, not at bad photos)."""
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     frame = df.copy()
@@ -57,29 +53,7 @@ def validate_qc_table(df: pd.DataFrame, docs_dir: str | Path, *, min_pass_rate: 
         expectations.append(E.ExpectColumnValuesToBeBetween(column=name, min_value=low, max_value=high))
     expectations.append(E.ExpectColumnValuesToNotBeNull(column="passed_rate"))
     expectations.append(E.ExpectColumnMeanToBeBetween(column="passed_rate", min_value=min_pass_rate, max_value=1.0))
-    with _LOCK:
-        context = gx.get_context(mode="ephemeral")
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.add_data_docs_site(
-            site_name="qc_site",  # 'local_site' is taken by the ephemeral context's defaults
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-        batch = context.data_sources.add_pandas("qc").add_dataframe_asset("qc_table") \
-            .add_batch_definition_whole_dataframe("all")
-        suite = context.suites.add(gx.ExpectationSuite(name="qc_table"))
-        for expectation in expectations:
-            suite.add_expectation(expectation)
-        definition = context.validation_definitions.add(gx.ValidationDefinition(name="qc_table", data=batch,
-                                                                                suite=suite))
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name="qc_table", validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["qc_site"])],
-        ))
-        result = checkpoint.run(batch_parameters={"dataframe": scalar})
+    result = run_suite("qc_table", expectations, scalar, docs_dir)
     failed: list[str] = []
     evaluated = successful = 0
     for run in result.run_results.values():
