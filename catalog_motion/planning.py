@@ -66,6 +66,25 @@ def select_photo(row: CatalogRow, preset: Preset) -> str:
     return row.image
 
 
+def refuse_duplicate_skus(rows: Iterable[CatalogRow]) -> tuple[list[CatalogRow], list[RowOutcome]]:
+    """Keep the first row of each SKU; later repeats are refused (a loader may have let them through)."""
+    seen: set[str] = set()
+    unique: list[CatalogRow] = []
+    refused: list[RowOutcome] = []
+    for row in rows:
+        if row.sku in seen:
+            refused.append(RowOutcome(row_index=row.row_index, sku=row.sku, reason=f"duplicate sku {row.sku!r}"))
+            continue
+        seen.add(row.sku)
+        unique.append(row)
+    return unique, refused
+
+
+def is_standing(previous: ManifestRow | None, key: str | None) -> bool:
+    """True when a previous row's assets still stand for the same content key (the item can be skipped)."""
+    return previous is not None and previous.status in STANDING and key is not None and previous.key == key
+
+
 class Plan(BaseModel):
     items: list[WorkItem] = Field(default_factory=list, description="Items to generate")
     skipped: list[ManifestRow] = Field(
@@ -131,7 +150,7 @@ def plan_work_items(rows: Iterable[CatalogRow], presets: Sequence[Preset] | Mapp
         for item in groups.values():
             if keyed and not full and previous:
                 olds = [prev.get((sku, item.preset)) for sku in item.skus]
-                if all(o is not None and o.status in STANDING and o.key == item.key for o in olds):
+                if all(is_standing(o, item.key) for o in olds):
                     plan.skipped.extend(
                         o.model_copy(update={"status": "skipped", "reason": "unchanged since the previous run"})
                         for o in olds

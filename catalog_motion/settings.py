@@ -68,6 +68,11 @@ class OrchestrationSettings(BaseModel):
         description="Python modules imported before work starts, in every worker process (e.g. modules "
         "that register custom engines with generation.base.register_engine)",
     )
+    qc_min_pass_rate: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="GX QC suite floor on the share of checked clip attempts that pass; below it the run's "
+        "validate-qc-table task fails (the run still completes with its manifest)",
+    )
     progress_every_s: float = Field(
         default=2.0, ge=0.0, le=600.0, description="Least time between progress artifact updates"
     )

@@ -18,16 +18,16 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 
 from catalog_motion.invariants import InvariantError, check_run_invariants
+from catalog_motion.planning import preset_fingerprint
 from catalog_motion.presets import load_presets, select_presets
 from catalog_motion.settings import RunSettings, load_settings
 from catalog_motion.types import ManifestRow, RowOutcome
 from flows.driver import Batch, BatchDriver
 from tasks import prefect_tasks as pt
-from tasks import stage_api
+from tasks import reports, stage_api
 from tasks.artifacts import create_run_artifacts, summary_table
 from tasks.context import ItemState, RunContext
 from tasks.items import carry_unselected, invalid_rows, make_batches, manifest_rows, plan_items, rejection_rate, status_counts
-from tasks.items import preset_fingerprint
 from tasks.journal import RunJournal, journal_id
 from tasks.runners import build_task_runner
 
@@ -127,14 +127,6 @@ def catalog_run(
     selected = select_presets(load_presets(settings.presets_file), presets)
     orch = settings.orchestration
 
-    # load → validate
-    load = pt.load_catalog_task(catalog, settings.intake)
-    rows, refused = _filter_skus(list(load.rows), list(load.refused), skus)
-    items, duplicates = plan_items(rows, selected)
-    refused = refused + duplicates
-    logger.info("catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
-                catalog, len(rows), len(refused), len(items), len(selected))
-
     # resume an interrupted run of the same inputs, else start a new one
     work_dir = Path(settings.work_dir)
     # Preset definitions, not only names: a resumed run must not reuse outcomes judged under other thresholds.
@@ -142,6 +134,17 @@ def catalog_run(
                                               skus, full))
     journaled = journal.load()
     run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    run_root = (Path(out) if "://" not in out else work_dir) / "runs" / run_id
+
+    # load → validate (GX catalog suite: failing rows become `invalid` naming the expectation) → plan
+    load = pt.load_catalog_task(catalog, settings.intake)
+    load = pt.validate_catalog_task(load, str(run_root / "catalog-docs"))
+    rows, refused = _filter_skus(list(load.rows), list(load.refused), skus)
+    items, duplicates = plan_items(rows, selected)
+    refused = refused + duplicates
+    logger.info("catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
+                catalog, len(rows), len(refused), len(items), len(selected))
+
     # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
     previous = {(r.sku, r.preset): r for r in pt.previous_manifest_task(settings.sink)}
 
@@ -172,8 +175,11 @@ def catalog_run(
     journal.open(run_id)
     worker_pids: set[int] = set()
 
+    qc_table: list[dict[str, Any]] = []
+
     def on_batch_done(batch: Batch) -> None:
         new_rows = [row for state in batch.states for row in manifest_rows(state)]
+        qc_table.extend(row for state in batch.states for row in state.qc_rows)
         worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
         journal.append(new_rows)
         result_rows.extend(new_rows)
@@ -212,10 +218,21 @@ def catalog_run(
     progress.advance(0, force=True)
     rate = rejection_rate(run_rows)
     manifest_ref = stage_api.manifest_uri(settings.sink, run_id)
+    # QC table (every attempt) and the HTML report's index over the per-clip pages the check stage drew.
+    qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, qc_table, str(work_dir))
+    qc_report = reports.write_report_index(ctx.qc_report_root, qc_table, title=f"QC report, run {run_id}")
     create_run_artifacts(
         run_id, run_rows, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
-        qc_report=None, review=str(ctx.review_root) if ctx.review_root.exists() else None,
+        qc_report=str(qc_report), review=str(ctx.review_root) if ctx.review_root.exists() else None,
+        qc_table=qc_table_ref, catalog_docs=load.docs_path,
     )
+    # GX QC suite as its own task: a failing suite fails that task run (visible in Prefect) while the
+    # flow run, whose manifest is already written, completes; the summary carries the verdict.
+    qc_state = pt.validate_qc_task(qc_table, str(ctx.run_root / "qc-docs"), run_id, orch.qc_min_pass_rate,
+                                   return_state=True)
+    qc_validation = qc_state.result(raise_on_failure=False) if qc_state.is_completed() else None
+    if not qc_state.is_completed():
+        logger.error("run %s: %s", run_id, qc_state.message or "QC suite failed")
     _emit_run_events(run_id, catalog, run_rows, rate, orch.rejection_rate_alert)
     counts = status_counts(run_rows)
     summary = {
@@ -223,6 +240,9 @@ def catalog_run(
         "counts": counts, "table": summary_table(run_rows), "rejection_rate": rate,
         "rows": len(run_rows), "manifest_rows": len(result_rows), "items": len(items), "resumed_items": resumed,
         "task_runs": driver.task_runs, "task_runner": orch.task_runner, "worker_pids": sorted(worker_pids),
+        "qc_table": qc_table_ref, "qc_rows": len(qc_table), "qc_report": str(qc_report),
+        "qc_validation": qc_validation or {"success": False, "message": qc_state.message or "QC suite failed"},
+        "catalog_docs": load.docs_path,
         "seconds": round(time.perf_counter() - started, 3),
     }
     # Invariants on what was written (catalog_motion/invariants.py); a violation fails the run, manifest kept.

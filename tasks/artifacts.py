@@ -39,7 +39,8 @@ def _link(uri: str) -> str:
 
 
 def links_markdown(run_id: str, rows: list[ManifestRow], limit: int, *, manifest: str | None,
-                   qc_report: str | None, review: str | None) -> str:
+                   qc_report: str | None, review: str | None, qc_table: str | None = None,
+                   catalog_docs: str | None = None) -> str:
     counts = status_counts(rows).get("total", {})
     lines = [f"# catalog-motion run `{run_id}`", ""]
     lines.append(" · ".join(f"**{s}** {counts.get(s, 0)}" for s in STATUSES))
@@ -49,6 +50,10 @@ def links_markdown(run_id: str, rows: list[ManifestRow], limit: int, *, manifest
         lines.append(f"- Manifest: [{manifest}]({_link(manifest)})")
     if qc_report:
         lines.append(f"- QC report: [{qc_report}]({_link(qc_report)})")
+    if qc_table:
+        lines.append(f"- QC table (one row per checked attempt): [{qc_table}]({_link(qc_table)})")
+    if catalog_docs:
+        lines.append(f"- Catalog validation (Data Docs): [{catalog_docs}]({_link(catalog_docs)})")
     if review:
         lines.append(f"- Review queue: [{review}]({_link(review)})")
     published = [r for r in rows if r.status == "published" and r.video]
@@ -63,7 +68,8 @@ def links_markdown(run_id: str, rows: list[ManifestRow], limit: int, *, manifest
 
 
 def create_run_artifacts(run_id: str, rows: list[ManifestRow], *, limit: int, manifest: str | None = None,
-                         qc_report: str | None = None, review: str | None = None) -> None:
+                         qc_report: str | None = None, review: str | None = None, qc_table: str | None = None,
+                         catalog_docs: str | None = None) -> None:
     """Summary table, failures table and a markdown page of links, attached to the current run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -78,6 +84,7 @@ def create_run_artifacts(run_id: str, rows: list[ManifestRow], *, limit: int, ma
     )
     create_markdown_artifact(
         key="catalog-run-links",
-        markdown=links_markdown(run_id, rows, limit, manifest=manifest, qc_report=qc_report, review=review),
+        markdown=links_markdown(run_id, rows, limit, manifest=manifest, qc_report=qc_report, review=review,
+                                qc_table=qc_table, catalog_docs=catalog_docs),
         description=f"Links to the manifest, QC report and published assets, run {run_id}",
     )

@@ -35,6 +35,17 @@ class RunContext(BaseModel):
     def review_root(self) -> Path:
         return Path(self.out) / "review"
 
+    @property
+    def run_root(self) -> Path:
+        """Local folder for this run's reports (QC report, Data Docs): under `out`, or the work folder
+        when `out` is remote (the manifest and QC table still go through the sink)."""
+        base = Path(self.out) if "://" not in self.out else self.work
+        return base / "runs" / self.run_id
+
+    @property
+    def qc_report_root(self) -> Path:
+        return self.run_root / "qc-report"
+
 
 class ItemState(BaseModel):
     """One work item on its way through the pipeline; `status` is set once it has an outcome."""
@@ -54,6 +65,9 @@ class ItemState(BaseModel):
         default_factory=list, description="Rows of the previous manifest (skipped items keep their assets)"
     )
     timings: dict[str, float] = Field(default_factory=dict)
+    qc_rows: list[dict] = Field(
+        default_factory=list, description="QC table rows (quality.table.qc_rows), one per checked attempt"
+    )
     worker_pids: list[int] = Field(default_factory=list, description="Processes that ran this item's stages")
 
     @property

@@ -5,11 +5,11 @@ No Prefect here: the flow and the task wrappers call these, and tests call them 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 
+# seed_for is re-exported: catalog_motion/planning.py is the single source of planning rules.
+from catalog_motion.planning import plan_work_items, refuse_duplicate_skus, seed_for  # noqa: F401
 from catalog_motion.presets import Preset
 from catalog_motion.types import CatalogRow, ManifestRow, QCReport, RowOutcome, WorkItem
 from tasks.context import ItemState
@@ -18,61 +18,17 @@ from tasks.context import ItemState
 REGENERATABLE_CHECKS = frozenset({"drift", "flicker", "warp_error"})
 
 
-def seed_for(sku: str, preset: str, attempt: int) -> int:
-    """Deterministic seed per (sku, preset, attempt): a re-run reproduces the same clip."""
-    digest = hashlib.sha256(f"{sku}\x00{preset}\x00{attempt}".encode("utf-8", "surrogatepass")).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def photo_for(row: CatalogRow, preset: Preset) -> str:
-    """The photo a preset animates: main by default; lifestyle/additional fall back to main."""
-    if preset.source_image == "lifestyle" and row.lifestyle_image:
-        return row.lifestyle_image
-    if preset.source_image == "additional" and row.additional_images:
-        return row.additional_images[0]
-    return row.image
-
-
-def preset_fingerprint(preset: Preset) -> str:
-    return hashlib.sha256(json.dumps(preset.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def content_key(source_sha256: str, preset: Preset, engine_identity: str) -> str:
-    """Key of one work item: same photo, same preset definition, same engine => same clip."""
-    raw = f"{source_sha256}|{preset_fingerprint(preset)}|{engine_identity}"
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
-
-
 def plan_items(
     rows: list[CatalogRow], presets: list[Preset]
 ) -> tuple[list[WorkItem], list[RowOutcome]]:
-    """One work item per (photo, preset); variants sharing a photo share the item (published per SKU).
-
-    Rows repeating an SKU already seen are refused here too (a loader may have let them through).
+    """Phase 1 of catalog_motion.planning (items by photo reference, no keys yet), after refusing
+    repeated SKUs. The fetch stage computes each item's content key and skips unchanged ones.
     """
-    seen: set[str] = set()
-    unique: list[CatalogRow] = []
-    refused: list[RowOutcome] = []
-    for row in rows:
-        if row.sku in seen:
-            refused.append(RowOutcome(row_index=row.row_index, sku=row.sku, reason=f"duplicate sku {row.sku!r}"))
-            continue
-        seen.add(row.sku)
-        unique.append(row)
-    items: list[WorkItem] = []
-    for preset in presets:
-        groups: dict[str, list[CatalogRow]] = defaultdict(list)
-        for row in unique:
-            groups[photo_for(row, preset)].append(row)
-        for image, group in groups.items():
-            skus = [r.sku for r in group]
-            items.append(
-                WorkItem(
-                    sku=skus[0], skus=skus, preset=preset.name, image=image, engine=preset.engine,
-                    seed=seed_for(skus[0], preset.name, 0),
-                )
-            )
-    return items, refused
+    unique, refused = refuse_duplicate_skus(rows)
+    # Phase 1 needs no engine identity (keys come after fetching): a placeholder satisfies planning.
+    identities = {preset.engine: "unkeyed" for preset in presets}
+    plan = plan_work_items(unique, presets, engine_identities=identities)
+    return plan.items, refused
 
 
 def make_batches(states: list[ItemState], size: int) -> Iterator[list[ItemState]]:

@@ -16,7 +16,7 @@ from prefect.tasks import exponential_backoff
 from catalog_motion.errors import TransientError
 from catalog_motion.settings import OrchestrationSettings
 from catalog_motion.types import ManifestRow
-from tasks import stage_api, stages
+from tasks import reports, stage_api, stages
 from tasks.context import ItemState, RunContext
 
 
@@ -46,6 +46,16 @@ _COMMON: dict[str, Any] = dict(
 def load_catalog_task(catalog: str, intake: Any) -> Any:
     """Read the catalog: valid rows plus refused rows with reasons (IntakeError if unreadable)."""
     return stage_api.load_catalog(catalog, intake)
+
+
+@task(name="validate-catalog", tags=["catalog", "great-expectations"], **_COMMON)
+def validate_catalog_task(load: Any, docs_dir: str) -> Any:
+    """GX catalog suite: failing rows move to `refused` naming the expectation; Data Docs in docs_dir."""
+    from pathlib import Path
+
+    from catalog_connectors.validation import validate_catalog
+
+    return validate_catalog(load, Path(docs_dir))
 
 
 @task(name="previous-manifest", tags=["publishing"], **_COMMON)
@@ -85,6 +95,26 @@ def publish_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[I
 def write_manifest_task(sink: Any, run_id: str, rows: list[ManifestRow]) -> Any:
     """Write the run manifest (Parquet + JSON) once every object it names is stored."""
     return stage_api.write_manifest(sink, run_id, rows)
+
+
+@task(name="write-qc-table", tags=["quality"], **_COMMON)
+def write_qc_table_task(sink: Any, run_id: str, rows: list[dict], work_dir: str) -> str:
+    """Write the run's QC table (one row per checked attempt) as Parquet through the sink; its URI."""
+    return reports.store_qc_table(stage_api.sink_for(sink), run_id, rows, work_dir)
+
+
+@task(name="validate-qc-table", tags=["quality", "great-expectations"], **_COMMON)
+def validate_qc_task(rows: list[dict], docs_dir: str, run_id: str, min_pass_rate: float) -> dict[str, Any]:
+    """GX QC suite over the run's QC table. Records a markdown artifact linking the Data Docs, then
+    RAISES when the suite fails, so the failure shows as a Failed task run (the flow goes on)."""
+    result = reports.validate_qc(rows, docs_dir, min_pass_rate=min_pass_rate)
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(key="catalog-run-qc-validation", markdown=reports.qc_validation_markdown(run_id, result),
+                             description=f"Great Expectations QC suite, run {run_id}")
+    if not result["success"]:
+        raise reports.QCSuiteFailed(f"QC suite failed for run {run_id}: {', '.join(result['failed_expectations'])}")
+    return result
 
 
 STAGE_TASKS: dict[str, Task] = {

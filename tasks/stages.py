@@ -21,9 +21,11 @@ from catalog_motion.errors import PermanentError, TransientError
 from catalog_motion.paths import safe_segment, within
 from tasks import stage_api
 from tasks.context import ItemState, RunContext
-from tasks.items import apply_verdict, content_key
+from catalog_motion.planning import content_key, is_standing
+from tasks.items import apply_verdict
 
 T = TypeVar("T")
+_REPORT_LOCK = threading.Lock()
 
 
 class GenerationTimeout(PermanentError):
@@ -139,12 +141,10 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         item.source_sha256 = photo.sha256
         if item.engine not in identities:
             identities[item.engine] = engine_identity(ctx, item.engine)
+        # Phase 2 of catalog_motion.planning, per item: content key, then skip if unchanged.
         item.key = content_key(photo.sha256, preset, identities[item.engine])
         previous = {row.sku: row for row in state.previous}
-        if not ctx.full and all(
-            sku in previous and previous[sku].status in ("published", "skipped") and previous[sku].key == item.key
-            for sku in item.skus
-        ):
+        if not ctx.full and all(is_standing(previous.get(sku), item.key) for sku in item.skus):
             state.finish("skipped", "unchanged since the last published manifest")
     return states
 
@@ -254,6 +254,7 @@ def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
             continue
         finally:
             state.add_time("check", time.perf_counter() - started)
+        _record_qc(ctx, state, report)
         apply_verdict(state, report, preset)
         if state.status == "rejected":
             try:
@@ -265,6 +266,36 @@ def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
                 state.reason += f" (review queue entry not written: {_describe(exc)})"
             _remove_master(ctx, state)
     return states
+
+
+def _record_qc(ctx: RunContext, state: ItemState, report) -> None:
+    """Keep this attempt's QC-table row and render its report material (filmstrip, curves) now,
+    while the master clip still exists (masters are deleted once published or rejected)."""
+    from quality.report import ReportEntry, build_report
+    from quality.table import qc_rows
+
+    item = state.item
+    clip_dir = report_clip_dir(ctx, item.sku, item.preset, item.attempt)
+    identity = {"sku": item.sku, "skus": ",".join(item.skus or [item.sku]), "preset": item.preset,
+                "attempt": item.attempt, "engine": item.engine, "seed": item.seed, "key": item.key or "",
+                "clip": str(state.clip.path), "report": str(clip_dir / "index.html")}
+    state.qc_rows.extend(qc_rows([(identity, report)]))
+    started = time.perf_counter()
+    try:
+        max_drift = getattr(ctx.presets[item.preset].qc, "max_subject_drift", None)
+        with _REPORT_LOCK:  # matplotlib's pyplot keeps global state: one figure at a time per process
+            build_report([ReportEntry(sku=item.sku, preset=item.preset, source_path=item.source_path,
+                                      clip_path=state.clip.path, report=report, attempt=item.attempt)],
+                         clip_dir, title=f"{item.sku} {item.preset} attempt {item.attempt}",
+                         thresholds={"max_subject_drift": max_drift} if max_drift is not None else None)
+    except Exception as exc:  # noqa: BLE001 - a report picture must never change an item's outcome
+        state.qc_rows[-1]["report"] = f"not written: {_describe(exc)}"
+    finally:
+        state.add_time("qc_report", time.perf_counter() - started)
+
+
+def report_clip_dir(ctx: RunContext, sku: str, preset: str, attempt: int) -> Path:
+    return within(ctx.qc_report_root / "clips", f"{safe_segment(sku)}--{safe_segment(preset)}--{attempt}")
 
 
 def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:

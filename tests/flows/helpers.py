@@ -77,3 +77,8 @@ def events_named(name: str, resource_id: str, timeout_s: float = 20.0) -> list[A
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.5)
+
+
+FLOW_TASK_RUNS = 6
+"""Task runs of a flow run besides the batched stages: load catalog, validate catalog, previous manifest,
+write manifest, write QC table, validate QC table."""

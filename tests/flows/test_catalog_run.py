@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.flows.conftest import SMALL_PRESETS, read_rows
-from tests.flows.helpers import artifacts, events_named, flow_run, manifest_rows, run_flow, task_runs
+from tests.flows.conftest import SMALL_PRESETS, read_rows, write_catalog
+from tests.flows.helpers import FLOW_TASK_RUNS, artifacts, events_named, flow_run, manifest_rows, run_flow, task_runs
 
 
 def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_catalog, flows_presets_file, tmp_path):
@@ -42,18 +42,20 @@ def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_cata
 
     # what the server recorded: a completed flow run and completed task runs of every stage
     assert flow_run(flow_run_id).state.is_completed()
-    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + 3)
+    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + FLOW_TASK_RUNS)
     names = Counter(r.name.split(" [")[0].rsplit("-", 1)[0] if "[" not in r.name else r.name.split(" [")[0]
                     for r in runs)
     for stage in ("load", "previous", "fetch", "generate", "check", "write"):
         assert any(name.startswith(stage) for name in names), (stage, names)
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.type) for r in runs]
-    assert len(runs) == summary["task_runs"] + 3  # stage tasks + load, previous manifest, write manifest
+    assert len(runs) == summary["task_runs"] + FLOW_TASK_RUNS  # stage tasks + the flow-level ones
     generate_runs = [r for r in runs if r.name.startswith("generate")]
     assert all("generation" in r.tags and "engine:camera" in r.tags for r in generate_runs)
 
     keys = {a.key for a in artifacts(flow_run_id)}
-    assert {"catalog-run-summary", "catalog-run-failures", "catalog-run-links", "catalog-run-progress"} <= keys
+    assert {"catalog-run-summary", "catalog-run-failures", "catalog-run-links", "catalog-run-progress",
+            "catalog-run-qc-validation"} <= keys
+    _assert_qc_outputs(out, summary, rows, runs, artifacts(flow_run_id))
 
     # second run over unchanged inputs: published items are skipped, nothing regenerated for them
     summary2, flow_run_id2 = run_flow(catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file))
@@ -65,6 +67,44 @@ def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_cata
     if all(r.status == "published" for r in rows):
         runs2 = task_runs(flow_run_id2, expect_at_least=3)
         assert not [r for r in runs2 if r.name.startswith("generate")]
+
+
+def _assert_qc_outputs(out, summary, rows, runs, arts):
+    """QC table (one row per attempt), GX QC suite passed, HTML report over every clip, catalog Data Docs."""
+    import pandas as pd
+
+    from quality.table import CORE_SCORES
+
+    run_dir = out / "runs" / summary["run_id"]
+    table = pd.read_parquet(run_dir / "qc.parquet")
+    # one row per checked attempt: items are (photo, preset) pairs, identified by their content key
+    attempts = {(r.key, r.preset): r.attempts for r in rows}
+    assert len(table) == sum(attempts.values()) == summary["qc_rows"]
+    assert {"sku", "skus", "preset", "attempt", "engine", "seed", "key", "passed", "failed_checks", "reasons",
+            "curve_drift", *CORE_SCORES} <= set(table.columns)
+    assert table[list(CORE_SCORES)].notna().all().all()
+    assert sorted(zip(table["key"], table["preset"], table["attempt"])) == sorted(
+        (key, preset, n) for (key, preset), count in attempts.items() for n in range(count))
+    # the GX QC suite passed: its task completed, its Data Docs exist and the summary says so
+    qc_runs = [r for r in runs if r.name.startswith("validate-qc-table")]
+    assert len(qc_runs) == 1 and qc_runs[0].state.is_completed()
+    assert summary["qc_validation"]["success"] and Path(summary["qc_validation"]["docs"]).is_file()
+    # the HTML report names every checked clip and shows its filmstrip and curves
+    page = Path(summary["qc_report"])
+    assert page == (run_dir / "qc-report" / "index.html").resolve() and page.is_file()
+    html = page.read_text(encoding="utf-8")
+    for row in table.itertuples():
+        assert row.sku in html and Path(row.report).is_file()
+        clip_page = Path(row.report).relative_to(page.parent).as_posix()
+        assert clip_page in html
+        strips = list((Path(row.report).parent / "assets").glob("*-strip.png"))
+        curves = list((Path(row.report).parent / "assets").glob("*-curves.png"))
+        assert len(strips) == len(curves) == 1
+        assert strips[0].relative_to(page.parent).as_posix() in html
+    # the catalog's Data Docs live under the run and the links artifact points at them and the QC outputs
+    assert Path(summary["catalog_docs"]).is_file() and run_dir.resolve() in Path(summary["catalog_docs"]).resolve().parents
+    links = next(a for a in arts if a.key == "catalog-run-links").data
+    assert "qc.parquet" in links and "qc-report" in links and "catalog-docs" in links
 
 
 def test_ask_for_less_then_reject_to_review_queue(prefect_api, flows_catalog, tmp_path):
@@ -90,8 +130,20 @@ def test_ask_for_less_then_reject_to_review_queue(prefect_api, flows_catalog, tm
     review = out / "review"
     assert (review / "review_queue.csv").is_file()
     assert {p.name for p in review.iterdir() if p.is_dir()} >= {"HOOD-LOGO-L"}
-    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + 3)
+    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + FLOW_TASK_RUNS)
     assert sum(r.name.startswith("generate") for r in runs) == 3  # 1 batch x 3 attempts
+    # every attempt is in the QC table; a pass rate of 0 fails the GX QC suite: a Failed task run,
+    # while the flow run completes with its manifest written (asserted above)
+    import pandas as pd
+
+    table = pd.read_parquet(out / "runs" / summary["run_id"] / "qc.parquet")
+    assert len(table) == 2 * 3 and not table["passed"].any()  # 2 photos x 3 attempts
+    assert sorted(table["attempt"]) == [0, 0, 1, 1, 2, 2]
+    qc_runs = [r for r in runs if r.name.startswith("validate-qc-table")]
+    assert len(qc_runs) == 1 and qc_runs[0].state.is_failed(), [(r.name, r.state.type) for r in qc_runs]
+    assert "expect_column_mean_to_be_between(passed_rate)" in qc_runs[0].state.message
+    assert summary["qc_validation"]["success"] is False
+    assert flow_run(flow_run_id).state.is_completed()
     assert not [r for r in runs if r.name.startswith("encode+publish")]
     assert summary["rejection_rate"] == 1.0
     # above orchestration.rejection_rate_alert: the flow emitted the event the automation listens to
@@ -116,3 +168,47 @@ def test_bad_rows_become_invalid_and_good_rows_publish(prefect_api, flows_bad_ca
     published = {r.sku for r in rows if r.status == "published"}
     assert published == good, [(r.sku, r.status, r.reason) for r in rows]
     assert by_status["published"] + by_status["invalid"] == len(rows)
+
+
+def test_catalog_row_failing_an_expectation_ends_invalid(prefect_api, flows_catalog, flows_presets_file, tmp_path):
+    """A title over Merchant Center's 150 characters loads fine but fails the GX catalog suite."""
+    rows = read_rows(flows_catalog)
+    rows.append({"sku": "LONG-TITLE", "image": rows[0]["image"], "title": "x" * 200})
+    write_catalog(flows_catalog, rows)
+    out = tmp_path / "out"
+    summary, _ = run_flow(catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file),
+                          presets=["product-page"])
+    result = {r.sku: r for r in manifest_rows(out, summary["run_id"])}
+    assert result["LONG-TITLE"].status == "invalid"
+    assert "expect_column_value_lengths_to_be_between(title)" in result["LONG-TITLE"].reason
+    assert all(r.status == "published" for sku, r in result.items() if sku != "LONG-TITLE")
+    assert Path(summary["catalog_docs"]).is_file()
+
+
+def test_incremental_changed_photo_regenerates_only_its_items_and_full_forces(
+        prefect_api, flows_catalog, flows_presets_file, tmp_path):
+    """Planning (catalog_motion/planning.py) keys items by photo content: unchanged → skipped; a changed
+    photo → exactly its SKU's items regenerated; full=True → everything regenerated."""
+    from PIL import Image, ImageOps
+
+    out = tmp_path / "out"
+    params = dict(catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file),
+                  presets=["product-page"])
+    first, _ = run_flow(**params)
+    rows1 = {r.sku: r for r in manifest_rows(out, first["run_id"])}
+    assert all(r.status == "published" for r in rows1.values()), [(r.sku, r.reason) for r in rows1.values()]
+
+    hood = next(row for row in read_rows(flows_catalog) if row["sku"] == "HOOD-LOGO-L")
+    photo = flows_catalog.parent / hood["image"]
+    with Image.open(photo) as image:
+        ImageOps.mirror(image.convert("RGB")).save(photo)
+    second, _ = run_flow(**params)
+    rows2 = {r.sku: r for r in manifest_rows(out, second["run_id"])}
+    assert rows2["HOOD-LOGO-L"].status == "published" and rows2["HOOD-LOGO-L"].key != rows1["HOOD-LOGO-L"].key
+    assert {sku for sku, r in rows2.items() if r.status == "skipped"} == {"TEE-RED-S", "TEE-RED-M"}
+    assert second["qc_rows"] == rows2["HOOD-LOGO-L"].attempts  # only the changed photo was checked
+
+    third, _ = run_flow(**params, full=True)
+    rows3 = {r.sku: r for r in manifest_rows(out, third["run_id"])}
+    assert all(r.status == "published" for r in rows3.values())
+    assert third["qc_rows"] == sum(r.attempts for sku, r in rows3.items() if sku != "TEE-RED-M")  # shared photo

@@ -7,7 +7,7 @@ import os
 import yaml
 
 from tests.flows.conftest import read_rows
-from tests.flows.helpers import manifest_rows, run_flow, task_runs
+from tests.flows.helpers import FLOW_TASK_RUNS, manifest_rows, run_flow, task_runs
 
 
 def test_dask_local_cluster_of_worker_processes(prefect_api, flows_catalog, flows_presets_file, tmp_path):
@@ -23,7 +23,7 @@ def test_dask_local_cluster_of_worker_processes(prefect_api, flows_catalog, flow
     assert {(r.sku, r.preset) for r in rows} == {(s, p) for s in skus for p in ("product-page", "close-up")}
     assert all(r.status in ("published", "rejected") for r in rows), [(r.sku, r.status, r.reason) for r in rows]
     assert any(r.status == "published" for r in rows)
-    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + 3)
+    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + FLOW_TASK_RUNS)
     stage_runs = [r for r in runs if " [" in r.name]
     assert len(stage_runs) == summary["task_runs"] and all(r.state.is_completed() for r in stage_runs)
     # the stage tasks ran in (several) Dask worker processes, not in this one
