@@ -42,13 +42,33 @@ def _sample_catalog(workdir: Path) -> Path:
     return draw_sample_catalog(workdir / "catalog")
 
 
+def run_items_plainly(items: list, ctx) -> list:
+    """Work items through the same stage functions and batches as the flow, in a plain loop (no Prefect);
+    writes the manifest and returns its rows. The baseline both orchestration benchmarks compare against."""
+    from tasks import stage_api, stages
+    from tasks.context import ItemState
+    from tasks.items import make_batches, manifest_rows, next_stage
+
+    functions = {"fetch": stages.fetch_batch, "generate": stages.generate_batch, "check": stages.check_batch,
+                 "publish": stages.publish_batch}
+    rows = []
+    for batch in make_batches([ItemState(item=i) for i in items], ctx.settings.orchestration.batch_size):
+        stage = "fetch"
+        while stage:
+            batch = functions[stage](batch, ctx)
+            stage = next_stage(stage, batch)
+        rows += [r for s in batch for r in manifest_rows(s)]
+    stage_api.write_manifest(ctx.settings.sink, "plain", rows)
+    return rows
+
+
 def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
     from catalog_motion.presets import load_presets, select_presets
     from flows.catalog_run import resolve_settings
-    from tasks import stage_api, stages
-    from tasks.context import ItemState, RunContext
-    from tasks.items import make_batches, manifest_rows, next_stage, plan_items
+    from tasks import stage_api
+    from tasks.context import RunContext
+    from tasks.items import plan_items
 
     started = time.perf_counter()
     settings = resolve_settings(str(out), None, presets_file)
@@ -59,16 +79,7 @@ def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     items, _ = plan_items(list(load.rows), selected)
     ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,
                      presets={p.name: p for p in selected}, catalog_dir=str(Path(catalog).resolve().parent))
-    functions = {"fetch": stages.fetch_batch, "generate": stages.generate_batch, "check": stages.check_batch,
-                 "publish": stages.publish_batch}
-    rows = []
-    for batch in make_batches([ItemState(item=i) for i in items], settings.orchestration.batch_size):
-        stage = "fetch"
-        while stage:
-            batch = functions[stage](batch, ctx)
-            stage = next_stage(stage, batch)
-        rows += [r for s in batch for r in manifest_rows(s)]
-    stage_api.write_manifest(settings.sink, "plain", rows)
+    rows = run_items_plainly(items, ctx)
     return {"seconds": time.perf_counter() - started, "load_s": load_s, "rows": rows, "items": len(items)}
 
 

@@ -208,9 +208,10 @@ def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int
     """Seconds per item of the same stage functions in a plain loop (no Prefect), on a subset."""
     from catalog_motion.presets import load_presets, select_presets
     from flows.catalog_run import resolve_settings
-    from tasks import stage_api, stages
-    from tasks.context import ItemState, RunContext
-    from tasks.items import make_batches, manifest_rows, next_stage, plan_items
+    from benchmarks.bench_pipeline import run_items_plainly
+    from tasks import stage_api
+    from tasks.context import RunContext
+    from tasks.items import plan_items
 
     started = time.perf_counter()
     settings = resolve_settings(str(out), settings_file, None)
@@ -220,16 +221,7 @@ def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int
     items = items[:limit_items]
     ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,
                      presets={p.name: p for p in selected}, catalog_dir=str(Path(catalog).parent))
-    functions = {"fetch": stages.fetch_batch, "generate": stages.generate_batch, "check": stages.check_batch,
-                 "publish": stages.publish_batch}
-    rows = []
-    for batch in make_batches([ItemState(item=i) for i in items], settings.orchestration.batch_size):
-        stage = "fetch"
-        while stage:
-            batch = functions[stage](batch, ctx)
-            stage = next_stage(stage, batch)
-        rows += [r for s in batch for r in manifest_rows(s)]
-    stage_api.write_manifest(settings.sink, "plain", rows)
+    run_items_plainly(items, ctx)
     return (time.perf_counter() - started) / max(len(items), 1)
 
 
