@@ -1,18 +1,19 @@
 """Publishing benchmark: encode pipeline vs bare ffmpeg on the same frames, and publish throughput to S3.
 
 Encode: for each packaged preset, a full-size lossless master clip (photo-like synthetic content) is
-made once; its frames are also dumped once to a raw rgb24 file. For every video encoding we time
-  pipeline  `encode_variants` with a preset holding only that encoding (PyAV decode of the master, frames
+made once, in the pipeline's default master format (raw rgb24 NUT; `--master-format lossless-h264` for
+the compact one); the frames it pipes are also dumped once to a raw file. For every video encoding we time
+  pipeline  `encode_variants` with a preset holding only that encoding (PyAV reads the master, frames
             piped through ffmpeg-python's argv, temp file + rename),
-  bare      the identical ffmpeg argv (`build_video_command`) reading the raw rgb24 file directly,
-  direct    ffmpeg decoding the master .mkv itself (the alternative to piping),
+  bare      the identical ffmpeg argv (`build_video_command`) reading the raw frames file directly,
+  direct    ffmpeg reading the master file itself (the alternative to piping),
 and the whole preset (all encodings at once, one decode shared) against the sum of bare runs.
 Overhead target: pipeline / bare - 1 < 10 %. Times are the minimum of --reps runs (shared CPU).
 
 Publish: N distinct (sku, preset) variants (a video + poster each, sizes like real encodes) to a moto S3
 server over loopback HTTP: objects/s and MB/s for the first publish, and the time of the no-op re-run.
 
-    .venv/bin/python benchmarks/bench_publish.py [--reps 2] [--quick] [--variants 40]
+    .venv/bin/python benchmarks/bench_publish.py [--reps 2] [--quick] [--variants 40] [--master-format raw]
 writes benchmarks/results/publish.json and prints a summary.
 """
 
@@ -34,7 +35,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from catalog_motion.media import ffmpeg_exe, write_master  # noqa: E402
+from catalog_motion.media import MASTER_SUFFIX, ffmpeg_exe, write_master  # noqa: E402
 from catalog_motion.presets import Preset, load_presets  # noqa: E402
 from catalog_motion.types import ClipRef  # noqa: E402
 from publishing.encode import MasterFrames, build_video_command, encode_variants  # noqa: E402
@@ -96,15 +97,15 @@ def run_argv(argv: list[str]) -> None:
         raise RuntimeError(done.stderr.decode(errors="replace")[-400:])
 
 
-def bench_encode(presets: list[Preset], work: Path, reps: int) -> list[dict]:
+def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: str = "raw") -> list[dict]:
     rows = []
     for preset in presets:
-        master = work / f"{preset.name}.mkv"
+        master = work / f"{preset.name}{MASTER_SUFFIX[master_format]}"
         write_master(photo_like_frames(preset.width, preset.height, preset.n_frames), master, preset.fps)
         clip = ClipRef(path=str(master), fps=preset.fps, n_frames=preset.n_frames, width=preset.width,
                        height=preset.height, engine="bench", seed=0)
         raw = work / f"{preset.name}.raw"
-        frames = MasterFrames(master)  # the exact bytes the pipeline pipes (planar GBR)
+        frames = MasterFrames(master)  # the exact bytes the pipeline pipes (rgb24 or planar GBR)
         with open(raw, "wb") as handle:
             for buffers in frames:
                 for buffer in buffers:
@@ -222,17 +223,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variants", type=int, default=40, help="variants published in the S3 benchmark")
     parser.add_argument("--presets", nargs="*", default=None, help="preset names (default: all packaged)")
     parser.add_argument("--s3-only", action="store_true", help="skip the encode benchmark")
+    parser.add_argument("--master-format", choices=sorted(MASTER_SUFFIX), default="raw",
+                        help="master clip format the encodes read (the pipeline's default: raw)")
     args = parser.parse_args(argv)
     presets = [p for name, p in load_presets().items() if not args.presets or name in args.presets]
     if args.quick:
         presets = [p.model_copy(update={"duration_s": 1.0}) for p in presets]
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
         work = Path(tmp)
-        encode = [] if args.s3_only else bench_encode(presets, work, args.reps)
+        encode = [] if args.s3_only else bench_encode(presets, work, args.reps, args.master_format)
         s3 = bench_s3(work, args.variants)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "ffmpeg": ffmpeg_exe()},
-        "reps": args.reps, "quick": args.quick, "encode": encode, "s3": s3,
+        "reps": args.reps, "quick": args.quick, "master_format": args.master_format, "encode": encode, "s3": s3,
         "max_overhead_pct_single_encodings": max(
             (r["overhead_pct"] for r in encode if not r["format"].startswith("all")), default=None),
         "max_plumbing_cpu_overhead_pct": max((r["plumbing_cpu_overhead_pct"] for r in encode), default=None),

@@ -205,7 +205,7 @@ def catalog_run(
         for n, b in enumerate(make_batches(states, orch.batch_size))
     )
     with runner:
-        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches,
+        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_workers,
                              on_batch_done=on_batch_done, task_for=task_for)
         driver.run(batches)
 

@@ -225,13 +225,14 @@ def _save_poster(frame: np.ndarray, spec: EncodingSpec, preset: Preset, final: P
 class MasterFrames:
     """Raw frames of a master clip, in the cheapest form to hand ffmpeg.
 
-    Masters are lossless RGB H.264, which decodes to planar GBR ('gbrp'). Its planes are piped as-is
-    (ffmpeg's scale filter converts GBR -> BT.709 YUV in the same step as any resize); converting to packed
-    rgb24 in Python first would cost as much as the decode itself (measured: +1.3 s per 96 1080x1350
-    frames). Other decoded formats fall back to rgb24.
+    Frames are piped in the format they decode to when ffmpeg can take it as raw input: packed rgb24 for
+    raw NUT masters (decoding is a copy-free wrap of the file's bytes) and planar GBR ('gbrp') for lossless
+    H.264 ones. ffmpeg's scale filter converts to BT.709 YUV in the same step as any resize; converting in
+    Python first would cost as much as an H.264 decode (measured: +1.3 s per 96 1080x1350 frames).
+    Other decoded formats fall back to a converted rgb24 copy.
     """
 
-    PLANAR = {"gbrp": 3}
+    BYTES_PER_PIXEL = {"rgb24": 3, "gbrp": 1}  # per plane
 
     def __init__(self, path: str | Path):
         import av
@@ -253,21 +254,25 @@ class MasterFrames:
             self._container.close()
             raise PermanentError(f"{self.path.name} has no decodable frames") from None
         self.width, self.height = self._first.width, self._first.height
-        self.pix_fmt = self._first.format.name if self._first.format.name in self.PLANAR else "rgb24"
-        # Row length of piped frames: the decoder's padded line size for planar formats.
-        self.stride = self._first.planes[0].line_size if self.pix_fmt != "rgb24" else self.width
+        decoded = self._first.format.name
+        self._convert = decoded not in self.BYTES_PER_PIXEL
+        self.pix_fmt = "rgb24" if self._convert else decoded
+        self._bpp = self.BYTES_PER_PIXEL[self.pix_fmt]
+        # Row length in pixels of piped frames: the decoder's (possibly padded) line size, piped as-is.
+        self.stride = self.width if self._convert else self._first.planes[0].line_size // self._bpp
 
     def first_rgb(self) -> np.ndarray:
         return self._first.to_ndarray(format="rgb24")
 
     def _raw(self, frame) -> list:
-        """Buffers that make one raw frame, in order (planes as decoded, padding rows included)."""
-        if self.pix_fmt == "rgb24":
+        """Buffers that make one raw frame, in order (planes as decoded, padding included)."""
+        if self._convert:
             return [np.ascontiguousarray(frame.to_ndarray(format="rgb24")).tobytes()]
+        row = self.stride * self._bpp
         planes = frame.planes
-        if all(p.line_size == self.stride and p.buffer_size == self.stride * p.height for p in planes):
+        if all(p.line_size == row and p.buffer_size == row * p.height for p in planes):
             return [memoryview(p) for p in planes]  # zero-copy; the plane keeps its frame alive
-        rows = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, : self.stride] for p in planes]
+        rows = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: p.height, :row] for p in planes]
         return [np.ascontiguousarray(r).tobytes() for r in rows]
 
     def __iter__(self):

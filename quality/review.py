@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from catalog_motion.media import convert_master
 from catalog_motion.paths import safe_segment, within
 from catalog_motion.types import QCReport
 
@@ -70,9 +71,10 @@ def add_to_review_queue(root: Path, *, sku: str, preset: str, source_path: str |
     folder.mkdir(parents=True, exist_ok=True)
     source_path, clip_path = Path(source_path), Path(clip_path)
     source_copy = folder / f"source{source_path.suffix.lower() or '.png'}"
-    clip_copy = folder / f"clip{clip_path.suffix.lower() or '.mkv'}"
+    # Raw masters are large (~1 GB for a social clip): the queue keeps an exact lossless H.264 copy.
+    clip_copy = folder / "clip.mkv"
     shutil.copyfile(source_path, source_copy)
-    shutil.copyfile(clip_path, clip_copy)
+    convert_master(clip_path, clip_copy)
     strip = folder / "filmstrip.png"
     try:
         filmstrip(clip_copy, strip, source_path=source_copy)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from catalog_motion.errors import PermanentError, TransientError
+from catalog_motion.media import MASTER_SUFFIX
 from catalog_motion.paths import safe_segment, within
 from tasks import stage_api
 from tasks.context import ItemState, RunContext
@@ -179,7 +180,7 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         requests.append(
             stage_api.generation_request(
                 source_path=state.item.source_path, preset=ctx.presets[state.item.preset], seed=state.item.seed,
-                out_path=str(out_dir / f"attempt-{state.item.attempt}.mkv"), attempt=state.item.attempt,
+                out_path=str(out_dir / _master_name(ctx, state)), attempt=state.item.attempt,
                 motion_scale=min(1.0, state.motion_scale), duration_scale=min(1.0, state.duration_scale),
             )
         )
@@ -208,6 +209,10 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     return states
 
 
+def _master_name(ctx: RunContext, state: ItemState) -> str:
+    return f"attempt-{state.item.attempt}{MASTER_SUFFIX[ctx.settings.orchestration.master_format]}"
+
+
 def _marker_path(master_path: str | Path) -> Path:
     return Path(master_path).with_suffix(".clip.json")
 
@@ -223,7 +228,7 @@ def _write_marker(master_path: str, state: ItemState, clip) -> None:
 def _reuse_master(ctx: RunContext, state: ItemState):
     from catalog_motion.types import ClipRef
 
-    marker = _marker_path(_item_dir(ctx, "masters", state) / f"attempt-{state.item.attempt}.mkv")
+    marker = _marker_path(_item_dir(ctx, "masters", state) / _master_name(ctx, state))
     if not marker.exists() or state.item.key is None:
         return None
     try:

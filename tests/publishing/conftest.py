@@ -38,14 +38,17 @@ def make_master(path: Path, width: int, height: int, fps: float, n: int, seed: i
 
 @pytest.fixture(scope="session")
 def pub_masters(tmp_path_factory):
-    """Factory of cached master clips: pub_masters(width, height, fps, n, seed=0) -> ClipRef."""
+    """Factory of cached master clips: pub_masters(width, height, fps, n, seed=0, suffix=".nut") -> ClipRef.
+
+    suffix picks the master format: ".nut" raw rgb24 (the pipeline's default), ".mkv" lossless H.264."""
     root = tmp_path_factory.mktemp("pub-masters")
     cache: dict[tuple, ClipRef] = {}
 
-    def get(width: int, height: int, fps: float, n: int, seed: int = 0) -> ClipRef:
-        key = (width, height, fps, n, seed)
+    def get(width: int, height: int, fps: float, n: int, seed: int = 0, suffix: str = ".nut") -> ClipRef:
+        key = (width, height, fps, n, seed, suffix)
         if key not in cache:
-            cache[key] = make_master(root / f"m-{width}x{height}-{fps}-{n}-{seed}.mkv", width, height, fps, n, seed)
+            cache[key] = make_master(root / f"m-{width}x{height}-{fps}-{n}-{seed}{suffix}", width, height, fps, n,
+                                     seed)
         return cache[key]
 
     return get

@@ -54,9 +54,11 @@ def keyframe_indices_and_idr(path):
     return keys, idr
 
 
-def test_product_page_variants_conform(pub_masters, tmp_path):
+@pytest.mark.parametrize("master_suffix", [".nut", ".mkv"])
+def test_product_page_variants_conform(pub_masters, tmp_path, master_suffix):
+    """Both master formats (raw rgb24 NUT, lossless H.264) give the same conforming variants."""
     preset = small_preset("product-page", 160, 200)
-    clip = pub_masters(160, 200, 24, 24)
+    clip = pub_masters(160, 200, 24, 24, suffix=master_suffix)
     assets = encode_variants(clip, preset, tmp_path)
     assert [a.kind for a in assets] == ["video", "video_webm", "poster_jpeg", "poster_webp"]
     mp4, webm, jpeg, webp = (a.path for a in assets)
@@ -188,10 +190,11 @@ def test_audio_option_only_for_mp4():
         EncodingSpec(format="webm-vp9", audio="silent-aac")
 
 
-def test_odd_sized_master_with_padded_rows(pub_masters, tmp_path):
+@pytest.mark.parametrize("master_suffix", [".nut", ".mkv"])
+def test_odd_sized_master_with_padded_rows(pub_masters, tmp_path, master_suffix):
     """A master whose decoded rows carry alignment padding (odd width) is cropped, then scaled, exactly."""
     preset = small_preset("product-page", 160, 200, encodings=[EncodingSpec(format="mp4-h264")])
-    clip = pub_masters(150, 186, 24, 12)
+    clip = pub_masters(150, 186, 24, 12, suffix=master_suffix)
     (video,) = encode_variants(clip, preset, tmp_path)
     facts = probe(video.path)
     assert (facts.width, facts.height, facts.n_frames) == (160, 200, 12)
