@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -c constraints.txt -e '.[diffusion,dask,test]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[diffusion,dask,ray,test]'
 	touch $(STAMP)
 
 sample: venv

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from catalog_connectors.config import IntakeSettings
 from catalog_motion.errors import ConfigError
@@ -29,7 +29,7 @@ class OrchestrationSettings(BaseModel):
     task_runner: Literal["threads", "processes", "dask", "ray"] = Field(
         default="threads",
         description="threads (default, one machine), processes (engine loaded once per process), "
-        "dask (prefect-dask; local cluster or `dask_address`), ray (prefect-ray, if installed)",
+        "dask (prefect-dask; local cluster or `dask_address`), ray (prefect-ray; local instance or `ray_address`)",
     )
     max_workers: int = Field(default=2, ge=1, le=256, description="Threads/processes/Dask workers")
     max_inflight_batches: int = Field(
@@ -41,6 +41,11 @@ class OrchestrationSettings(BaseModel):
     )
     dask_threads_per_worker: int = Field(default=1, ge=1, le=64, description="Threads in each Dask worker")
     ray_address: str | None = Field(default=None, description="Ray cluster address for the ray runner")
+    ray_remote_options: dict[Literal["fetch", "generate", "check", "publish"], dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Ray resources per stage task (task_runner ray only), e.g. {generate: {num_gpus: 1}} so "
+        "generation is placed on GPU nodes while fetch, QC and publishing run anywhere",
+    )
     retries: int = Field(default=3, ge=0, le=20, description="Retries of a task on a TransientError")
     retry_delay_s: float = Field(
         default=1.0, ge=0.0, le=600.0, description="First retry delay; doubles on each retry (exponential)"
@@ -88,6 +93,12 @@ class OrchestrationSettings(BaseModel):
         "items end `failed` (timed out) instead of hanging the run. None: no limit. A timed-out engine call "
         "cannot be interrupted in a thread and is abandoned; prefer task_runner=processes where engines may hang.",
     )
+
+    @model_validator(mode="after")
+    def _ray_options_need_ray(self) -> "OrchestrationSettings":
+        if self.ray_remote_options and self.task_runner != "ray":
+            raise ValueError(f"ray_remote_options apply only to task_runner 'ray', not {self.task_runner!r}")
+        return self
 
 
 class RunSettings(BaseModel):

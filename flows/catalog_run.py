@@ -29,7 +29,7 @@ from tasks.artifacts import create_run_artifacts, summary_table
 from tasks.context import ItemState, RunContext
 from tasks.items import carry_unselected, invalid_rows, make_batches, manifest_rows, plan_items, rejection_rate, status_counts
 from tasks.journal import RunJournal, journal_id
-from tasks.runners import build_task_runner
+from tasks.runners import build_task_runner, submission_context
 
 ProgressListener = Callable[[dict[str, Any]], None]
 PROGRESS_LISTENERS: list[ProgressListener] = []
@@ -206,7 +206,8 @@ def catalog_run(
     )
     with runner:
         driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_workers,
-                             on_batch_done=on_batch_done, task_for=task_for)
+                             on_batch_done=on_batch_done, task_for=task_for,
+                             submit_context=lambda stage: submission_context(orch, stage))
         driver.run(batches)
 
     # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)

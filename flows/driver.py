@@ -16,6 +16,7 @@ import heapq
 import itertools
 import queue
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,12 +40,13 @@ STAGE_PRIORITY = {"publish": 0, "check": 1, "generate": 2, "fetch": 3}
 class BatchDriver:
     def __init__(self, runner: Any, stage_tasks: dict[str, Any], ctx: RunContext, *, window: int,
                  on_batch_done: Callable[[Batch], None], task_for: Callable[[str, Batch], Any] | None = None,
-                 slots: int | None = None):
+                 slots: int | None = None, submit_context: Callable[[str], AbstractContextManager] | None = None):
         self.runner = runner
         self.stage_tasks = stage_tasks
         self.ctx = ctx
         self.window = window
         self.slots = slots
+        self.submit_context = submit_context or (lambda stage: nullcontext())
         self._ready: list[tuple[int, int, Batch]] = []  # heap: (stage priority, batch order, batch)
         self._order: dict[int, int] = {}
         self._counter = itertools.count()
@@ -64,9 +66,10 @@ class BatchDriver:
         # (several ms per item); the task still receives the plain values.
         # (Only in-process: Dask/process runners serialise parameters, and a quote does not survive that.)
         wrap = quote if self._in_process else (lambda value: value)
-        future = self.runner.submit(
-            task, parameters={"states": wrap(batch.states), "ctx": wrap(self.ctx), "batch": batch.label}
-        )
+        with self.submit_context(batch.stage):  # e.g. the Ray resources this stage asks for
+            future = self.runner.submit(
+                task, parameters={"states": wrap(batch.states), "ctx": wrap(self.ctx), "batch": batch.label}
+            )
         self.task_runs += 1
         self._running += 1
         self.submitted_stages.append((batch.label, batch.stage))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from catalog_motion.errors import ConfigError
@@ -46,7 +47,23 @@ def build_task_runner(orch: OrchestrationSettings, engines: list[tuple[str, dict
         try:
             from prefect_ray import RayTaskRunner
         except ImportError:
-            raise ConfigError("task_runner 'ray' needs prefect-ray: pip install prefect-ray (see docs/OPERATIONS.md)") from None
-        return RayTaskRunner(address=orch.ray_address) if orch.ray_address else RayTaskRunner()
+            raise ConfigError("task_runner 'ray' needs prefect-ray: pip install 'catalog-motion[ray]'") from None
+        if orch.ray_address:
+            return RayTaskRunner(address=orch.ray_address)
+        # A local Ray instance sized like the other runners: max_workers CPUs, no dashboard, a small
+        # object store (only batch records travel through it, never frames).
+        return RayTaskRunner(init_kwargs={"num_cpus": orch.max_workers, "include_dashboard": False,
+                                          "object_store_memory": 256 * 1024 * 1024})
     raise ConfigError(f"unknown task_runner {orch.task_runner!r}")
 
+
+
+def submission_context(orch: OrchestrationSettings, stage: str) -> AbstractContextManager:
+    """Context to submit one stage's task in: Ray resource requests for that stage (e.g. num_gpus for
+    generate), nothing for other runners."""
+    options = orch.ray_remote_options.get(stage) if orch.task_runner == "ray" else None
+    if not options:
+        return nullcontext()
+    from prefect_ray.context import remote_options
+
+    return remote_options(**options)

@@ -82,3 +82,24 @@ def events_named(name: str, resource_id: str, timeout_s: float = 20.0) -> list[A
 FLOW_TASK_RUNS = 6
 """Task runs of a flow run besides the batched stages: load catalog, validate catalog, previous manifest,
 write manifest, write QC table, validate QC table."""
+
+
+def assert_runner_completed_catalog(summary: dict[str, Any], flow_run_id: Any, out: Path, catalog: Path,
+                                    runner: str) -> list[Any]:
+    """A run on another task runner: every (sku, preset) accounted for, every stage task run completed on
+    the server, and the stages ran in worker processes other than this one. Returns the stage task runs."""
+    import os
+
+    from tests.flows.conftest import read_rows
+
+    rows = manifest_rows(out, summary["run_id"])
+    skus = {r["sku"] for r in read_rows(catalog)}
+    assert {(r.sku, r.preset) for r in rows} == {(s, p) for s in skus for p in ("product-page", "close-up")}
+    assert all(r.status in ("published", "rejected") for r in rows), [(r.sku, r.status, r.reason) for r in rows]
+    assert any(r.status == "published" for r in rows)
+    runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + FLOW_TASK_RUNS)
+    stage_runs = [r for r in runs if " [" in r.name]
+    assert len(stage_runs) == summary["task_runs"] and all(r.state.is_completed() for r in stage_runs)
+    assert summary["task_runner"] == runner and summary["worker_pids"]
+    assert os.getpid() not in summary["worker_pids"]
+    return stage_runs
