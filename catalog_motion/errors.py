@@ -7,6 +7,8 @@ CUDA out-of-memory) is retried with backoff before it becomes an outcome.
 
 from __future__ import annotations
 
+import errno
+
 
 class CatalogMotionError(Exception):
     """Base class: the message is one clear line meant for an operator."""
@@ -34,3 +36,14 @@ class IntakeError(PermanentError):
 
 class EngineError(PermanentError):
     """An engine cannot run as configured (names the engine, what is missing, how to fix it)."""
+
+
+# The machine, not the input: a full or read-only work folder, no file handles, no memory.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE,
+                                errno.ENOMEM})
+
+
+def is_environment_error(exc: BaseException) -> bool:
+    """True when `exc` is an OSError caused by this machine's state (disk full, ...), not by the input:
+    the item then ends `failed` (a later run redoes it), never `invalid`."""
+    return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS

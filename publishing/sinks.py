@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import re
+import socket
 import tempfile
 import threading
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -146,6 +148,7 @@ class Sink(ABC):
         size = local_path.stat().st_size
         digest = sha256 or sha256_file(local_path)
         asset = Asset(kind=kind, uri=self.uri_for(key), size=size, sha256=digest, content_type=content_type, key=key)
+        self._before_put(key)
         if self.verify(key, size, digest):
             with self._lock:
                 self.skipped += 1
@@ -163,6 +166,9 @@ class Sink(ABC):
                 self.bytes_uploaded += size
         return asset
 
+    def _before_put(self, key: str) -> None:
+        """Hook run before each put (the local sink sweeps temp files that killed writers left)."""
+
     def put_bytes(self, data: bytes, key: str, content_type: str, *, kind: str = "file",
                   cache_control: str | None = None, metadata: dict[str, Any] | None = None) -> Asset:
         with tempfile.NamedTemporaryFile(delete=False, suffix=".upload") as handle:
@@ -174,8 +180,30 @@ class Sink(ABC):
             os.unlink(handle.name)
 
 
+STALE_PARTIAL_S = 3600.0
+"""A temp file of another host older than this is abandoned (no single object copy takes an hour)."""
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # never signal a process group; an odd name is not ours to judge
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class LocalSink(Sink):
-    """A folder. Metadata and checksums live in a sidecar '<file>.meta.json' next to each object."""
+    """A folder. Metadata and checksums live in a sidecar '<file>.meta.json' next to each object.
+
+    Objects are copied to a hidden temp file `.<name>.<host>.<pid>.<thread>.partial` and renamed, so a
+    file at its final name is always whole. A writer killed mid-copy leaves its temp file: the next put
+    of the same object removes it when its writer is gone (same host, process dead) or it is older than
+    STALE_PARTIAL_S (another host's)."""
 
     def __init__(self, settings: SinkSettings):
         super().__init__(settings)
@@ -209,7 +237,7 @@ class LocalSink(Sink):
                cache_control: str) -> None:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{threading.get_ident()}.partial")
         try:
             with open(local_path, "rb") as src, open(tmp, "wb") as dst:
                 while block := src.read(1 << 20):
@@ -225,6 +253,39 @@ class LocalSink(Sink):
         meta_tmp = tmp.with_name(tmp.name + ".meta")
         meta_tmp.write_text(json.dumps(sidecar, sort_keys=True))
         os.replace(meta_tmp, self._meta_path(path))
+
+    def _before_put(self, key: str) -> None:
+        self.sweep_stale_partials(key)
+
+    def sweep_stale_partials(self, key: str) -> list[Path]:
+        """Remove temp files of `key`'s object left by writers that died; returns what was removed."""
+        path = self.path_for(key)
+        prefix = f".{path.name}."
+        removed: list[Path] = []
+        try:
+            entries = [e for e in path.parent.iterdir() if e.name.startswith(prefix)]
+        except FileNotFoundError:
+            return removed
+        now = time.time()
+        for entry in entries:
+            rest = entry.name[len(prefix):]
+            for suffix in (".partial.meta", ".partial"):
+                if rest.endswith(suffix):
+                    rest = rest[: -len(suffix)]
+                    break
+            else:
+                continue
+            host, _, ids = rest.partition(".")
+            pid_text = ids.split(".")[0]
+            try:
+                age = now - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue  # its writer just finished
+            dead = host == _HOST and pid_text.isdigit() and not _pid_alive(int(pid_text))
+            if dead or age > STALE_PARTIAL_S:
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+        return removed
 
     def metadata(self, key: str) -> dict[str, str]:
         try:

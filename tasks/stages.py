@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from catalog_motion.errors import PermanentError, TransientError
+from catalog_motion.errors import PermanentError, TransientError, is_environment_error
 from catalog_motion.media import MASTER_SUFFIX
 from catalog_motion.paths import safe_segment, within
 from tasks import stage_api
@@ -134,7 +134,10 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
             state.finish("failed", f"photo fetch kept failing: {_describe(exc)}")
             continue
         except Exception as exc:  # noqa: BLE001 - a connector bug must not sink the batch
-            state.finish("invalid", f"photo could not be read: {_describe(exc)}")
+            if is_environment_error(exc):  # e.g. the work folder is full: not the photo's fault
+                state.finish("failed", f"photo could not be stored in the work folder: {_describe(exc)}")
+            else:
+                state.finish("invalid", f"photo could not be read: {_describe(exc)}")
             continue
         finally:
             state.add_time("fetch", time.perf_counter() - started)

@@ -154,3 +154,43 @@ def test_sinks_pickle_as_their_settings(tmp_path, s3_server, s3_bucket):
         assert type(clone) is type(sink) and clone.settings == settings
         stored = clone.put(__file__, "code/test.py", "text/x-python", {})
         assert sink.exists(stored.key, stored.sha256)
+
+
+def test_put_sweeps_temp_files_of_killed_writers(tmp_path):
+    """A writer killed mid-copy leaves `.<name>.<host>.<pid>.<thread>.partial`; the next put of that object
+    removes it when the writer is dead (same host) or the file is older than an hour (another host's)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from publishing import sinks
+
+    sink = LocalSink(SinkSettings(uri=str(tmp_path / "out")))
+    source = tmp_path / "video.mp4"
+    source.write_bytes(b"clip bytes")
+    key = "SKU-1/product-page/video-0123456789abcdef.mp4"
+    folder = sink.path_for(key).parent
+    folder.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    name = sink.path_for(key).name
+    host = sinks._HOST
+    planted = {
+        "dead writer": folder / f".{name}.{host}.{dead_pid}.1.partial",
+        "dead writer's sidecar": folder / f".{name}.{host}.{dead_pid}.1.partial.meta",
+        "live writer": folder / f".{name}.{host}.{os.getpid()}.1.partial",
+        "other host, recent": folder / f".{name}.elsewhere.{dead_pid}.1.partial",
+        "other host, old": folder / f".{name}.elsewhere.{dead_pid}.2.partial",
+        "other object": folder / f".poster-0123456789abcdef.jpg.{host}.{dead_pid}.1.partial",
+    }
+    for path in planted.values():
+        path.write_bytes(b"half")
+    hours_ago = time.time() - 2 * sinks.STALE_PARTIAL_S
+    os.utime(planted["other host, old"], (hours_ago, hours_ago))
+
+    sink.put(source, key, "video/mp4", {})
+    left = {label for label, path in planted.items() if path.exists()}
+    assert left == {"live writer", "other host, recent", "other object"}
+    assert sink.path_for(key).read_bytes() == b"clip bytes"
+    assert sink.list_keys("SKU-1/") == [key]

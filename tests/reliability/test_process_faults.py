@@ -100,14 +100,11 @@ def test_killed_runs_resume_to_a_complete_consistent_publication(
     named = {Path(a.uri).resolve() for r in rows for a in r.assets}
     published_files = [p for p in out.rglob("*") if p.is_file() and ".work" not in p.parts]
     # A process killed while another thread was mid-copy leaves that copy's hidden temp file behind
-    # (LocalSink writes '.<name>.<pid>.<thread>.partial', then renames). Known limit, reported: it must stay
-    # hidden, unnamed by any manifest and invisible to the sink's listing.
-    partials = [p for p in published_files if p.name.endswith(".partial")]
+    # (LocalSink writes '.<name>.<host>.<pid>.<thread>.partial', then renames); the resumed run redoes that
+    # item, and its put of the same object sweeps the dead writer's temp files.
+    partials = [p for p in published_files if ".partial" in p.name]
     rel_results.add("stale_partials_after_kill", len(partials))
-    listed = set(sink.list_keys(""))
-    for partial in partials:
-        assert partial.name.startswith(".") and partial.resolve() not in named
-        assert partial.relative_to(out).as_posix() not in listed
+    assert partials == [], partials
     stored = {p.resolve() for p in published_files if p not in partials and not p.name.endswith(".meta.json")
               and p.parent.name != "latest" and "runs" not in p.parts and p.name != "latest.json"
               and "review" not in p.parts}
@@ -164,7 +161,8 @@ def test_disk_full_work_folder_ends_recorded_and_next_run_completes(
     not_done = [r for r in rows if r.status != "published"]
     assert not_done, f"the disk was expected to fill up: {statuses}"
     for row in not_done:
-        assert row.status in ("failed", "invalid") and row.reason, (row.status, row.reason)
+        # a full work folder is the machine's fault, never the input's: `failed` (redone next run), not `invalid`
+        assert row.status == "failed" and row.reason, (row.status, row.reason)
     assert any("No space left" in r.reason or "space" in r.reason.lower() for r in not_done), \
         [r.reason for r in not_done]
     rel_results.case("disk-full", dict(statuses).__repr__(), not_done[0].reason)
