@@ -69,6 +69,10 @@ class ItemState(BaseModel):
         default_factory=list, description="QC table rows (quality.table.qc_rows), one per checked attempt"
     )
     worker_pids: list[int] = Field(default_factory=list, description="Processes that ran this item's stages")
+    sku_failures: dict[str, str] = Field(
+        default_factory=dict,
+        description="SKUs sharing this item's photo whose own publish failed (reason); the others still publish",
+    )
 
     @property
     def done(self) -> bool:

@@ -83,13 +83,16 @@ def manifest_rows(state: ItemState) -> list[ManifestRow]:
         if state.status == "skipped" and sku in previous:
             rows.append(previous[sku].model_copy(update={"status": "skipped", "reason": state.reason}))
             continue
-        assets = state.assets.get(sku, [])
+        status, reason = state.status, state.reason
+        if sku in state.sku_failures:
+            status, reason = "failed", state.sku_failures[sku]
+        assets = state.assets.get(sku, []) if status == "published" else []
         video = next((a.uri for a in assets if a.kind.startswith("video")), None)
         poster = next((a.uri for a in assets if a.kind.startswith("poster")), None)
         generated = state.clip is not None
         rows.append(
             ManifestRow(
-                sku=sku, preset=item.preset, status=state.status, reason=state.reason,
+                sku=sku, preset=item.preset, status=status, reason=reason,
                 video=video, poster=poster, assets=assets,
                 engine=item.engine if generated else None,
                 seed=item.seed if generated else None,

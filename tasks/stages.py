@@ -346,18 +346,25 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
                 "run": ctx.run_id,
                 **{f"qc-{k}": f"{v:.4g}" for k, v in (state.qc.scores if state.qc else {}).items()},
             }
-            for sku in state.item.skus or [state.item.sku]:
-                state.assets[sku] = call_with_retries(
-                    lambda s=sku: stage_api.publish_assets(
-                        sink, local_assets, sku=s, preset=preset.name, metadata={**metadata, "sku": s}
-                    ),
-                    ctx,
-                )
-        except Exception as exc:  # noqa: BLE001
+            skus = state.item.skus or [state.item.sku]
+            for sku in skus:
+                # Each SKU sharing the photo publishes on its own: one SKU's failure is that SKU's outcome.
+                try:
+                    state.assets[sku] = call_with_retries(
+                        lambda s=sku: stage_api.publish_assets(
+                            sink, local_assets, sku=s, preset=preset.name, metadata={**metadata, "sku": s}
+                        ),
+                        ctx,
+                    )
+                except Exception as exc:  # noqa: BLE001 - recorded for this SKU
+                    state.sku_failures[sku] = f"publishing failed: {_describe(exc)}"
+            if len(state.sku_failures) == len(skus):
+                state.finish("failed", state.sku_failures[skus[0]])
+            else:
+                state.finish("published")
+        except Exception as exc:  # noqa: BLE001 - e.g. the sink cannot be built
             state.assets.clear()
             state.finish("failed", f"publishing failed: {_describe(exc)}")
-        else:
-            state.finish("published")
         finally:
             state.add_time("publish", time.perf_counter() - started)
             shutil.rmtree(enc_dir, ignore_errors=True)
