@@ -18,6 +18,11 @@ class IntakeSettings(BaseModel):
         default_factory=list,
         description="Hosts or CIDR ranges allowed although private/loopback (refused by default)",
     )
+    ca_bundle: str | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities trusted for HTTPS feeds and photos, instead of the "
+        "system store (e.g. a brand's private CA); None: the system store",
+    )
     download_concurrency: int = Field(default=8, ge=1, le=64)
     allowed_schemes: list[str] = Field(
         default_factory=lambda: ["file", "http", "https", "s3"],

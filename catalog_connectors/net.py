@@ -10,6 +10,7 @@ hand, at most `max_redirects`, and each hop is checked again. Bodies stream with
 
 from __future__ import annotations
 
+import functools
 import http.client
 import ipaddress
 import socket
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from catalog_connectors.config import IntakeSettings
-from catalog_motion.errors import IntakeError, TransientError
+from catalog_motion.errors import ConfigError, IntakeError, TransientError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -104,7 +105,8 @@ def checked_addresses(host: str, port: int, settings: IntakeSettings) -> list[st
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to a pre-checked IP while speaking HTTP to the original host name."""
 
-    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float):
+    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float,
+                 context: ssl.SSLContext | None = None):
         super().__init__(host, port, timeout=connect_timeout)
         self._ip, self._read_timeout = ip, read_timeout
 
@@ -113,9 +115,20 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self.sock.settimeout(self._read_timeout)
 
 
+@functools.lru_cache(maxsize=8)
+def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """Verifying TLS context, built once per CA choice (loading a CA store costs milliseconds; a context is
+    safe to share between threads)."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"intake.ca_bundle: cannot load {ca_bundle}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float):
-        super().__init__(host, port, timeout=connect_timeout, context=ssl.create_default_context())
+    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float,
+                 context: ssl.SSLContext):
+        super().__init__(host, port, timeout=connect_timeout, context=context)
         self._ip, self._read_timeout = ip, read_timeout
 
     def connect(self) -> None:
@@ -220,12 +233,17 @@ def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: by
 
 def _connect(scheme: str, host: str, port: int, addresses: list[str], settings: IntakeSettings):
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    context = tls_context(settings.ca_bundle) if scheme == "https" else None
     last: Exception | None = None
     for ip in addresses:
-        conn = cls(host, port, ip, settings.connect_timeout_s, settings.read_timeout_s)
+        conn = cls(host, port, ip, settings.connect_timeout_s, settings.read_timeout_s, context)
         try:
             conn.connect()
             return conn
+        except ssl.SSLCertVerificationError as exc:
+            conn.close()
+            # An untrusted or mismatched certificate does not fix itself: refuse, do not retry.
+            raise IntakeError(f"TLS certificate of {host} not accepted: {exc.verify_message or exc.reason}") from None
         except (OSError, ssl.SSLError) as exc:
             last = exc
             conn.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from catalog_motion.errors import PermanentError, TransientError, is_environment_error
+from catalog_motion.errors import ConfigError, PermanentError, TransientError, is_environment_error
 from catalog_motion.media import MASTER_SUFFIX
 from catalog_motion.paths import safe_segment, within
 from tasks import stage_api
@@ -129,6 +129,9 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
             )
         except PermanentError as exc:
             state.finish("invalid", _describe(exc))
+            continue
+        except ConfigError as exc:  # the run's settings, not the photo (e.g. an unreadable intake.ca_bundle)
+            state.finish("failed", f"photo fetch not possible: {_describe(exc)}")
             continue
         except TransientError as exc:
             state.finish("failed", f"photo fetch kept failing: {_describe(exc)}")
