@@ -10,7 +10,10 @@ the file name's suffix (`MASTER_FORMATS`):
   flight (masters are deleted once published or queued for review). Matroska refuses raw RGB, NUT
   does not.
 * `.mkv`: lossless RGB H.264 (libx264rgb, crf 0, ultrafast) in Matroska: ~10x smaller, for work
-  folders short of space (`orchestration.master_format: lossless-h264`) and for copies kept for review.
+  folders short of space and for copies kept for review.
+
+`orchestration.master_format: auto` (default) writes raw while the work folder has room for it
+(`pick_master_format`), else lossless H.264; `raw` or `lossless-h264` force one.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ MASTER_FORMATS: dict[str, tuple[str, list[str]]] = {
     ".mkv": ("lossless-h264", ["-c:v", "libx264rgb", "-crf", "0", "-preset", "ultrafast", "-f", "matroska"]),
 }
 MASTER_SUFFIX = {name: suffix for suffix, (name, _) in MASTER_FORMATS.items()}
+RAW_HEADROOM_BYTES = 2 * 1024**3
+
+
+def raw_master_bytes(width: int, height: int, n_frames: int) -> int:
+    return width * height * 3 * n_frames
+
+
+def pick_master_format(setting: str, need_bytes: int, free_bytes: int) -> str:
+    """The master format to write: `setting` unless it is "auto", which takes raw while the work folder
+    has room for this batch three times over (another batch in flight, its encodes) plus 2 GiB, and the
+    compact lossless H.264 otherwise (a small disk gets slower clips instead of a full disk)."""
+    if setting != "auto":
+        if setting not in MASTER_SUFFIX:
+            raise ValueError(f"unknown master format {setting!r} (use auto, {', '.join(MASTER_SUFFIX)})")
+        return setting
+    return "raw" if free_bytes >= 3 * need_bytes + RAW_HEADROOM_BYTES else "lossless-h264"
 
 
 def master_output_options(path: str | Path) -> list[str]:

@@ -65,11 +65,12 @@ class OrchestrationSettings(BaseModel):
     keep_masters: bool = Field(
         default=False, description="Keep lossless master clips in the work folder after publishing"
     )
-    master_format: Literal["raw", "lossless-h264"] = Field(
-        default="raw",
+    master_format: Literal["auto", "raw", "lossless-h264"] = Field(
+        default="auto",
         description="Format of the lossless master clips in the work folder. raw: rgb24 frames in NUT, "
         "near-free to write and read (~420 MB per 4 s 1080x1350 clip, ~1.1 GB per 6 s 1080x1920, held only "
-        "while an item is in flight); lossless-h264: ~10x smaller, ~3 s more CPU per clip to write and decode",
+        "while an item is in flight); lossless-h264: ~10x smaller, ~3 s more CPU per clip to write and decode; "
+        "auto: raw while the work folder has room for it (3x the batch + 2 GiB free), else lossless-h264",
     )
     artifact_max_rows: int = Field(
         default=500, ge=10, le=100000, description="Rows shown in link/failure artifacts (counts are complete)"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from catalog_motion.errors import ConfigError, PermanentError, TransientError, is_environment_error
-from catalog_motion.media import MASTER_SUFFIX
+from catalog_motion.media import MASTER_SUFFIX, pick_master_format, raw_master_bytes
 from catalog_motion.paths import safe_segment, within
 from tasks import stage_api
 from tasks.context import ItemState, RunContext
@@ -179,6 +179,7 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     engine_name = pending[0].item.engine
     # Raised EngineError/TransientError here fails the task: Prefect's retry policy decides.
     engine = stage_api.get_engine(engine_name, ctx.settings.engines.get(engine_name))
+    suffix = _master_suffix(ctx, pending)
     requests = []
     for state in pending:
         out_dir = _item_dir(ctx, "masters", state)
@@ -186,7 +187,7 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         requests.append(
             stage_api.generation_request(
                 source_path=state.item.source_path, preset=ctx.presets[state.item.preset], seed=state.item.seed,
-                out_path=str(out_dir / _master_name(ctx, state)), attempt=state.item.attempt,
+                out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"), attempt=state.item.attempt,
                 motion_scale=min(1.0, state.motion_scale), duration_scale=min(1.0, state.duration_scale),
             )
         )
@@ -215,8 +216,16 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     return states
 
 
-def _master_name(ctx: RunContext, state: ItemState) -> str:
-    return f"attempt-{state.item.attempt}{MASTER_SUFFIX[ctx.settings.orchestration.master_format]}"
+def _master_suffix(ctx: RunContext, pending: list[ItemState]) -> str:
+    """File suffix (= format) of this batch's masters: the setting, or for `auto` what the disk has room for."""
+    need = 0
+    for state in pending:
+        preset = ctx.presets[state.item.preset]
+        frames = max(1, round(preset.n_frames * min(1.0, state.duration_scale)))
+        need += raw_master_bytes(preset.width, preset.height, frames)
+    ctx.work.mkdir(parents=True, exist_ok=True)
+    chosen = pick_master_format(ctx.settings.orchestration.master_format, need, shutil.disk_usage(ctx.work).free)
+    return MASTER_SUFFIX[chosen]
 
 
 def _marker_path(master_path: str | Path) -> Path:
@@ -234,7 +243,9 @@ def _write_marker(master_path: str, state: ItemState, clip) -> None:
 def _reuse_master(ctx: RunContext, state: ItemState):
     from catalog_motion.types import ClipRef
 
-    marker = _marker_path(_item_dir(ctx, "masters", state) / _master_name(ctx, state))
+    # One marker per attempt whatever the master's format (auto may pick another one this run); it names
+    # the master's path.
+    marker = _marker_path(_item_dir(ctx, "masters", state) / f"attempt-{state.item.attempt}.master")
     if not marker.exists() or state.item.key is None:
         return None
     try:

@@ -34,8 +34,8 @@ def test_master_formats_are_lossless(tmp_path, suffix, codec):
 
 def test_settings_name_every_master_format():
     allowed = OrchestrationSettings.model_fields["master_format"].annotation.__args__
-    assert set(allowed) == set(MASTER_SUFFIX)
-    assert MASTER_SUFFIX[OrchestrationSettings().master_format] == ".nut"
+    assert set(allowed) == set(MASTER_SUFFIX) | {"auto"}
+    assert OrchestrationSettings().master_format == "auto"
 
 
 def test_unknown_master_suffix_is_refused_before_writing(tmp_path):
@@ -64,3 +64,17 @@ def test_convert_unreadable_master_is_one_line_error(tmp_path):
         convert_master(bad, tmp_path / "copy.mkv")
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "copy.mkv").exists() and not (tmp_path / "copy.mkv.partial").exists()
+
+
+def test_auto_master_format_takes_raw_only_with_room_to_spare():
+    from catalog_motion.media import RAW_HEADROOM_BYTES, pick_master_format, raw_master_bytes
+
+    need = 4 * raw_master_bytes(1080, 1920, 180)  # a batch of four social clips: ~4.5 GB
+    assert pick_master_format("auto", need, 3 * need + RAW_HEADROOM_BYTES) == "raw"
+    assert pick_master_format("auto", need, 3 * need + RAW_HEADROOM_BYTES - 1) == "lossless-h264"
+    assert pick_master_format("auto", need, 10**9) == "lossless-h264"  # 1 GB free
+    # explicit settings are obeyed whatever the disk says
+    assert pick_master_format("raw", need, 0) == "raw"
+    assert pick_master_format("lossless-h264", 0, 10**15) == "lossless-h264"
+    with pytest.raises(ValueError, match="unknown master format 'png'"):
+        pick_master_format("png", need, 10**15)

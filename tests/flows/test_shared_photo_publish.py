@@ -44,6 +44,7 @@ def _run_item(tmp_path: Path, skus: list[str], blocked: list[str]) -> tuple[Item
 def test_one_skus_publish_failure_leaves_its_siblings_published(tmp_path):
     state, rows, out = _run_item(tmp_path, ["TEE-S", "TEE-M", "TEE-L"], blocked=["TEE-M"])
     assert state.status == "published"
+    assert state.clip.path.endswith("attempt-0.nut")  # master_format auto: raw, the disk has room
     assert set(rows) == {"TEE-S", "TEE-M", "TEE-L"}
     assert rows["TEE-M"].status == "failed" and "publishing failed" in rows["TEE-M"].reason
     assert rows["TEE-M"].assets == [] and rows["TEE-M"].video is None
