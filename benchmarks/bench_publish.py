@@ -7,13 +7,14 @@ the compact one); the frames it pipes are also dumped once to a raw file. For ev
             piped through ffmpeg-python's argv, temp file + rename),
   bare      the identical ffmpeg argv (`build_video_command`) reading the raw frames file directly,
   direct    ffmpeg reading the master file itself (the alternative to piping),
-and the whole preset (all encodings at once, one decode shared) against the sum of bare runs.
+and the whole preset (all encodings at once, one decode shared) against the sum of bare runs plus the
+posters saved on their own (Pillow, from the first frame, as the pipeline does).
 Overhead target: pipeline / bare - 1 < 10 %. Times are the minimum of --reps runs (shared CPU).
 
 Publish: N distinct (sku, preset) variants (a video + poster each, sizes like real encodes) to a moto S3
 server over loopback HTTP: objects/s and MB/s for the first publish, and the time of the no-op re-run.
 
-    .venv/bin/python benchmarks/bench_publish.py [--reps 2] [--quick] [--variants 40] [--master-format raw]
+    .venv/bin/python benchmarks/bench_publish.py [--reps 3] [--quick] [--variants 40] [--master-format raw]
 writes benchmarks/results/publish.json and prints a summary.
 """
 
@@ -35,10 +36,10 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from catalog_motion.media import MASTER_SUFFIX, ffmpeg_exe, write_master  # noqa: E402
+from catalog_motion.media import MASTER_SUFFIX, ffmpeg_exe, iter_frames, write_master  # noqa: E402
 from catalog_motion.presets import Preset, load_presets  # noqa: E402
 from catalog_motion.types import ClipRef  # noqa: E402
-from publishing.encode import MasterFrames, build_video_command, encode_variants  # noqa: E402
+from publishing.encode import OUTPUTS, MasterFrames, build_video_command, encode_variants, save_poster  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "publish.json"
 
@@ -154,6 +155,17 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
                 "overhead_vs_direct_pct": round(100 * (pipeline / direct - 1), 1),
                 "bytes": size, "kbps": round(size * 8 / preset.duration_s / 1000),
             })
+        posters = [s for s in preset.encodings if not s.is_video]
+        if posters:
+            first = next(iter_frames(master))
+
+            def save_posters() -> None:
+                for spec in posters:
+                    save_poster(first, spec, preset, work / f"bare-{OUTPUTS[spec.format][1]}")
+
+            poster_s, poster_cpu = measure(save_posters, reps)
+            bare_total += poster_s
+            bare_cpu_total += poster_cpu
         everything, everything_cpu = measure(lambda: encode_variants(clip, preset, work / f"{preset.name}-all"), reps)
         rows.append({"preset": preset.name, "format": "all (" + ",".join(s.format for s in preset.encodings) + ")",
                      "size": f"{preset.width}x{preset.height}", "frames": preset.n_frames,
@@ -218,7 +230,7 @@ def bench_s3(work: Path, variants: int) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2, help="runs per measurement (minimum is kept)")
+    parser.add_argument("--reps", type=int, default=3, help="runs per measurement (minimum is kept)")
     parser.add_argument("--quick", action="store_true", help="1 s clips instead of the presets' durations")
     parser.add_argument("--variants", type=int, default=40, help="variants published in the S3 benchmark")
     parser.add_argument("--presets", nargs="*", default=None, help="preset names (default: all packaged)")

@@ -210,7 +210,7 @@ class _Encoder:
         self.tmp.unlink(missing_ok=True)
 
 
-def _save_poster(frame: np.ndarray, spec: EncodingSpec, preset: Preset, final: Path) -> None:
+def save_poster(frame: np.ndarray, spec: EncodingSpec, preset: Preset, final: Path) -> None:
     image = Image.fromarray(frame)
     if image.size != (preset.width, preset.height):
         image = image.resize((preset.width, preset.height), Image.Resampling.LANCZOS)
@@ -318,7 +318,7 @@ def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalA
                 encoders.append(_Encoder(argv, tmp, final))
         for spec in preset.encodings:
             if not spec.is_video:
-                _save_poster(master.first_rgb(), spec, preset, out_dir / OUTPUTS[spec.format][1])
+                save_poster(master.first_rgb(), spec, preset, out_dir / OUTPUTS[spec.format][1])
         for data in master:
             if encoders and all(encoder.broken for encoder in encoders):
                 break  # every ffmpeg has exited: finish() reports why
