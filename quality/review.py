@@ -71,10 +71,14 @@ def add_to_review_queue(root: Path, *, sku: str, preset: str, source_path: str |
     folder.mkdir(parents=True, exist_ok=True)
     source_path, clip_path = Path(source_path), Path(clip_path)
     source_copy = folder / f"source{source_path.suffix.lower() or '.png'}"
-    # Raw masters are large (~1 GB for a social clip): the queue keeps an exact lossless H.264 copy.
-    clip_copy = folder / "clip.mkv"
     shutil.copyfile(source_path, source_copy)
-    convert_master(clip_path, clip_copy)
+    if clip_path.suffix.lower() == ".nut":
+        # Raw masters are large (~1 GB for a social clip): the queue keeps an exact lossless H.264 copy.
+        clip_copy = folder / "clip.mkv"
+        convert_master(clip_path, clip_copy)
+    else:
+        clip_copy = folder / f"clip{clip_path.suffix.lower() or '.mkv'}"
+        shutil.copyfile(clip_path, clip_copy)
     strip = folder / "filmstrip.png"
     try:
         filmstrip(clip_copy, strip, source_path=source_copy)

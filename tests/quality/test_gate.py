@@ -169,6 +169,22 @@ def test_review_queue_records_rejected_clip(tmp_path, qc_photo_path, qc_photo_ar
     assert "black" in rows[0]["reason"] and rows[0]["failed_checks"] == "black_frames"
 
 
+def test_review_queue_keeps_raw_masters_as_compact_exact_copies(tmp_path, qc_photo_path, qc_photo_array,
+                                                                 still_preset):
+    from catalog_motion.media import probe, read_frames, write_master
+
+    frames = _push(qc_photo_array)
+    frames[2] = np.zeros_like(frames[2])
+    raw = write_master(frames, tmp_path / "attempt-0.nut", fps=still_preset.fps)
+    report = check_clip(qc_photo_path, raw, still_preset)
+    folder = add_to_review_queue(tmp_path / "review", sku="SKU-3", preset="product-page", source_path=qc_photo_path,
+                                 clip_path=raw, report=report)
+    copy = folder / "clip.mkv"
+    assert probe(copy).codec == "h264" and copy.stat().st_size < raw.stat().st_size
+    assert np.array_equal(read_frames(copy), read_frames(raw))
+    assert read_review_queue(tmp_path / "review")[0]["clip"].endswith("clip.mkv")
+
+
 def test_regenerate_checks_are_named():
     assert {"drift", "flicker"} <= REGENERATE_CHECKS and "black_frames" not in REGENERATE_CHECKS
 
