@@ -149,73 +149,81 @@ def check_run_invariants(
     previous manifest; they are not catalog rows of this run but are still checked for storage and
     uniqueness. deep: also download each object and hash its content (slow; tests and audits).
     """
-    rows = list(manifest_rows)
     names = [p if isinstance(p, str) else p.name for p in presets]
     thresholds = {p.name: p.qc for p in presets if not isinstance(p, str)}
     carried_keys = set(carried)
-    violations: list[InvariantViolation] = []
     counts: Counter = Counter()
+    # Kept apart and joined at the end so the listed violations come in the same order as a two-pass
+    # check would list them (accounting first, then storage and quality) while the rows are read once.
+    accounting: list[InvariantViolation] = []
+    storage: list[InvariantViolation] = []
 
-    def add(kind: str, sku: str | None, preset: str | None, detail: str) -> None:
+    def add(into: list[InvariantViolation], kind: str, sku: str | None, preset: str | None, detail: str) -> None:
         counts[kind] += 1
-        if len(violations) < MAX_LISTED:
-            violations.append(InvariantViolation(kind=kind, sku=sku, preset=preset, detail=detail))
+        if len(into) < MAX_LISTED:
+            into.append(InvariantViolation(kind=kind, sku=sku, preset=preset, detail=detail))
 
-    # 1. accounting -------------------------------------------------------------------------------
-    expected = expected_rows(catalog_load, names)
-    remaining = Counter(expected)
+    # Settled slots stay in the Counter at 0, so "the catalog calls for this row" is `slot in remaining`
+    # (no second copy of a whole catalog's expectations).
+    remaining = expected_rows(catalog_load, names)
+    n_expected = sum(remaining.values())
     standing: Counter = Counter()
-    for row in rows:
+    n_rows = checked = 0
+    # One pass over the rows (a stream: a whole catalog's manifest need not be in memory).
+    for row in manifest_rows:
+        n_rows += 1
+        # 1. accounting ---------------------------------------------------------------------------
         if row.status in STANDING:
             standing[(row.sku, row.preset)] += 1
-        if (row.sku, row.preset) in carried_keys:
-            continue
-        valid, invalid = (row.sku, row.preset, "valid"), (row.sku, row.preset, "invalid")
-        # An invalid row settles a refused-row expectation first; any other outcome settles the valid one.
-        order = (invalid, valid) if row.status == "invalid" else (valid,)
-        for slot in order:
-            if remaining[slot] > 0:
-                remaining[slot] -= 1
-                break
-        else:
-            if remaining[invalid] > 0:
-                add("not_invalid", row.sku, row.preset, f"refused catalog row ended {row.status}, not invalid")
-                remaining[invalid] -= 1
-            elif expected[valid] or expected[invalid]:
-                add("duplicate", row.sku, row.preset, f"more than one manifest row (extra one {row.status})")
+        if (row.sku, row.preset) not in carried_keys:
+            valid, invalid = (row.sku, row.preset, "valid"), (row.sku, row.preset, "invalid")
+            # An invalid row settles a refused-row expectation first; any other outcome settles the valid one.
+            order = (invalid, valid) if row.status == "invalid" else (valid,)
+            for slot in order:
+                if remaining[slot] > 0:
+                    remaining[slot] -= 1
+                    break
             else:
-                add("unexpected", row.sku, row.preset, f"manifest row ({row.status}) matches no catalog row")
-    for (sku, preset, kind), left in sorted(remaining.items()):
-        for _ in range(left):
-            add("missing", sku, preset, f"no manifest row for this {'refused ' if kind == 'invalid' else ''}catalog row")
-    for (sku, preset), n in standing.items():
-        if n > 1:
-            add("duplicate", sku, preset, f"{n} standing (published/skipped) rows for one (sku, preset)")
-
-    # 2. storage and 3. quality -----------------------------------------------------------------------
-    checked = 0
-    for row in rows:
+                if remaining[invalid] > 0:
+                    add(accounting, "not_invalid", row.sku, row.preset,
+                        f"refused catalog row ended {row.status}, not invalid")
+                    remaining[invalid] -= 1
+                elif valid in remaining or invalid in remaining:
+                    add(accounting, "duplicate", row.sku, row.preset,
+                        f"more than one manifest row (extra one {row.status})")
+                else:
+                    add(accounting, "unexpected", row.sku, row.preset,
+                        f"manifest row ({row.status}) matches no catalog row")
+        # 2. storage and 3. quality -------------------------------------------------------------------
         if row.status not in STANDING:
             if row.assets or row.video:
-                add("stray_assets", row.sku, row.preset, f"{row.status} row names stored assets")
+                add(storage, "stray_assets", row.sku, row.preset, f"{row.status} row names stored assets")
             continue
         if row.status == "published":
             if not any(a.kind.startswith("video") for a in row.assets):
-                add("object", row.sku, row.preset, "published row has no video asset")
+                add(storage, "object", row.sku, row.preset, "published row has no video asset")
             elif row.video not in {a.uri for a in row.assets}:
-                add("object", row.sku, row.preset, "video link is not one of the row's assets")
+                add(storage, "object", row.sku, row.preset, "video link is not one of the row's assets")
             qc = thresholds.get(row.preset)
             if qc is not None:
                 for problem in qc_problems(row.qc, qc):
-                    add("qc", row.sku, row.preset, f"published clip fails QC: {problem}")
+                    add(storage, "qc", row.sku, row.preset, f"published clip fails QC: {problem}")
         if verify_objects:
             for asset in row.assets:
                 checked += 1
                 problem = _object_problem(sink, asset, deep)
                 if problem:
-                    add("object", row.sku, row.preset, problem)
+                    add(storage, "object", row.sku, row.preset, problem)
+    for (sku, preset, kind), left in sorted(remaining.items()):
+        for _ in range(left):
+            add(accounting, "missing", sku, preset,
+                f"no manifest row for this {'refused ' if kind == 'invalid' else ''}catalog row")
+    for (sku, preset), n in standing.items():
+        if n > 1:
+            add(accounting, "duplicate", sku, preset, f"{n} standing (published/skipped) rows for one (sku, preset)")
+    violations = (accounting + storage)[:MAX_LISTED]
 
     return InvariantReport(
-        ok=not counts, expected_rows=sum(expected.values()), manifest_rows=len(rows),
+        ok=not counts, expected_rows=n_expected, manifest_rows=n_rows,
         objects_checked=checked, counts=dict(counts), violations=violations,
     )

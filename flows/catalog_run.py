@@ -7,6 +7,7 @@ every decision lives in tasks/ (plain functions) and the stages' own packages.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -16,20 +17,25 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
+from prefect.utilities.annotations import quote
 
 from catalog_motion.invariants import InvariantError, check_run_invariants
 from catalog_motion.planning import preset_fingerprint
 from catalog_motion.presets import load_presets, select_presets
 from catalog_motion.settings import RunSettings, load_settings
-from catalog_motion.types import ManifestRow, RowOutcome
+from catalog_motion.types import RowOutcome, WorkItem
 from flows.driver import Batch, BatchDriver
+from quality.report import build_report_index
+from quality.table import QCSpool
 from tasks import prefect_tasks as pt
 from tasks import reports, stage_api
 from tasks.artifacts import create_run_artifacts, summary_table
-from tasks.context import ItemState, RunContext
-from tasks.items import carry_unselected, invalid_rows, make_batches, manifest_rows, plan_items, rejection_rate, status_counts
+from tasks.context import RunContext
+from tasks.items import batch_states, carry_unselected, invalid_rows, manifest_rows, plan_items
 from tasks.journal import RunJournal, journal_id
+from tasks.memory import GC_EVERY_ITEMS, CollectEvery
 from tasks.runners import build_task_runner, submission_context
+from tasks.tally import RunTally
 
 ProgressListener = Callable[[dict[str, Any]], None]
 PROGRESS_LISTENERS: list[ProgressListener] = []
@@ -132,7 +138,6 @@ def catalog_run(
     # Preset definitions, not only names: a resumed run must not reuse outcomes judged under other thresholds.
     journal = RunJournal(work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected],
                                               skus, full))
-    journaled = journal.load()
     run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     run_root = (Path(out) if "://" not in out else work_dir) / "runs" / run_id
 
@@ -155,40 +160,52 @@ def catalog_run(
         catalog_dir=str(catalog_path.resolve().parent) if catalog_path.is_file() else None,
     )
 
-    result_rows: list[ManifestRow] = invalid_rows(refused, selected)
-    states: list[ItemState] = []
+    # Nothing here grows with the catalog beyond the plan itself: rows go to the journal (and from there,
+    # streamed, into the manifest), QC rows to a spool file, outcomes into a tally of counts.
+    tally = RunTally(limit=orch.artifact_max_rows)
+    refused_rows = invalid_rows(refused, selected)
+    tally.add(refused_rows)
+    journaled = journal.keys()
+    pending: list[WorkItem] = []
+    kept: set[tuple[str, str]] = set()
     resumed = 0
+    n_items = len(items)
     for item in items:
         keys = [(sku, item.preset) for sku in item.skus]
         if keys and all(k in journaled for k in keys):
-            result_rows.extend(journaled[k] for k in keys)
+            kept.update(keys)
             resumed += 1
             continue
-        states.append(ItemState(item=item, previous=[previous[k] for k in keys if k in previous]))
+        pending.append(item)
+    del journaled, items  # batch_states lets each item go once its batch is taken
     if resumed:
-        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resumed, len(states))
+        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resumed, len(pending))
 
-    progress = _Progress(len(items), orch.progress_every_s, run_id)
+    progress = _Progress(n_items, orch.progress_every_s, run_id)
     progress.advance(resumed, force=True)
-    _notify({"event": "start", "run_id": run_id, "total": len(items), "done": resumed, "out": out})
+    _notify({"event": "start", "run_id": run_id, "total": n_items, "done": resumed, "out": out})
 
-    journal.open(run_id)
+    # keep: rows of items being redone (only partly journaled when the run died) leave the journal now
+    journal.open(run_id, keep=kept if journal.path.exists() else None)
+    del kept
+    tally.add(journal.rows())  # resumed outcomes count in this run's summary
+    qc_spool = QCSpool(reports.qc_spool_path(work_dir, run_id))
+    collector = CollectEvery(GC_EVERY_ITEMS)
     worker_pids: set[int] = set()
-
-    qc_table: list[dict[str, Any]] = []
 
     def on_batch_done(batch: Batch) -> None:
         new_rows = [row for state in batch.states for row in manifest_rows(state)]
-        qc_table.extend(row for state in batch.states for row in state.qc_rows)
+        qc_spool.append([row for state in batch.states for row in state.qc_rows])
         worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
         journal.append(new_rows)
-        result_rows.extend(new_rows)
+        tally.add(new_rows)
         progress.advance(len(batch.states))
         failed = [r for r in new_rows if r.status == "failed"]
         if failed:
             logger.warning("batch %s: %d failed, first: %s/%s: %s", batch.label, len(failed),
                            failed[0].sku, failed[0].preset, failed[0].reason)
         _notify({"event": "batch", "run_id": run_id, "n": len(batch.states), "label": batch.label})
+        collector.advance(len(batch.states))
 
     engines = sorted({(p.engine) for p in selected})
     runner = build_task_runner(orch, [(e, settings.engines.get(e, {})) for e in engines])
@@ -200,10 +217,12 @@ def catalog_run(
             return per_engine.get(batch.states[0].item.engine, stage_tasks["generate"])
         return stage_tasks[stage]
 
+    # ItemStates are built batch by batch as the driver takes them (batch_states), never all at once.
     batches = (
         Batch(label=f"{b[0].item.preset}#{n}", states=b)
-        for n, b in enumerate(make_batches(states, orch.batch_size))
+        for n, b in enumerate(batch_states(pending, orch.batch_size, previous))
     )
+    del pending
     with runner:
         driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_workers,
                              on_batch_done=on_batch_done, task_for=task_for,
@@ -211,45 +230,52 @@ def catalog_run(
         driver.run(batches)
 
     # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
-    run_rows = list(result_rows)
-    if skus:
-        result_rows = result_rows + carry_unselected(list(previous.values()), result_rows)
-    written = pt.write_manifest_task(settings.sink, run_id, result_rows)
+    carried = (carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows()))
+               if skus else [])
+    written = pt.write_manifest_task(settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried),
+                                     str(work_dir))
     journal.close(complete=True)
     progress.advance(0, force=True)
-    rate = rejection_rate(run_rows)
+    rate = tally.rejection_rate()
     manifest_ref = stage_api.manifest_uri(settings.sink, run_id)
     # QC table (every attempt) and the HTML report's index over the per-clip pages the check stage drew.
-    qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, qc_table, str(work_dir))
-    qc_report = reports.write_report_index(ctx.qc_report_root, qc_table, title=f"QC report, run {run_id}")
+    qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, str(qc_spool.path), str(work_dir))
+    qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
     create_run_artifacts(
-        run_id, run_rows, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
+        run_id, tally, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
         qc_report=str(qc_report), review=str(ctx.review_root) if ctx.review_root.exists() else None,
         qc_table=qc_table_ref, catalog_docs=load.docs_path,
     )
     # GX QC suite as its own task: a failing suite fails that task run (visible in Prefect) while the
     # flow run, whose manifest is already written, completes; the summary carries the verdict.
-    qc_state = pt.validate_qc_task(qc_table, str(ctx.run_root / "qc-docs"), run_id, orch.qc_min_pass_rate,
-                                   return_state=True)
+    local_qc_table = reports.local_qc_table_path(work_dir, run_id)
+    qc_state = pt.validate_qc_task(str(local_qc_table), str(ctx.run_root / "qc-docs"), run_id,
+                                   orch.qc_min_pass_rate, return_state=True)
     qc_validation = qc_state.result(raise_on_failure=False) if qc_state.is_completed() else None
     if not qc_state.is_completed():
         logger.error("run %s: %s", run_id, qc_state.message or "QC suite failed")
-    _emit_run_events(run_id, catalog, run_rows, rate, orch.rejection_rate_alert)
-    counts = status_counts(run_rows)
+    local_qc_table.unlink(missing_ok=True)
+    counts = tally.counts()
+    _emit_run_events(run_id, catalog, counts, rate, orch.rejection_rate_alert)
     summary = {
         "run_id": run_id, "catalog": catalog, "out": out, "manifest": manifest_ref,
-        "counts": counts, "table": summary_table(run_rows), "rejection_rate": rate,
-        "rows": len(run_rows), "manifest_rows": len(result_rows), "items": len(items), "resumed_items": resumed,
+        "counts": counts, "table": summary_table(tally), "rejection_rate": rate,
+        "rows": tally.rows, "manifest_rows": tally.rows + len(carried), "items": n_items, "resumed_items": resumed,
         "task_runs": driver.task_runs, "task_runner": orch.task_runner, "worker_pids": sorted(worker_pids),
-        "qc_table": qc_table_ref, "qc_rows": len(qc_table), "qc_report": str(qc_report),
+        "qc_table": qc_table_ref, "qc_rows": qc_spool.count, "qc_report": str(qc_report),
         "qc_validation": qc_validation or {"success": False, "message": qc_state.message or "QC suite failed"},
         "catalog_docs": load.docs_path,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    # Invariants on what was written (catalog_motion/invariants.py); a violation fails the run, manifest kept.
-    report = check_run_invariants(load.model_copy(update={"rows": rows, "refused": refused}), selected,
-                                  getattr(written, "rows", result_rows), stage_api.sink_for(settings.sink),
-                                  carried={(r.sku, r.preset) for r in result_rows[len(run_rows):]})
+    qc_spool.unlink()
+    # Invariants on what was written (catalog_motion/invariants.py), streamed from the stored Parquet
+    # manifest's local copy; a violation fails the run, manifest kept.
+    try:
+        report = check_run_invariants(load.model_copy(update={"rows": rows, "refused": refused}), selected,
+                                      stage_api.iter_manifest_file(written.parquet), stage_api.sink_for(settings.sink),
+                                      carried={(r.sku, r.preset) for r in carried})
+    finally:
+        Path(written.parquet).unlink(missing_ok=True)
     summary["invariants"] = report.summary()
     if not report.ok:
         logger.error("run %s: %s", run_id, report.message())
@@ -259,7 +285,8 @@ def catalog_run(
     return summary
 
 
-def _emit_run_events(run_id: str, catalog: str, rows: list[ManifestRow], rate: float, threshold: float) -> None:
+def _emit_run_events(run_id: str, catalog: str, counts: dict[str, dict[str, int]], rate: float,
+                     threshold: float) -> None:
     """catalog.run.completed always; catalog.run.rejection-rate-high above the threshold (automations)."""
     from prefect.events import emit_event
 
@@ -269,7 +296,7 @@ def _emit_run_events(run_id: str, catalog: str, rows: list[ManifestRow], rate: f
     if flow_run_id:
         related.append({"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"})
     payload = {"catalog": catalog, "rejection_rate": round(rate, 4), "threshold": threshold,
-               "counts": status_counts(rows).get("total", {})}
+               "counts": counts.get("total", {})}
     emit_event(event="catalog.run.completed", resource=resource, related=related, payload=payload)
     if rate > threshold:
         emit_event(event="catalog.run.rejection-rate-high", resource=resource, related=related, payload=payload)

@@ -13,8 +13,13 @@ so no reader ever follows a row to a missing object. `rollback(run_id)` re-point
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
@@ -59,7 +64,21 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def to_parquet_bytes(run_id: str, rows: list[ManifestRow]) -> bytes:
+class ManifestSummary(BaseModel):
+    """What `write_run_stream` wrote: the manifest's header, without its rows (they stay on disk)."""
+
+    run_id: str
+    created_at: str
+    counts: dict[str, int] = Field(default_factory=dict, description="Rows per status")
+    n_rows: int = 0
+    parquet: str | None = Field(default=None, description="Local copy of the stored Parquet manifest, if kept")
+
+
+STREAM_CHUNK_ROWS = 2000
+"""Rows verified, converted and written at a time by `write_run_stream` (one Parquet row group each)."""
+
+
+def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     for row in rows:
         columns["run_id"].append(run_id)
@@ -70,25 +89,74 @@ def to_parquet_bytes(run_id: str, rows: list[ManifestRow]) -> bytes:
         columns["timings"].append(list(row.timings.items()))
         columns["params_json"].append(json.dumps(row.params, sort_keys=True, default=str))
         columns["assets"].append([asset.model_dump() for asset in row.assets])
-    table = pa.table(columns, schema=SCHEMA)
+    return pa.table(columns, schema=SCHEMA)
+
+
+def to_parquet_bytes(run_id: str, rows: list[ManifestRow]) -> bytes:
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
+    pq.write_table(_rows_table(run_id, rows), buffer, compression="zstd")
     return buffer.getvalue()
 
 
+def _row_from_record(record: dict) -> ManifestRow:
+    return ManifestRow(
+        sku=record["sku"], preset=record["preset"], status=record["status"], reason=record["reason"] or "",
+        video=record["video"], poster=record["poster"], engine=record["engine"], seed=record["seed"],
+        attempts=record["attempts"] or 0, key=record["key"], source_sha256=record["source_sha256"],
+        qc=dict(record["qc"] or []), timings=dict(record["timings"] or []),
+        params=json.loads(record["params_json"] or "{}"),
+        assets=[Asset(**asset) for asset in record["assets"] or []],
+    )
+
+
 def rows_from_parquet(data: bytes) -> list[ManifestRow]:
-    table = pq.read_table(io.BytesIO(data))
-    rows = []
-    for record in table.to_pylist():
-        rows.append(ManifestRow(
-            sku=record["sku"], preset=record["preset"], status=record["status"], reason=record["reason"] or "",
-            video=record["video"], poster=record["poster"], engine=record["engine"], seed=record["seed"],
-            attempts=record["attempts"] or 0, key=record["key"], source_sha256=record["source_sha256"],
-            qc=dict(record["qc"] or []), timings=dict(record["timings"] or []),
-            params=json.loads(record["params_json"] or "{}"),
-            assets=[Asset(**asset) for asset in record["assets"] or []],
-        ))
-    return rows
+    return [_row_from_record(record) for record in pq.read_table(io.BytesIO(data)).to_pylist()]
+
+
+def iter_rows_from_parquet(source: bytes | str | Path, batch_rows: int = STREAM_CHUNK_ROWS) -> Iterator[ManifestRow]:
+    """Rows of a Parquet manifest (its bytes or a local file), decoded one record batch at a time."""
+    handle = pq.ParquetFile(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    for batch in handle.iter_batches(batch_size=batch_rows):
+        for record in batch.to_pylist():
+            yield _row_from_record(record)
+
+
+def _json_frame(run_id: str, created_at: str, counts: dict[str, int], *, empty: bool) -> tuple[str, str]:
+    """Text before and after the rows of RunManifest.model_dump_json(indent=1), so rows can be streamed
+    between them and the file is byte for byte what the in-memory writer produces."""
+    whole = RunManifest(run_id=run_id, created_at=created_at, counts=counts, rows=[]).model_dump_json(indent=1)
+    end = "[]\n}"
+    assert whole.endswith(end), whole[-20:]
+    if empty:
+        return whole, ""
+    return whole[: -len(end)] + "[\n", "\n ]\n}"
+
+
+def _row_json(row: ManifestRow) -> str:
+    # A row sits two levels deep in the manifest (object → "rows" list); its own JSON escapes any
+    # newline inside strings, so re-indenting line by line is exact.
+    return "  " + row.model_dump_json(indent=1).replace("\n", "\n  ")
+
+
+def _chunks(rows: Iterable[ManifestRow], size: int) -> Iterator[list[ManifestRow]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _fail_missing(rows: list[ManifestRow], missing: list[tuple[ManifestRow, Asset]]) -> list[ManifestRow]:
+    """Rows naming a missing object become `failed` (reason names the object, assets dropped)."""
+    bad = {(row.sku, row.preset): asset for row, asset in missing}
+    fixed = []
+    for row in rows:
+        asset = bad.get((row.sku, row.preset))
+        if asset is None:
+            fixed.append(row)
+        else:
+            fixed.append(row.model_copy(update={
+                "status": "failed", "assets": [], "video": None, "poster": None,
+                "reason": f"publish: object {asset.key or asset.uri} missing after upload"}))
+    return fixed
 
 
 class ManifestStore:
@@ -123,17 +191,7 @@ class ManifestStore:
                 raise ManifestError(
                     f"manifest for run {run_id} not written: {len(missing)} object(s) missing or different in the "
                     f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})")
-            bad = {(row.sku, row.preset): asset for row, asset in missing}
-            fixed = []
-            for row in rows:
-                asset = bad.get((row.sku, row.preset))
-                if asset is None:
-                    fixed.append(row)
-                else:
-                    fixed.append(row.model_copy(update={
-                        "status": "failed", "assets": [], "video": None, "poster": None,
-                        "reason": f"publish: object {asset.key or asset.uri} missing after upload"}))
-            rows = fixed
+            rows = _fail_missing(rows, missing)
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.status] = counts.get(row.status, 0) + 1
@@ -142,6 +200,72 @@ class ManifestStore:
         self._write_views(f"runs/{run_id}", manifest)
         self._point_latest(manifest)
         return manifest
+
+    def write_run_stream(self, run_id: str, rows: Iterable[ManifestRow], *, scratch_dir: str | Path,
+                         on_missing: Literal["raise", "fail_row"] = "raise",
+                         chunk_rows: int = STREAM_CHUNK_ROWS, keep_parquet: str | Path | None = None,
+                         ) -> ManifestSummary:
+        """`write_run` for a manifest too large to hold: rows are verified and serialised `chunk_rows` at
+        a time into local files under `scratch_dir`, and stored only once every chunk has been verified
+        (same files, same publish-after-verify semantics, `latest` and pointer written last).
+        keep_parquet: move the stored Parquet file there afterwards (to re-read what was written without
+        downloading it; `iter_rows_from_parquet`)."""
+        check_run_id(run_id)
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"manifest-{run_id}-", dir=scratch_dir))
+        try:
+            parquet_path, json_path, body_path = (scratch / "manifest.parquet", scratch / "manifest.json",
+                                                  scratch / "rows.part")
+            counts: dict[str, int] = {}
+            n_rows = n_missing = 0
+            first_missing: tuple[ManifestRow, Asset] | None = None
+            writer = pq.ParquetWriter(parquet_path, SCHEMA, compression="zstd")
+            try:
+                with open(body_path, "w", encoding="utf-8") as body:
+                    for chunk in _chunks(rows, chunk_rows):
+                        missing = self.missing_objects(chunk)
+                        if missing:
+                            n_missing += len(missing)
+                            first_missing = first_missing or missing[0]
+                            chunk = _fail_missing(chunk, missing)
+                        if n_missing and on_missing == "raise":
+                            continue  # nothing will be written; go on only to count what is missing
+                        writer.write_table(_rows_table(run_id, chunk))
+                        for row in chunk:
+                            counts[row.status] = counts.get(row.status, 0) + 1
+                            body.write((",\n" if n_rows else "") + _row_json(row))
+                            n_rows += 1
+            finally:
+                writer.close()
+            if n_missing and on_missing == "raise":
+                row, asset = first_missing
+                raise ManifestError(
+                    f"manifest for run {run_id} not written: {n_missing} object(s) missing or different in the "
+                    f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})")
+            created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            head, tail = _json_frame(run_id, created_at, counts, empty=not n_rows)
+            with open(json_path, "w", encoding="utf-8") as out, open(body_path, encoding="utf-8") as body:
+                out.write(head)
+                shutil.copyfileobj(body, out)
+                out.write(tail)
+            summary = ManifestSummary(run_id=run_id, created_at=created_at, counts=counts, n_rows=n_rows)
+            for base in (f"runs/{run_id}", "latest"):
+                self._put_view_files(base, parquet_path, json_path)
+            self._put_pointer(run_id, created_at)
+            if keep_parquet is not None:
+                Path(keep_parquet).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(parquet_path, keep_parquet)
+                summary.parquet = str(keep_parquet)
+            return summary
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _put_view_files(self, base: str, parquet_path: Path, json_path: Path) -> None:
+        cache = self.sink.settings.manifest_cache_control
+        self.sink.put(parquet_path, f"{base}/manifest.parquet", "application/vnd.apache.parquet",
+                      kind="manifest_parquet", cache_control=cache)
+        self.sink.put(json_path, f"{base}/manifest.json", "application/json", kind="manifest_json",
+                      cache_control=cache)
 
     def _write_views(self, base: str, manifest: RunManifest) -> None:
         cache = self.sink.settings.manifest_cache_control
@@ -152,7 +276,10 @@ class ManifestStore:
 
     def _point_latest(self, manifest: RunManifest) -> None:
         self._write_views("latest", manifest)
-        pointer = {"run_id": manifest.run_id, "created_at": manifest.created_at,
+        self._put_pointer(manifest.run_id, manifest.created_at)
+
+    def _put_pointer(self, run_id: str, created_at: str) -> None:
+        pointer = {"run_id": run_id, "created_at": created_at,
                    "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.sink.put_bytes(json.dumps(pointer).encode(), LATEST_POINTER, "application/json",
                             kind="manifest_pointer", cache_control=self.sink.settings.manifest_cache_control)
@@ -171,6 +298,11 @@ class ManifestStore:
 
     def read_run_parquet(self, run_id: str) -> list[ManifestRow]:
         return rows_from_parquet(self.sink.get_bytes(f"runs/{check_run_id(run_id)}/manifest.parquet"))
+
+    def iter_run_parquet(self, run_id: str) -> Iterator[ManifestRow]:
+        """The stored Parquet manifest of `run_id`, decoded a record batch at a time (only its compressed
+        bytes are held, not every row)."""
+        return iter_rows_from_parquet(self.sink.get_bytes(f"runs/{check_run_id(run_id)}/manifest.parquet"))
 
     def latest_run_id(self) -> str | None:
         if not self.sink.exists(LATEST_POINTER):

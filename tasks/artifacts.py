@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from catalog_motion.types import ManifestRow
-from tasks.items import rejection_rate, status_counts
+from tasks.tally import RunTally, tally_rows
 
 STATUSES = ("published", "rejected", "invalid", "failed", "skipped")
 
@@ -16,8 +17,13 @@ def artifact_key(*parts: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", "-".join(parts).lower())).strip("-")[:100]
 
 
-def summary_table(rows: list[ManifestRow]) -> list[dict[str, object]]:
-    counts = status_counts(rows)
+def _as_tally(rows: RunTally | Iterable[ManifestRow], limit: int = 0) -> RunTally:
+    # The flow passes its running tally (no rows in memory); a list of rows is tallied here.
+    return rows if isinstance(rows, RunTally) else tally_rows(rows, limit)
+
+
+def summary_table(rows: RunTally | Iterable[ManifestRow]) -> list[dict[str, object]]:
+    counts = _as_tally(rows).counts()
     table = []
     for preset in sorted(p for p in counts if p != "total") + (["total"] if counts else []):
         line: dict[str, object] = {"preset": preset}
@@ -27,9 +33,8 @@ def summary_table(rows: list[ManifestRow]) -> list[dict[str, object]]:
     return table
 
 
-def failures_table(rows: list[ManifestRow], limit: int) -> list[dict[str, str]]:
-    bad = [r for r in rows if r.status in ("rejected", "invalid", "failed")]
-    return [{"sku": r.sku, "preset": r.preset, "status": r.status, "reason": r.reason[:300]} for r in bad[:limit]]
+def failures_table(rows: RunTally | Iterable[ManifestRow], limit: int) -> list[dict[str, str]]:
+    return [dict(f) for f in _as_tally(rows, limit).failures[:limit]]
 
 
 def _link(uri: str) -> str:
@@ -38,13 +43,14 @@ def _link(uri: str) -> str:
     return Path(uri).resolve().as_uri()
 
 
-def links_markdown(run_id: str, rows: list[ManifestRow], limit: int, *, manifest: str | None,
+def links_markdown(run_id: str, rows: RunTally | Iterable[ManifestRow], limit: int, *, manifest: str | None,
                    qc_report: str | None, review: str | None, qc_table: str | None = None,
                    catalog_docs: str | None = None) -> str:
-    counts = status_counts(rows).get("total", {})
+    tally = _as_tally(rows, limit)
+    counts = tally.counts().get("total", {})
     lines = [f"# catalog-motion run `{run_id}`", ""]
     lines.append(" · ".join(f"**{s}** {counts.get(s, 0)}" for s in STATUSES))
-    lines.append(f"rejection rate {rejection_rate(rows):.1%}")
+    lines.append(f"rejection rate {tally.rejection_rate():.1%}")
     lines.append("")
     if manifest:
         lines.append(f"- Manifest: [{manifest}]({_link(manifest)})")
@@ -56,22 +62,23 @@ def links_markdown(run_id: str, rows: list[ManifestRow], limit: int, *, manifest
         lines.append(f"- Catalog validation (Data Docs): [{catalog_docs}]({_link(catalog_docs)})")
     if review:
         lines.append(f"- Review queue: [{review}]({_link(review)})")
-    published = [r for r in rows if r.status == "published" and r.video]
-    if published:
+    if tally.published_links:
         lines += ["", "## Published", "", "| sku | preset | video | poster |", "|---|---|---|---|"]
-        for row in published[:limit]:
+        for row in tally.published[:limit]:
             poster = f"[poster]({_link(row.poster)})" if row.poster else ""
             lines.append(f"| {row.sku} | {row.preset} | [video]({_link(row.video)}) | {poster} |")
-        if len(published) > limit:
-            lines.append(f"\n… and {len(published) - limit} more (see the manifest).")
+        if tally.published_links > limit:
+            lines.append(f"\n… and {tally.published_links - limit} more (see the manifest).")
     return "\n".join(lines)
 
 
-def create_run_artifacts(run_id: str, rows: list[ManifestRow], *, limit: int, manifest: str | None = None,
-                         qc_report: str | None = None, review: str | None = None, qc_table: str | None = None,
-                         catalog_docs: str | None = None) -> None:
+def create_run_artifacts(run_id: str, rows: RunTally | Iterable[ManifestRow], *, limit: int,
+                         manifest: str | None = None, qc_report: str | None = None, review: str | None = None,
+                         qc_table: str | None = None, catalog_docs: str | None = None) -> None:
     """Summary table, failures table and a markdown page of links, attached to the current run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    rows = _as_tally(rows, limit)
 
     create_table_artifact(
         key="catalog-run-summary", table=summary_table(rows),

@@ -5,8 +5,8 @@ No Prefect here: the flow and the task wrappers call these, and tests call them 
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping
 
 # seed_for is re-exported: catalog_motion/planning.py is the single source of planning rules.
 from catalog_motion.planning import plan_work_items, refuse_duplicate_skus, seed_for  # noqa: F401
@@ -39,6 +39,30 @@ def make_batches(states: list[ItemState], size: int) -> Iterator[list[ItemState]
     for group in groups.values():
         for start in range(0, len(group), size):
             yield group[start : start + size]
+
+
+def batch_states(items: Iterable[WorkItem], size: int,
+                 previous: Mapping[tuple[str, str], ManifestRow]) -> Iterator[list[ItemState]]:
+    """`make_batches` over work items whose ItemStates are built only when their batch is taken, so a
+    run holds states for the batches in flight, not for the whole catalog. Items are let go as their
+    batch is taken (pass the only other reference, e.g. a list the caller then deletes, to free them as
+    the run goes). `previous`: rows of the latest manifest by (sku, preset) (skipped items keep their assets)."""
+    groups = _group_items(items)
+    del items
+    while groups:
+        group = groups.pop(next(iter(groups)))
+        while group:
+            # no local name holds the taken items while the batch is out (they go with its states)
+            yield [ItemState(item=item, previous=[previous[(sku, item.preset)] for sku in item.skus
+                                                  if (sku, item.preset) in previous])
+                   for item in [group.popleft() for _ in range(min(size, len(group)))]]
+
+
+def _group_items(items: Iterable[WorkItem]) -> dict[tuple[str, str], deque[WorkItem]]:
+    groups: dict[tuple[str, str], deque[WorkItem]] = defaultdict(deque)
+    for item in items:
+        groups[(item.engine, item.preset)].append(item)
+    return groups
 
 
 def is_regeneratable(report: QCReport) -> bool:
@@ -153,7 +177,7 @@ def close_unfinished(states: list[ItemState], reason: str) -> None:
             state.finish("failed", reason)
 
 
-def carry_unselected(previous: list[ManifestRow], rows: list[ManifestRow]) -> list[ManifestRow]:
+def carry_unselected(previous: Iterable[ManifestRow], rows: Iterable[ManifestRow]) -> list[ManifestRow]:
     """Rows of the latest manifest that a partial run (SKU filter) did not touch, so `latest` stays whole.
 
     Published rows are carried as `skipped` (their assets still stand); other outcomes unchanged.

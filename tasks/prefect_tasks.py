@@ -7,6 +7,8 @@ PermanentError raised by a whole batch is not retried and becomes its items' out
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
@@ -18,6 +20,7 @@ from catalog_motion.settings import OrchestrationSettings
 from catalog_motion.types import ManifestRow
 from tasks import reports, stage_api, stages
 from tasks.context import ItemState, RunContext
+from tasks.journal import RunJournal
 
 
 def retry_only_transient(task: Task, task_run: Any, state: Any) -> bool:
@@ -92,22 +95,31 @@ def publish_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[I
 
 
 @task(name="write-manifest", tags=["publishing"], **_COMMON)
-def write_manifest_task(sink: Any, run_id: str, rows: list[ManifestRow]) -> Any:
-    """Write the run manifest (Parquet + JSON) once every object it names is stored."""
-    return stage_api.write_manifest(sink, run_id, rows)
+def write_manifest_task(sink: Any, run_id: str, journal: str, refused: list[ManifestRow],
+                        carried: list[ManifestRow], work_dir: str) -> Any:
+    """Write the run manifest (Parquet + JSON) once every object it names is stored. Rows, in order:
+    the refused catalog rows, the run's journal (streamed from disk: every finished item, resumed ones
+    included) and the rows a partial run carries from `latest`. Returns a ManifestSummary whose
+    `parquet` is a local copy of what was stored (the flow checks its invariants on it, then removes it)."""
+    rows = itertools.chain(refused, RunJournal.at(journal).rows(), carried)
+    scratch = str(Path(work_dir) / "manifest")
+    return stage_api.write_manifest_stream(sink, run_id, rows, scratch_dir=scratch,
+                                           keep_parquet=str(Path(scratch) / f"{run_id}.parquet"))
 
 
 @task(name="write-qc-table", tags=["quality"], **_COMMON)
-def write_qc_table_task(sink: Any, run_id: str, rows: list[dict], work_dir: str) -> str:
-    """Write the run's QC table (one row per checked attempt) as Parquet through the sink; its URI."""
-    return reports.store_qc_table(stage_api.sink_for(sink), run_id, rows, work_dir)
+def write_qc_table_task(sink: Any, run_id: str, spool: str, work_dir: str) -> str:
+    """Write the run's QC table (one row per checked attempt, from its spool) as Parquet through the
+    sink; its URI. The local Parquet file stays for the validation task (reports.local_qc_table_path)."""
+    return reports.store_qc_table(stage_api.sink_for(sink), run_id, spool, work_dir, keep_local=True)
 
 
 @task(name="validate-qc-table", tags=["quality", "great-expectations"], **_COMMON)
-def validate_qc_task(rows: list[dict], docs_dir: str, run_id: str, min_pass_rate: float) -> dict[str, Any]:
-    """GX QC suite over the run's QC table. Records a markdown artifact linking the Data Docs, then
-    RAISES when the suite fails, so the failure shows as a Failed task run (the flow goes on)."""
-    result = reports.validate_qc(rows, docs_dir, min_pass_rate=min_pass_rate)
+def validate_qc_task(table: str, docs_dir: str, run_id: str, min_pass_rate: float) -> dict[str, Any]:
+    """GX QC suite over the run's QC table (a local Parquet file; only the checked columns are read).
+    Records a markdown artifact linking the Data Docs, then RAISES when the suite fails, so the failure
+    shows as a Failed task run (the flow goes on)."""
+    result = reports.validate_qc(table, docs_dir, min_pass_rate=min_pass_rate)
     from prefect.artifacts import create_markdown_artifact
 
     create_markdown_artifact(key="catalog-run-qc-validation", markdown=reports.qc_validation_markdown(run_id, result),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,18 @@ def _store_cls() -> Any:
 def write_manifest(sink_settings: Any, run_id: str, rows: list[ManifestRow]) -> Any:
     # fail_row: an object that vanished turns its row `failed` instead of losing the whole manifest.
     return _store_cls()(sink_for(sink_settings)).write_run(run_id, rows, on_missing="fail_row")
+
+
+def write_manifest_stream(sink_settings: Any, run_id: str, rows: Iterable[ManifestRow], *, scratch_dir: str,
+                          keep_parquet: str | None = None) -> Any:
+    """write_manifest for rows streamed from disk (the run's journal): verified and written in chunks."""
+    return _store_cls()(sink_for(sink_settings)).write_run_stream(
+        run_id, rows, scratch_dir=scratch_dir, on_missing="fail_row", keep_parquet=keep_parquet)
+
+
+def iter_manifest_file(path: str) -> Iterator[ManifestRow]:
+    """Rows of a local Parquet manifest file, a record batch at a time."""
+    return _resolve("iter_rows_from_parquet", "publishing.manifest")(path)
 
 
 def read_latest_manifest(sink_settings: Any) -> list[ManifestRow]:

@@ -90,6 +90,60 @@ def test_visual_report_shows_filmstrips_and_curves(tmp_path, qc_photo_path, qc_t
     assert "no filmstrip: clip not found" in text
 
 
+def test_report_index_links_every_checked_clip_from_a_spool(tmp_path, qc_photo_path, qc_two_reports):
+    """The run's index page (quality.report.build_report_index) over QC rows streamed from a spool: one
+    line per checked attempt with its verdict, the clip page's filmstrip and curves, and a link to it."""
+    from quality.report import build_report_index
+    from quality.table import QCSpool
+
+    preset, pairs = qc_two_reports
+    root = tmp_path / "qc-report"
+    spool = QCSpool(tmp_path / "qc.jsonl")
+    for i, (clip, report) in enumerate(pairs):
+        clip_dir = root / "clips" / f"S{i}--{preset.name}--0"  # where the check stage draws each clip's page
+        build_report([ReportEntry(f"S{i}", preset.name, qc_photo_path, clip, report)], clip_dir)
+        spool.append(qc_rows([({"sku": f"S{i}", "preset": preset.name, "attempt": 0,
+                                "report": str((clip_dir / "index.html").resolve())}, report)]))
+    spool.append(qc_rows([({"sku": "S-none", "preset": preset.name, "attempt": 1,
+                            "report": "not written: disk full"}, pairs[1][1])]))
+    page = build_report_index(spool.rows(), root, title="QC report, run r1")
+    text = page.read_text(encoding="utf-8")
+    assert page == root.resolve() / "index.html" and "3 clip attempts, 1 passed, 2 failed." in text
+    assert spool.count == 3 and spool.passed == 1
+    for i in range(2):
+        clip_page = f"clips/S{i}--{preset.name}--0/index.html"
+        assert f"<a href='{clip_page}'>clip page</a>" in text
+        for suffix in ("-strip.png", "-curves.png"):
+            (image,) = (root / "clips" / f"S{i}--{preset.name}--0" / "assets").glob(f"*{suffix}")
+            assert f"<img src='{image.relative_to(root).as_posix()}'>" in text
+    assert "S-none" in text and "not written: disk full" in text and text.count("clip page") == 2
+    assert text.count("<tr>") == 1 + 3 and text.endswith("</table></body></html>")
+    assert not list(root.glob("*.part")) and not list(root.glob("*.tmp"))
+
+
+def test_qc_spool_becomes_the_same_table_as_write_qc_table(tmp_path, qc_two_reports):
+    """Chunked conversion (types unified across chunks) gives what pandas gives for the whole table."""
+    from quality.table import QCSpool
+
+    _, pairs = qc_two_reports
+    rows = []
+    for n in range(11):
+        row = qc_rows([({"sku": f"S{n}", "preset": "p", "attempt": n % 3, "seed": n}, pairs[n % 2][1])])[0]
+        row["black_frames"] = n if n < 5 else n + 0.5  # ints in early chunks, floats later
+        row["flicker"] = None if n == 2 else row["flicker"]
+        row["curve_extra"] = [] if n < 4 else [0.5, float(n)]  # empty lists first
+        if n == 7:
+            row["late_column"] = "x"
+        rows.append(row)
+    spool = QCSpool(tmp_path / "qc.jsonl")
+    for start in range(0, len(rows), 3):
+        spool.append(rows[start : start + 3])
+    new = read_qc_table(spool.write_parquet(tmp_path / "new.parquet", chunk_rows=4))
+    old = read_qc_table(write_qc_table(rows, tmp_path / "old.parquet"))
+    pd.testing.assert_frame_equal(new, old)
+    assert new["black_frames"].dtype == "float64" and list(new.columns)[-1] == "late_column"
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "catalog_motion.cli", "qc", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
