@@ -36,6 +36,13 @@ class OrchestrationSettings(BaseModel):
         default=8, ge=1, le=1024,
         description="Batches in flight at once; bounds flow memory and work-folder size at any scale",
     )
+    max_queued_tasks: int | None = Field(
+        default=None, ge=1, le=1024,
+        description="Tasks handed to the runner at once; the driver then picks the batch furthest along "
+        "first, so only about this many batches hold master clips in the work folder (e.g. max_workers "
+        "with raw masters on a small disk). None: every ready task is handed over at once (fastest for "
+        "tiny tasks: measured 14 vs 23 ms/item of overhead in the scale benchmark)",
+    )
     dask_address: str | None = Field(
         default=None, description="Existing Dask scheduler (tcp://host:8786); None starts a local cluster"
     )

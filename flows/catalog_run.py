@@ -224,7 +224,7 @@ def catalog_run(
     )
     del pending
     with runner:
-        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_workers,
+        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_queued_tasks,
                              on_batch_done=on_batch_done, task_for=task_for,
                              submit_context=lambda stage: submission_context(orch, stage))
         driver.run(batches)
