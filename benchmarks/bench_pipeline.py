@@ -65,13 +65,13 @@ def run_items_plainly(items: list, ctx) -> list:
 def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
     from catalog_motion.presets import load_presets, select_presets
-    from flows.catalog_run import resolve_settings
+    from catalog_motion.settings import resolve_run_settings
     from tasks import stage_api
     from tasks.context import RunContext
     from tasks.items import plan_items
 
     started = time.perf_counter()
-    settings = resolve_settings(str(out), None, presets_file)
+    settings = resolve_run_settings(str(out), None, presets_file)
     selected = select_presets(load_presets(settings.presets_file), None)
     t0 = time.perf_counter()
     load = stage_api.load_catalog(catalog, settings.intake)

@@ -207,14 +207,14 @@ def run_scale(n_skus: int, batch_size: int, tmp: Path, api_url: str) -> dict:
 def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int) -> float:
     """Seconds per item of the same stage functions in a plain loop (no Prefect), on a subset."""
     from catalog_motion.presets import load_presets, select_presets
-    from flows.catalog_run import resolve_settings
+    from catalog_motion.settings import resolve_run_settings
     from benchmarks.bench_pipeline import run_items_plainly
     from tasks import stage_api
     from tasks.context import RunContext
     from tasks.items import plan_items
 
     started = time.perf_counter()
-    settings = resolve_settings(str(out), settings_file, None)
+    settings = resolve_run_settings(str(out), settings_file, None)
     selected = select_presets(load_presets(settings.presets_file), None)
     load = stage_api.load_catalog(catalog, settings.intake)
     items, _ = plan_items(list(load.rows), selected)

@@ -23,7 +23,11 @@ def register(app: typer.Typer) -> None:
         from catalog_connectors.sources import load_catalog
         from catalog_motion.settings import load_settings
 
+        from catalog_motion.paths import absolute_location
+
         console = Console()
+        catalog = absolute_location(catalog)
+        since = Path(absolute_location(str(since))) if since else None
         settings = load_settings(config)
         load = load_catalog(catalog, settings.intake)
         if validate:

@@ -1,19 +1,22 @@
 """The `catalog-motion` command line.
 
 Each stage adds its own commands through a ``register(app)`` function in its ``cli`` module, so this
-file stays a thin shell. Errors are one clear line on stderr and exit code 2, never a traceback.
+file stays a thin shell. Errors are one clear line on stderr and exit code 2, never a traceback
+(`--debug` or CATALOG_MOTION_DEBUG=1 prints it first, for bug reports).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from catalog_motion.errors import CatalogMotionError
+from catalog_motion.errors import CatalogMotionError, describe_exception
 
 app = typer.Typer(
     name="catalog-motion",
@@ -25,9 +28,15 @@ app = typer.Typer(
 console = Console()
 
 
+DEBUG = {"enabled": os.environ.get("CATALOG_MOTION_DEBUG", "").lower() in ("1", "true", "yes")}
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="On an error, print the full traceback (for bug reports)"),
+) -> None:
     """Turn catalog photos into quality-checked motion clips."""
+    DEBUG["enabled"] = DEBUG["enabled"] or debug
 
 err_console = Console(stderr=True)
 
@@ -62,27 +71,32 @@ for _module_name in STAGE_CLI_MODULES:
     _module.register(app)
 
 
+def _fail(message: str) -> None:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
+
+
 def main() -> None:
     try:
         # With standalone_mode=False click returns a command's exit code instead of exiting.
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
-    except CatalogMotionError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("error: interrupted")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # usage errors and anything unexpected: one line, not a traceback
+    except Exception as exc:  # one line, never a traceback unless asked for
         # typer vendors click, so usage errors are recognised by shape rather than class.
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            err_console.print(f"error: {exc.format_message()}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-        err_console.print(f"error: {type(exc).__name__}: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        if not isinstance(exc, CatalogMotionError) and hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            _fail(exc.format_message())
+        if DEBUG["enabled"]:
+            traceback.print_exception(exc, file=sys.stderr)
+        if isinstance(exc, CatalogMotionError):
+            _fail(str(exc))
+        _fail(f"unexpected failure: {describe_exception(exc)} (run again with --debug for the traceback, "
+              "and report it)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ CUDA out-of-memory) is retried with backoff before it becomes an outcome.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class CatalogMotionError(Exception):
@@ -47,3 +49,31 @@ def is_environment_error(exc: BaseException) -> bool:
     """True when `exc` is an OSError caused by this machine's state (disk full, ...), not by the input:
     the item then ends `failed` (a later run redoes it), never `invalid`."""
     return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS
+
+
+class StepError(CatalogMotionError):
+    """A step of a run failed on something no stage turned into an error of its own; the message says
+    which step, on what (file, folder or URI) and why, in words."""
+
+
+def describe_exception(exc: BaseException) -> str:
+    """What went wrong, in words: an OSError's reason and file, otherwise the message. The class name
+    appears only when there is no message at all (it is all there is to say)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        name = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror.lower()}{name}"
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+@contextmanager
+def run_step(what: str, where: str) -> Iterator[None]:
+    """Name a run step for its failures: an exception that is not already a CatalogMotionError leaves as
+    a StepError "<what> <where> failed: <reason>" (the original stays chained, for --debug)."""
+    try:
+        yield
+    except CatalogMotionError:
+        raise
+    except Exception as exc:
+        reason = describe_exception(exc).replace(f" ({where})", "")  # the path is said once
+        raise StepError(f"{what} {where} failed: {reason}") from exc

@@ -1,8 +1,9 @@
 """Invariants every finished run must satisfy, checked by the flow itself after writing the manifest.
 
-1. Accounting: every catalog row yields one manifest row per selected preset - valid rows one row per
-   (sku, preset), refused rows an `invalid` row each - and no manifest row comes from nowhere. A
-   (sku, preset) is never published twice in one manifest.
+1. Accounting: exactly one manifest row per (sku, preset) of the catalog and selected presets - valid
+   SKUs their outcome, SKUs with only refused rows an `invalid` row, rows with no SKU an `invalid` row
+   each (named by position); other rows of a repeated SKU are notes on its row (`ignored_rows`, see
+   catalog_motion.planning.fold_refusals) - and no manifest row comes from nowhere.
 2. Storage: every asset a published (or skipped, i.e. still standing) row names is stored in the sink
    with the recorded size and SHA-256; rows with other outcomes name no asset.
 3. Quality: no published clip's recorded QC scores break its preset's thresholds (re-judged here from the
@@ -23,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from catalog_motion.errors import CatalogMotionError
+from catalog_motion.planning import fold_refusals
 from catalog_motion.types import ManifestRow
 
 ViolationKind = Literal["missing", "duplicate", "unexpected", "not_invalid", "object", "stray_assets", "qc"]
@@ -80,8 +82,7 @@ def _row_key(sku: str | None, row_index: int) -> str:
 def expected_rows(catalog_load: Any, preset_names: Sequence[str]) -> Counter:
     """(sku, preset, kind) -> how many manifest rows the catalog calls for; kind is 'valid' or 'invalid'.
 
-    A valid SKU appearing twice counts once (the planner refuses the repeat, which is then listed in
-    `refused` and expected as an `invalid` row of its own).
+    Each SKU counts once, however many rows name it (the rule of `fold_refusals`).
     """
     expected: Counter = Counter()
     seen: set[str] = set()
@@ -91,7 +92,8 @@ def expected_rows(catalog_load: Any, preset_names: Sequence[str]) -> Counter:
         seen.add(row.sku)
         for preset in preset_names:
             expected[(row.sku, preset, "valid")] += 1
-    for outcome in getattr(catalog_load, "refused", []):
+    standalone, _ = fold_refusals(getattr(catalog_load, "refused", []), seen)
+    for outcome in standalone:
         for preset in preset_names:
             expected[(_row_key(outcome.sku, outcome.row_index), preset, "invalid")] += 1
     return expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -32,3 +33,22 @@ def within(root: Path, *segments: str) -> Path:
     if target != root and root not in target.parents:
         raise ValueError(f"path escapes output root: {'/'.join(segments)!r}")
     return target
+
+
+def is_uri(location: str) -> bool:
+    """True for `scheme://...` locations (s3://, https://, shopify://, file://), which name no folder to
+    resolve against."""
+    return "://" in location
+
+
+def absolute_location(location: str, base: str | Path | None = None) -> str:
+    """`location` as an absolute local path (``~`` expanded, relative to `base`, default the current
+    folder, and normalised), or unchanged when it is a URI.
+
+    Called once where a run's inputs enter (CLI arguments, flow parameters, settings files) so that no
+    stage depends on the process's working directory.
+    """
+    if is_uri(location):
+        return location
+    path = os.path.expanduser(location)
+    return os.path.abspath(os.path.join(os.path.expanduser(base), path) if base is not None else path)

@@ -80,6 +80,39 @@ def refuse_duplicate_skus(rows: Iterable[CatalogRow]) -> tuple[list[CatalogRow],
     return unique, refused
 
 
+def fold_refusals(refused: Iterable[RowOutcome], valid_skus: Iterable[str]
+                  ) -> tuple[list[RowOutcome], dict[str, list[str]]]:
+    """Keep the manifest at one row per (sku, preset) however often a catalog repeats an SKU.
+
+    Returns (refusals that become `invalid` rows, notes by SKU). A refusal of an SKU that also has a
+    valid row becomes a note on that SKU's rows ("row N: reason"); of several refusals of an SKU with no
+    valid row, the first is its `invalid` row and the rest are folded into that row's reason. Rows with
+    no SKU stand alone (they are named by position).
+    """
+    valid = set(valid_skus)
+    standalone: list[RowOutcome] = []
+    first_refusal: dict[str, int] = {}
+    notes: dict[str, list[str]] = {}
+    for outcome in refused:
+        if not outcome.sku:
+            standalone.append(outcome)
+            continue
+        note = f"row {outcome.row_index}: {outcome.reason}"
+        if outcome.sku in valid:
+            notes.setdefault(outcome.sku, []).append(note)
+        elif outcome.sku in first_refusal:
+            notes.setdefault(outcome.sku, []).append(note)
+        else:
+            first_refusal[outcome.sku] = len(standalone)
+            standalone.append(outcome)
+    for sku, index in first_refusal.items():
+        if sku in notes:
+            first = standalone[index]
+            standalone[index] = first.model_copy(
+                update={"reason": f"{first.reason}; also refused: {'; '.join(notes.pop(sku))}"})
+    return standalone, notes
+
+
 def is_standing(previous: ManifestRow | None, key: str | None) -> bool:
     """True when a previous row's assets still stand for the same content key (the item can be skipped)."""
     return previous is not None and previous.status in STANDING and key is not None and previous.key == key

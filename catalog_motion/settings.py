@@ -1,6 +1,8 @@
 """Run-level settings (not per preset): intake limits, engine settings, sink, orchestration.
 
 Loaded from an optional YAML file (``--config``); every section has defaults, so no file is needed.
+Relative paths in a settings file are relative to the file's own folder; command-line paths are relative
+to the current folder. Both are made absolute here, before any stage sees them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from catalog_connectors.config import IntakeSettings
 from catalog_motion.errors import ConfigError
+from catalog_motion.paths import absolute_location, is_uri
 from publishing.config import SinkSettings
 
 
@@ -123,9 +126,10 @@ class RunSettings(BaseModel):
 
 
 def load_settings(path: str | Path | None) -> RunSettings:
+    """The settings in the YAML file at `path` (defaults when None), every local path in it absolute."""
     if path is None:
         return RunSettings()
-    path = Path(path)
+    path = Path(absolute_location(str(path)))
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -133,7 +137,55 @@ def load_settings(path: str | Path | None) -> RunSettings:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     try:
-        return RunSettings.model_validate(raw)
+        settings = RunSettings.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"{path}: invalid setting '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    return _with_absolute_paths(settings, path.parent)
+
+
+def _local_model_path(value: str, base: Path) -> str:
+    """Weights and LoRA settings name a local folder or a hub id ("org/name"): only what is written as a
+    path (./, ../, ~, /) or exists relative to `base` is taken as a path."""
+    if value.startswith(("./", "../", "~", "/")) or (base / value).exists():
+        return absolute_location(value, base)
+    return value
+
+
+def _with_absolute_paths(settings: RunSettings, base: Path) -> RunSettings:
+    updates: dict[str, Any] = {}
+    if settings.presets_file:
+        updates["presets_file"] = absolute_location(settings.presets_file, base)
+    if settings.work_dir:
+        updates["work_dir"] = absolute_location(settings.work_dir, base)
+    if "uri" in settings.sink.model_fields_set:
+        updates["sink"] = settings.sink.model_copy(update={"uri": absolute_location(settings.sink.uri, base)})
+    if settings.intake.ca_bundle:
+        updates["intake"] = settings.intake.model_copy(
+            update={"ca_bundle": absolute_location(settings.intake.ca_bundle, base)})
+    engines: dict[str, dict[str, Any]] = {}
+    for name, options in settings.engines.items():
+        options = dict(options)
+        if isinstance(options.get("weights"), str):
+            options["weights"] = _local_model_path(options["weights"], base)
+        if isinstance(options.get("lora"), dict) and isinstance(options["lora"].get("path"), str):
+            options["lora"] = {**options["lora"], "path": _local_model_path(options["lora"]["path"], base)}
+        engines[name] = options
+    updates["engines"] = engines
+    return settings.model_copy(update=updates)
+
+
+def resolve_run_settings(out: str, settings_file: str | None, presets_file: str | None) -> RunSettings:
+    """The settings of one run: the settings file (if any) with the command line's `out` and
+    `presets_file` (relative to the current folder). A local `out` is the sink unless the file names
+    another; the work folder defaults to `<out>/.work`. Every local path in the result is absolute."""
+    settings = load_settings(settings_file or None)  # "" from an unset deployment variable = none
+    out = absolute_location(out)
+    updates: dict[str, Any] = {}
+    if "uri" not in settings.sink.model_fields_set:
+        updates["sink"] = settings.sink.model_copy(update={"uri": out})
+    if presets_file:
+        updates["presets_file"] = absolute_location(presets_file)
+    if settings.work_dir is None:
+        updates["work_dir"] = str(Path(out) / ".work") if not is_uri(out) else absolute_location(".work")
+    return settings.model_copy(update=updates)

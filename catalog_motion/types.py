@@ -124,6 +124,11 @@ class ManifestRow(BaseModel):
     qc: dict[str, float] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage")
+    ignored_rows: list[str] = Field(
+        default_factory=list,
+        description="Other catalog rows of this SKU that were not used, each 'row N: why' (an SKU repeated in "
+        "the catalog is made once, from its first valid row)",
+    )
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:

@@ -19,10 +19,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run as runtime_flow_run
 from prefect.utilities.annotations import quote
 
+from catalog_motion.errors import run_step
 from catalog_motion.invariants import InvariantError, check_run_invariants
-from catalog_motion.planning import preset_fingerprint
+from catalog_motion.planning import fold_refusals, preset_fingerprint
 from catalog_motion.presets import load_presets, select_presets
-from catalog_motion.settings import RunSettings, load_settings
+from catalog_motion.paths import absolute_location, is_uri
+from catalog_motion.settings import resolve_run_settings
 from catalog_motion.types import RowOutcome, WorkItem
 from flows.driver import Batch, BatchDriver
 from quality.report import build_report_index
@@ -58,20 +60,6 @@ def run_name() -> str:
     skus = params.get("skus")
     suffix = f"-{len(skus)}skus" if skus else ""
     return f"{stem}{suffix}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
-
-
-def resolve_settings(out: str, settings_file: str | None, presets_file: str | None) -> RunSettings:
-    """Settings file + CLI values: a local `out` is the sink unless the file names another."""
-    settings = load_settings(settings_file or None)  # "" from an unset deployment variable = none
-    presets_file = presets_file or None
-    updates: dict[str, Any] = {}
-    if "uri" not in settings.sink.model_fields_set:
-        updates["sink"] = settings.sink.model_copy(update={"uri": out})
-    if presets_file:
-        updates["presets_file"] = presets_file
-    if settings.work_dir is None:
-        updates["work_dir"] = str(Path(out) / ".work") if "://" not in out else ".work"
-    return settings.model_copy(update=updates)
 
 
 def _filter_skus(rows: list, refused: list[RowOutcome], skus: list[str] | None) -> tuple[list, list[RowOutcome]]:
@@ -129,7 +117,10 @@ def catalog_run(
     """
     logger = get_run_logger()
     started = time.perf_counter()
-    settings = resolve_settings(out, settings_file, presets_file)
+    # Deployments pass parameters as written in prefect.yaml: resolve here too, against the run's folder.
+    catalog, out = absolute_location(catalog), absolute_location(out)
+    settings_file = absolute_location(settings_file) if settings_file else None
+    settings = resolve_run_settings(out, settings_file, presets_file)
     selected = select_presets(load_presets(settings.presets_file), presets)
     orch = settings.orchestration
 
@@ -139,19 +130,23 @@ def catalog_run(
     journal = RunJournal(work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected],
                                               skus, full))
     run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    run_root = (Path(out) if "://" not in out else work_dir) / "runs" / run_id
+    run_root = (Path(out) if not is_uri(out) else work_dir) / "runs" / run_id
 
     # load → validate (GX catalog suite: failing rows become `invalid` naming the expectation) → plan
-    load = pt.load_catalog_task(catalog, settings.intake)
-    load = pt.validate_catalog_task(load, str(run_root / "catalog-docs"))
+    with run_step("loading the catalog", catalog):
+        load = pt.load_catalog_task(catalog, settings.intake)
+    with run_step("validating the catalog into the Data Docs at", str(run_root / "catalog-docs")):
+        load = pt.validate_catalog_task(load, str(run_root / "catalog-docs"))
     rows, refused = _filter_skus(list(load.rows), list(load.refused), skus)
     items, duplicates = plan_items(rows, selected)
-    refused = refused + duplicates
+    # One manifest row per (sku, preset): other rows of an SKU become notes on its row.
+    refused, ignored_notes = fold_refusals(refused + duplicates, (r.sku for r in rows))
     logger.info("catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
                 catalog, len(rows), len(refused), len(items), len(selected))
 
     # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
-    previous = {(r.sku, r.preset): r for r in pt.previous_manifest_task(settings.sink)}
+    with run_step("reading the latest manifest of", settings.sink.uri):
+        previous = {(r.sku, r.preset): r for r in pt.previous_manifest_task(settings.sink)}
 
     catalog_path = Path(catalog)
     ctx = RunContext(
@@ -194,7 +189,8 @@ def catalog_run(
     worker_pids: set[int] = set()
 
     def on_batch_done(batch: Batch) -> None:
-        new_rows = [row for state in batch.states for row in manifest_rows(state)]
+        new_rows = [row.model_copy(update={"ignored_rows": ignored_notes[row.sku]}) if row.sku in ignored_notes
+                    else row for state in batch.states for row in manifest_rows(state)]
         qc_spool.append([row for state in batch.states for row in state.qc_rows])
         worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
         journal.append(new_rows)
@@ -223,7 +219,7 @@ def catalog_run(
         for n, b in enumerate(batch_states(pending, orch.batch_size, previous))
     )
     del pending
-    with runner:
+    with run_step("running the work items with the task runner", orch.task_runner), runner:
         driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_queued_tasks,
                              on_batch_done=on_batch_done, task_for=task_for,
                              submit_context=lambda stage: submission_context(orch, stage))
@@ -232,20 +228,24 @@ def catalog_run(
     # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
     carried = (carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows()))
                if skus else [])
-    written = pt.write_manifest_task(settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried),
-                                     str(work_dir))
+    with run_step("writing the manifest to", settings.sink.uri):
+        written = pt.write_manifest_task(settings.sink, run_id, str(journal.path), quote(refused_rows),
+                                         quote(carried), str(work_dir))
     journal.close(complete=True)
     progress.advance(0, force=True)
     rate = tally.rejection_rate()
     manifest_ref = stage_api.manifest_uri(settings.sink, run_id)
     # QC table (every attempt) and the HTML report's index over the per-clip pages the check stage drew.
-    qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, str(qc_spool.path), str(work_dir))
-    qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
-    create_run_artifacts(
-        run_id, tally, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
-        qc_report=str(qc_report), review=str(ctx.review_root) if ctx.review_root.exists() else None,
-        qc_table=qc_table_ref, catalog_docs=load.docs_path,
-    )
+    with run_step("writing the QC table to", settings.sink.uri):
+        qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, str(qc_spool.path), str(work_dir))
+    with run_step("writing the QC report at", str(ctx.qc_report_root)):
+        qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
+    with run_step("creating the run's Prefect artifacts for", run_id):
+        create_run_artifacts(
+            run_id, tally, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
+            qc_report=str(qc_report), review=str(ctx.review_root) if ctx.review_root.exists() else None,
+            qc_table=qc_table_ref, catalog_docs=load.docs_path,
+        )
     # GX QC suite as its own task: a failing suite fails that task run (visible in Prefect) while the
     # flow run, whose manifest is already written, completes; the summary carries the verdict.
     local_qc_table = reports.local_qc_table_path(work_dir, run_id)
@@ -271,9 +271,11 @@ def catalog_run(
     # Invariants on what was written (catalog_motion/invariants.py), streamed from the stored Parquet
     # manifest's local copy; a violation fails the run, manifest kept.
     try:
-        report = check_run_invariants(load.model_copy(update={"rows": rows, "refused": refused}), selected,
-                                      stage_api.iter_manifest_file(written.parquet), stage_api.sink_for(settings.sink),
-                                      carried={(r.sku, r.preset) for r in carried})
+        with run_step("checking the run's invariants on the manifest in", settings.sink.uri):
+            report = check_run_invariants(
+                load.model_copy(update={"rows": rows, "refused": refused}), selected,
+                stage_api.iter_manifest_file(written.parquet), stage_api.sink_for(settings.sink),
+                carried={(r.sku, r.preset) for r in carried})
     finally:
         Path(written.parquet).unlink(missing_ok=True)
     summary["invariants"] = report.summary()

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from catalog_motion.errors import ConfigError
+from catalog_motion.errors import ConfigError, run_step
+from catalog_motion.paths import absolute_location, is_uri
 
 console = Console()
 
@@ -40,17 +41,17 @@ def validate_run_args(catalog: str, presets: list[str] | None, out: str, config:
                       presets_file: str | None) -> None:
     """Fail fast, before any Prefect start-up, on arguments that cannot work (one-line ConfigError)."""
     from catalog_motion.presets import load_presets, select_presets
-    from flows.catalog_run import resolve_settings
+    from catalog_motion.settings import resolve_run_settings
 
-    settings = resolve_settings(out, config, presets_file)
+    settings = resolve_run_settings(out, config, presets_file)
     select_presets(load_presets(settings.presets_file), presets)
-    if "://" not in catalog:
+    if not is_uri(catalog):
         path = Path(catalog)
         if not path.exists():
             raise ConfigError(f"catalog not found: {catalog}")
         if path.is_file() and not os.access(path, os.R_OK):
             raise ConfigError(f"catalog not readable: {catalog}")
-    if "://" not in out and Path(out).exists() and not Path(out).is_dir():
+    if not is_uri(out) and Path(out).exists() and not Path(out).is_dir():
         raise ConfigError(f"--out must be a folder, {out} is a file")
 
 
@@ -63,10 +64,10 @@ def print_summary(summary: dict) -> None:
         table.add_row(*(str(line.get(c, 0)) for c in columns))
     console.print(table)
     out = summary["out"]
-    console.print(f"results: {out}" + ("" if "://" in out else f"  ({Path(out).resolve()})"), highlight=False)
+    console.print(f"results: {out}", highlight=False)
     console.print(f"manifest: {summary['manifest']}", highlight=False)
     review = Path(out) / "review"
-    if "://" not in out and review.exists():
+    if not is_uri(out) and review.exists():
         console.print(f"review queue: {review}", highlight=False)
     console.print(f"rejection rate {summary['rejection_rate']:.1%} · {summary['seconds']:.1f} s", highlight=False)
 
@@ -75,16 +76,18 @@ def run_locally(catalog: str, presets: list[str] | None, out: str, config: str |
                 presets_file: str | None, full: bool, skus: list[str] | None, show_progress: bool = True) -> dict:
     """Run the flow in this process against PREFECT_API_URL or a private local server."""
     _quiet_prefect_env()
-    from flows.catalog_run import resolve_settings
+    from catalog_motion.settings import resolve_run_settings
 
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         from flows.server import start_prefect_server
 
-        home = Path(resolve_settings(out, config, presets_file).work_dir) / "prefect"
-        with console.status("starting a local Prefect server…"):
+        home = Path(resolve_run_settings(out, config, presets_file).work_dir) / "prefect"
+        with console.status("starting a local Prefect server…"), run_step("starting the local Prefect server in",
+                                                                              str(home)):
             server = start_prefect_server(home)
-        os.environ.update(server.env)
+        # The terminal keeps its one-line errors (the CLI's CRITICAL console level); the UI gets every log.
+        os.environ.update({k: v for k, v in server.env.items() if k != "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"})
     try:
         from prefect.context import refresh_global_settings_context
 
@@ -136,6 +139,10 @@ def register(app: typer.Typer) -> None:
         """Generate, check and publish motion clips for a catalog (a Prefect flow run)."""
         _quiet_prefect_env()
         preset_names, sku_list = _split(presets), _split(skus)
+        # Paths are made absolute once, here: nothing downstream depends on the current folder.
+        catalog, out = absolute_location(catalog), absolute_location(out)
+        config = absolute_location(config) if config else None
+        presets_file = absolute_location(presets_file) if presets_file else None
         validate_run_args(catalog, preset_names, out, config, presets_file)
         summary = run_locally(catalog, preset_names, out, config, presets_file, full, sku_list)
         print_summary(summary)
@@ -169,7 +176,7 @@ def register_ops(app: typer.Typer) -> None:
             env = {"PREFECT_API_URL": url}
         else:
             with console.status("starting the local Prefect server…"):
-                server = start_prefect_server(Path(home), port=port)
+                server = start_prefect_server(Path(absolute_location(home)), port=port)
             env = server.env
         env = {**env, **ops.deployment_env(catalog, out, config)}
         import signal

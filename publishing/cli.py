@@ -15,9 +15,10 @@ ENDPOINT_HELP = "S3-compatible endpoint URL (also read from AWS_ENDPOINT_URL)"
 
 
 def _sink(uri: str, endpoint_url: str | None):
+    from catalog_motion.paths import absolute_location
     from publishing.sinks import make_sink
 
-    return make_sink(SinkSettings(uri=uri, endpoint_url=endpoint_url))
+    return make_sink(SinkSettings(uri=absolute_location(uri), endpoint_url=endpoint_url))
 
 
 def _short(uri: str | None) -> str:

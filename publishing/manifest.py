@@ -54,7 +54,7 @@ SCHEMA = pa.schema([
     ("reason", pa.string()), ("video", pa.string()), ("poster", pa.string()), ("engine", pa.string()),
     ("seed", pa.int64()), ("attempts", pa.int64()), ("key", pa.string()), ("source_sha256", pa.string()),
     ("qc", pa.map_(pa.string(), pa.float64())), ("timings", pa.map_(pa.string(), pa.float64())),
-    ("params_json", pa.string()), ("assets", pa.list_(_ASSET_TYPE)),
+    ("params_json", pa.string()), ("assets", pa.list_(_ASSET_TYPE)), ("ignored_rows", pa.list_(pa.string())),
 ])
 
 
@@ -89,6 +89,7 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
         columns["timings"].append(list(row.timings.items()))
         columns["params_json"].append(json.dumps(row.params, sort_keys=True, default=str))
         columns["assets"].append([asset.model_dump() for asset in row.assets])
+        columns["ignored_rows"].append(list(row.ignored_rows))
     return pa.table(columns, schema=SCHEMA)
 
 
@@ -106,6 +107,7 @@ def _row_from_record(record: dict) -> ManifestRow:
         qc=dict(record["qc"] or []), timings=dict(record["timings"] or []),
         params=json.loads(record["params_json"] or "{}"),
         assets=[Asset(**asset) for asset in record["assets"] or []],
+        ignored_rows=list(record.get("ignored_rows") or []),
     )
 
 

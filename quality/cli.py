@@ -17,9 +17,12 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object: passed, scores, reasons"),
     ) -> None:
         """Score a clip against its source photo. Exit 0 when it passes, 1 when it fails, 2 on bad input."""
+        from catalog_motion.paths import absolute_location
         from catalog_motion.presets import load_presets, select_presets
         from quality.gate import check_clip
 
+        source, video = absolute_location(source), absolute_location(video)
+        presets_file = absolute_location(presets_file) if presets_file else None
         chosen = select_presets(load_presets(presets_file), [preset])[0]
         report = check_clip(source, video, chosen)
         if as_json:

@@ -144,3 +144,22 @@ def test_source_image_rule_and_missing_identity(presets) -> None:
     assert plan.photo_refs == ["life/hoodie.jpg"]
     with pytest.raises(ConfigError, match="engine 'wan'"):
         plan_work_items([row], [presets["social"].model_copy(update={"engine": "wan"})], engine_identities=IDS)
+
+
+def test_fold_refusals_keeps_one_outcome_per_sku():
+    from catalog_motion.planning import fold_refusals
+    from catalog_motion.types import RowOutcome
+
+    refused = [
+        RowOutcome(row_index=4, sku="A", reason="duplicate sku 'A'"),      # A also has a valid row
+        RowOutcome(row_index=5, sku="B", reason="photo not found"),        # B only refused, twice
+        RowOutcome(row_index=6, sku="B", reason="duplicate sku 'B'"),
+        RowOutcome(row_index=7, sku=None, reason="empty row"),
+        RowOutcome(row_index=8, sku=None, reason="empty row"),
+    ]
+    standalone, notes = fold_refusals(refused, ["A", "C"])
+    assert [(o.row_index, o.sku) for o in standalone] == [(5, "B"), (7, None), (8, None)]
+    assert standalone[0].reason == "photo not found; also refused: row 6: duplicate sku 'B'"
+    assert notes == {"A": ["row 4: duplicate sku 'A'"]}
+    # folding a folded list changes nothing (the flow and the invariants both apply it)
+    assert fold_refusals(standalone, ["A", "C"]) == (standalone, {})

@@ -161,13 +161,16 @@ def test_bad_rows_become_invalid_and_good_rows_publish(prefect_api, flows_bad_ca
     reasons = {r.sku: r.reason for r in invalid}
     assert "MISSING-PHOTO" in reasons and "NOT-IMAGE" in reasons, reasons
     assert all(reason for reason in reasons.values())
-    # duplicate SKU and empty row are refused too: 4 bad rows, one product-page row each
-    assert len(invalid) == 4, [(r.sku, r.reason) for r in invalid]
-    assert any("duplicate" in r.reason.lower() for r in invalid)
+    # the empty row is refused too (named by position); the repeated SKU is not a second row of its own
+    assert len(invalid) == 3, [(r.sku, r.reason) for r in invalid]
     good = {"TEE-RED-S", "TEE-RED-M", "HOOD-LOGO-L"}
     published = {r.sku for r in rows if r.status == "published"}
     assert published == good, [(r.sku, r.status, r.reason) for r in rows]
     assert by_status["published"] + by_status["invalid"] == len(rows)
+    # one manifest row per (sku, preset): the repeat is recorded on the row it repeats, with its reason
+    assert len({(r.sku, r.preset) for r in rows}) == len(rows)
+    repeated = next(r for r in rows if r.ignored_rows)
+    assert repeated.status == "published" and "duplicate" in repeated.ignored_rows[0], repeated
 
 
 def test_catalog_row_failing_an_expectation_ends_invalid(prefect_api, flows_catalog, flows_presets_file, tmp_path):

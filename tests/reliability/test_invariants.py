@@ -41,7 +41,6 @@ def _published(sink, tmp_path: Path, sku: str, preset: str, payload: bytes = b"v
 
 def _good_rows(sink, tmp_path: Path) -> list[ManifestRow]:
     rows = [_published(sink, tmp_path, sku, p.name) for sku in ("A", "B") for p in PRESETS]
-    rows += [ManifestRow(sku="A", preset=p.name, status="invalid", reason="duplicate") for p in PRESETS]
     rows += [ManifestRow(sku="<row 3>", preset=p.name, status="invalid", reason="empty") for p in PRESETS]
     return rows
 
@@ -49,7 +48,7 @@ def _good_rows(sink, tmp_path: Path) -> list[ManifestRow]:
 def test_consistent_manifest_holds(inv_sink, tmp_path):
     report = check_run_invariants(_load(), PRESETS, _good_rows(inv_sink, tmp_path), inv_sink, deep=True)
     assert report.ok, report.violations
-    assert report.expected_rows == 8 and report.manifest_rows == 8 and report.objects_checked == 4
+    assert report.expected_rows == 6 and report.manifest_rows == 6 and report.objects_checked == 4
     assert "invariants hold" in report.message()
 
 
@@ -110,3 +109,11 @@ def test_failed_row_naming_assets_and_carried_rows(inv_sink, tmp_path):
     Path(carried.assets[0].uri).unlink()
     bad = check_run_invariants(_load(), PRESETS, good + [carried], inv_sink, carried=[("OLD", "pp")])
     assert bad.counts == {"object": 1}
+
+
+def test_repeated_sku_is_one_row_not_two(inv_sink, tmp_path):
+    """A refused repeat of a valid SKU must not add a second row for the same (sku, preset)."""
+    rows = _good_rows(inv_sink, tmp_path)
+    rows.append(ManifestRow(sku="A", preset="pp", status="invalid", reason="duplicate sku"))
+    report = check_run_invariants(_load(), PRESETS, rows, inv_sink)
+    assert report.counts == {"duplicate": 1}, report.violations
