@@ -54,12 +54,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a run's manifest as a table."""
         from catalog_motion.errors import PermanentError
+        from catalog_motion.paths import absolute_location
         from publishing.manifest import ManifestStore
 
         store = ManifestStore(_sink(out, endpoint_url))
         run_id = run or store.latest_run_id()
         if run_id is None:
-            raise PermanentError(f"no runs published in {out}")
+            raise PermanentError(f"no runs published in {absolute_location(out)}: pass the run's output folder "
+                                 "with --out (`make demo` writes out/demo)")
         manifest = store.read_manifest(run_id)
         latest = store.latest_run_id()
         title = f"run {run_id}{' (latest)' if run_id == latest else ''} - {manifest.created_at}"

@@ -73,6 +73,10 @@ def test_qc_and_manifest_commands_take_relative_paths(relative_run):
     assert show.returncode == 0, show.stderr
     assert latest["run_id"] in show.stdout and "published" in show.stdout
 
+    wrong = _cli(["manifest", "show", "--out", "elsewhere"], cwd, timeout=60)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1, wrong.stderr
+    assert f"no runs published in {cwd / 'elsewhere'}" in wrong.stderr and "--out" in wrong.stderr
+
     listing = _cli(["manifest", "list", "--out", "out"], cwd, timeout=60)
     assert listing.returncode == 0 and latest["run_id"] in listing.stdout, listing.stderr
 
