@@ -21,9 +21,8 @@ def register(app: typer.Typer) -> None:
 
         from catalog_connectors.events import emit_ingested, load_state
         from catalog_connectors.sources import load_catalog
-        from catalog_motion.settings import load_settings
-
         from catalog_motion.paths import absolute_location
+        from catalog_motion.settings import load_settings
 
         console = Console()
         catalog = absolute_location(catalog)

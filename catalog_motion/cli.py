@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -71,7 +72,7 @@ for _module_name in STAGE_CLI_MODULES:
     _module.register(app)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     sys.exit(2)
 

@@ -98,9 +98,7 @@ def fold_refusals(refused: Iterable[RowOutcome], valid_skus: Iterable[str]
             standalone.append(outcome)
             continue
         note = f"row {outcome.row_index}: {outcome.reason}"
-        if outcome.sku in valid:
-            notes.setdefault(outcome.sku, []).append(note)
-        elif outcome.sku in first_refusal:
+        if outcome.sku in valid or outcome.sku in first_refusal:
             notes.setdefault(outcome.sku, []).append(note)
         else:
             first_refusal[outcome.sku] = len(standalone)

@@ -21,9 +21,9 @@ from prefect.utilities.annotations import quote
 
 from catalog_motion.errors import run_step
 from catalog_motion.invariants import InvariantError, check_run_invariants
+from catalog_motion.paths import absolute_location, is_uri
 from catalog_motion.planning import fold_refusals, preset_fingerprint
 from catalog_motion.presets import load_presets, select_presets
-from catalog_motion.paths import absolute_location, is_uri
 from catalog_motion.settings import resolve_run_settings
 from catalog_motion.types import RowOutcome, WorkItem
 from flows.driver import Batch, BatchDriver
