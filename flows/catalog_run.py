@@ -117,9 +117,9 @@ def catalog_run(
     """
     logger = get_run_logger()
     started = time.perf_counter()
-    # Deployments pass parameters as written in prefect.yaml: resolve here too, against the run's folder.
+    # Deployments pass parameters as written in prefect.yaml: resolve here too, against the run's folder
+    # (the settings and presets files are resolved by resolve_run_settings).
     catalog, out = absolute_location(catalog), absolute_location(out)
-    settings_file = absolute_location(settings_file) if settings_file else None
     settings = resolve_run_settings(out, settings_file, presets_file)
     selected = select_presets(load_presets(settings.presets_file), presets)
     orch = settings.orchestration

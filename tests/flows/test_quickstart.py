@@ -3,6 +3,7 @@ directory, with relative paths everywhere (catalog, --out, presets and settings 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -62,7 +63,9 @@ def test_qc_and_manifest_commands_take_relative_paths(relative_run):
     latest = json.loads((cwd / "out" / "latest" / "manifest.json").read_text())
     row = next(r for r in latest["rows"] if r["preset"] == "product-page")
     rel_video = Path("out") / next(a["key"] for a in row["assets"] if a["kind"] == "video")
-    photo = next((cwd / "catalog" / "images").glob("*.png")).relative_to(cwd)
+    with open(cwd / "catalog" / "catalog.csv", newline="", encoding="utf-8") as handle:
+        image = next(r["image"] for r in csv.DictReader(handle) if r["sku"] == row["sku"])
+    photo = Path("catalog") / image  # the clip's own source photo, relative to the cwd
     qc = _cli(["qc", "--source", str(photo), "--video", str(rel_video), "--preset", "product-page",
                "--presets-file", "presets.yaml", "--json"], cwd, timeout=120)
     assert qc.returncode in (0, 1), qc.stderr[-2000:]
