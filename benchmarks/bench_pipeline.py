@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
             flow_s = time.perf_counter() - started
             from publishing.manifest import ManifestStore
             from publishing.sinks import make_sink
-            from publishing.config import SinkSettings
+            from catalog_motion.settings import SinkSettings
 
             flow_rows = ManifestStore(make_sink(SinkSettings(uri=str(tmp_path / "flow")))).read_run(summary["run_id"])
         finally:

@@ -179,7 +179,7 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
 
 
 def bench_s3(work: Path, variants: int) -> dict:
-    from publishing.config import SinkSettings
+    from catalog_motion.settings import SinkSettings
     from publishing.encode import LocalAsset
     from publishing.publish import publish_variant
     from publishing.sinks import make_sink

@@ -1,6 +1,6 @@
 """catalog_connectors stage: load catalogs from many sources, fetch photos safely, validate the catalog."""
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_connectors.intake import fetch_photo, fetch_photos
 from catalog_connectors.models import CatalogLoad, FetchedPhoto
 from catalog_connectors.sources import load_catalog

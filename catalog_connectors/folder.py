@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import RowBuilder
 from catalog_motion.errors import IntakeError

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageColor, ImageOps, UnidentifiedImageError
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_motion.errors import IntakeError
 
 _SRGB = ImageCms.createProfile("sRGB")

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from catalog_connectors import net
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_connectors.imaging import decode_photo
 from catalog_connectors.models import FetchedPhoto
 from catalog_motion.errors import CatalogMotionError, IntakeError

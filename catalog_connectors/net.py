@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_motion.errors import ConfigError, IntakeError, TransientError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -11,7 +11,7 @@ import os
 import threading
 from typing import BinaryIO
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_motion.errors import IntakeError, TransientError
 
 _CLIENTS: dict[tuple, object] = {}

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from catalog_connectors import net
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import MAX_ADDITIONAL, RowBuilder
 from catalog_motion.errors import IntakeError, TransientError

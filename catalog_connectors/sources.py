@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from catalog_connectors.config import IntakeSettings
+from catalog_motion.settings import IntakeSettings
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import REQUIRED, RowBuilder, missing_required
 from catalog_motion.errors import IntakeError

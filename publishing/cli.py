@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 
 console = Console()
 

@@ -29,7 +29,7 @@ from catalog_motion.errors import PermanentError
 from catalog_motion.media import ffmpeg_exe
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
-from publishing.config import EncodingSpec
+from catalog_motion.presets import EncodingSpec
 
 
 class LocalAsset(BaseModel):

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlparse
 from catalog_motion.errors import ConfigError, PermanentError, TransientError
 from catalog_motion.paths import safe_segment, within
 from catalog_motion.types import Asset, sha256_file
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 
 
 def check_key(key: str) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from quality.align import Aligner, deformation, warp_to_frame
-from quality.config import QCThresholds
+from catalog_motion.presets import QCThresholds
 
 COMPONENTS = ("structure", "colour", "texture", "deformation", "learned")
 BLOCK = 16  # px at work size (~5 % of the long side): the size of a local defect worth catching

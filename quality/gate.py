@@ -1,7 +1,7 @@
 """The quality gate: one verdict (QCReport) per clip, from drift, flicker and technical checks.
 
 ``check_clip`` scores a lossless master clip against its source photo; ``check_encoded`` checks an
-encoded delivery file's container. Thresholds come from ``preset.qc`` (quality/config.py).
+encoded delivery file's container. Thresholds come from ``preset.qc`` (QCThresholds in catalog_motion/presets.py).
 ``failed_checks`` names are stable; REGENERATE_CHECKS are the ones worth "asking for less" motion.
 """
 

@@ -96,7 +96,7 @@ def test_resumed_journal_keeps_each_finished_outcome_once(tmp_path):
 
 
 def test_invariants_read_the_rows_once_from_a_stream(tmp_path):
-    from publishing.config import SinkSettings
+    from catalog_motion.settings import SinkSettings
     from publishing.sinks import make_sink
 
     sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.encode import encode_variants
 from publishing.publish import publish_variant
 from publishing.sinks import make_sink

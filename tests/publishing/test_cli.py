@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from catalog_motion.types import ManifestRow
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.manifest import ManifestStore
 from publishing.publish import publish_variant, published_row
 from publishing.sinks import make_sink

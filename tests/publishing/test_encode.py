@@ -12,7 +12,7 @@ from PIL import Image
 from catalog_motion.errors import PermanentError
 from catalog_motion.media import mp4_top_level_atoms, probe, read_frames
 from catalog_motion.types import ClipRef, sha256_file
-from publishing.config import EncodingSpec
+from catalog_motion.presets import EncodingSpec
 from publishing.encode import encode_variants
 
 from .conftest import small_preset

@@ -11,7 +11,7 @@ from botocore.exceptions import ConnectionClosedError
 
 from catalog_motion.errors import TransientError
 from catalog_motion.types import ManifestRow
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.manifest import ManifestError, ManifestStore
 from publishing.publish import publish_variant, published_row
 from publishing.sinks import S3Sink, make_sink
@@ -124,7 +124,7 @@ def test_interrupted_upload_leaves_no_dangling_row_and_next_run_completes(s3_ser
 
 CHILD = r"""
 import json, sys, time
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.encode import LocalAsset
 from publishing.manifest import ManifestStore
 from publishing.publish import publish_variant, published_row

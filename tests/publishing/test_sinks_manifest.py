@@ -8,7 +8,7 @@ import pytest
 
 from catalog_motion.errors import PermanentError
 from catalog_motion.types import ManifestRow, sha256_file
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.encode import LocalAsset
 from publishing.manifest import ManifestError, ManifestStore
 from publishing.publish import publish_variant, published_row

@@ -26,7 +26,7 @@ def run_flow(**params: Any) -> tuple[dict[str, Any] | None, Any, BaseException |
 
 
 def make_sink(uri: str, endpoint_url: str | None = None) -> Any:
-    from publishing.config import SinkSettings
+    from catalog_motion.settings import SinkSettings
     from publishing.sinks import make_sink as _make
 
     return _make(SinkSettings(uri=uri, endpoint_url=endpoint_url))

@@ -10,7 +10,7 @@ from catalog_connectors.models import CatalogLoad
 from catalog_motion.invariants import InvariantError, check_run_invariants, qc_problems
 from catalog_motion.presets import Preset
 from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome
-from publishing.config import SinkSettings
+from catalog_motion.settings import SinkSettings
 from publishing.sinks import make_sink
 
 PRESETS = [
