@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= out/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo sample test test-deps bench serve deploy worker bench-scale soak clean
+.PHONY: venv demo sample test lint test-deps bench serve deploy worker bench-scale soak clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,13 @@ demo: sample
 test-deps:
 	bash scripts/install_test_deps.sh
 
-test: venv test-deps
+# The import contract (pyproject.toml [tool.importlinter]) and ruff's lint and format rules, in seconds.
+lint: venv
+	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint test-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: venv sample

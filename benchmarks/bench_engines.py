@@ -49,7 +49,8 @@ LEVERS = ("bf16", "compile", "cache", "offload")
 # ----- camera engine -------------------------------------------------------------------------------
 def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
     from catalog_motion.presets import load_presets
-    from generation.base import GenerationRequest, get_engine
+    from generation.base import GenerationRequest
+    from generation.registry import get_engine
     from tests.generation.conftest import draw_garment, save_png
 
     rows = []
@@ -212,8 +213,8 @@ def bench_diffusion(engines: list[str], levers: list[str], steps: int, quick: bo
     import torch
 
     from catalog_motion.presets import load_presets
-    from generation.base import clear_engine_cache, get_engine
     from generation.diffusion.engines import ENGINE_CLASSES
+    from generation.registry import clear_engine_cache, get_engine
     from tests.fixtures.tiny_pipelines import write_tiny_model
     from tests.generation.conftest import draw_garment, save_png
 

@@ -1,7 +1,7 @@
 """Per-stage time on the sample catalog and the orchestration overhead per work item.
 
 The same work runs twice into separate output folders: once as a plain Python loop over the stage
-functions (tasks/stages.py, no Prefect), once as the `catalog_run` flow against a real local Prefect
+functions (pipeline/steps.py, no Prefect), once as the `catalog_run` flow against a real local Prefect
 server. Overhead per item = (flow wall time - loop wall time) / work items.
 
     python -m benchmarks.bench_pipeline [--small] [--catalog CSV] [--presets-file F]
@@ -45,20 +45,23 @@ def _sample_catalog(workdir: Path) -> Path:
 def run_items_plainly(items: list, ctx) -> list:
     """Work items through the same stage functions and batches as the flow, in a plain loop (no Prefect);
     writes the manifest and returns its rows. The baseline both orchestration benchmarks compare against."""
-    from tasks import stage_api, stages
-    from tasks.context import ItemState
-    from tasks.items import make_batches, manifest_rows, next_stage
+    from pipeline import steps
+    from pipeline.batching import batch_states
+    from pipeline.driver import next_stage
+    from pipeline.outputs import sink_for
+    from pipeline.recording import state_rows
+    from publishing.manifest import ManifestStore
 
-    functions = {"fetch": stages.fetch_batch, "generate": stages.generate_batch, "check": stages.check_batch,
-                 "publish": stages.publish_batch}
+    functions = {"fetch": steps.fetch_batch, "generate": steps.generate_batch, "check": steps.check_batch,
+                 "publish": steps.publish_batch}
     rows = []
-    for batch in make_batches([ItemState(item=i) for i in items], ctx.settings.orchestration.batch_size):
+    for batch in batch_states(items, ctx.settings.orchestration.batch_size, {}):
         stage = "fetch"
         while stage:
             batch = functions[stage](batch, ctx)
             stage = next_stage(stage, batch)
-        rows += [r for s in batch for r in manifest_rows(s)]
-    stage_api.write_manifest(ctx.settings.sink, "plain", rows)
+        rows += [r for s in batch for r in state_rows(s)]
+    ManifestStore(sink_for(ctx.settings.sink)).write_run("plain", rows, on_missing="fail_row")
     return rows
 
 
@@ -66,15 +69,15 @@ def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
     from catalog_motion.presets import load_presets, select_presets
     from catalog_motion.settings import resolve_run_settings
-    from tasks import stage_api
-    from tasks.context import RunContext
-    from tasks.items import plan_items
+    from catalog_connectors.sources import load_catalog
+    from catalog_motion.planning import plan_items
+    from pipeline.state import RunContext
 
     started = time.perf_counter()
     settings = resolve_run_settings(str(out), None, presets_file)
     selected = select_presets(load_presets(settings.presets_file), None)
     t0 = time.perf_counter()
-    load = stage_api.load_catalog(catalog, settings.intake)
+    load = load_catalog(catalog, settings.intake)
     load_s = time.perf_counter() - t0
     items, _ = plan_items(list(load.rows), selected)
     ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,

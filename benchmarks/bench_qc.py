@@ -29,13 +29,14 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from catalog_motion.media import convert_master, ffmpeg_exe, write_master  # noqa: E402
+from catalog_motion.images import read_photo  # noqa: E402
+from catalog_motion.media import convert_master, ffmpeg_exe, read_frames, write_master  # noqa: E402
 from catalog_motion.presets import load_presets  # noqa: E402
 from quality.align import warp_to_frame  # noqa: E402
 from quality.drift import score_drift  # noqa: E402
 from quality.flicker import max_flashes_per_second, score_flicker  # noqa: E402
 from quality.gate import _subject_region, check_clip  # noqa: E402
-from quality.io import fit_cover, load_photo, read_clip  # noqa: E402
+from quality.io import fit_cover  # noqa: E402
 from quality.synthetic import camera_frames, draw_garment_photo  # noqa: E402
 from quality.technical import frame_checks  # noqa: E402
 
@@ -49,7 +50,8 @@ def make_clip(tmp: Path, preset) -> tuple[Path, Path, str]:
     Image.fromarray(photo).save(photo_path)
     clip = tmp / "master.nut"
     try:
-        from generation.base import GenerationRequest, get_engine
+        from generation.base import GenerationRequest
+        from generation.registry import get_engine
 
         get_engine("camera").generate(GenerationRequest(source_path=str(photo_path), preset=preset, seed=0,
                                                         out_path=str(clip)))
@@ -90,11 +92,12 @@ def main(argv: list[str] | None = None) -> dict:
         gate_encoded, report_enc = best_of(args.repeat, lambda: check_clip(photo_path, encoded, preset))
 
         # stage by stage, same inputs as the gate
-        decode_s, (frames, fps, width, height) = best_of(args.repeat, lambda: read_clip(clip, th.work_long_side))
-        decode_enc_s, _ = best_of(args.repeat, lambda: read_clip(encoded, th.work_long_side))
-        decode_compact_s, _ = best_of(args.repeat, lambda: read_clip(compact, th.work_long_side))
+        decode_s, frames = best_of(args.repeat, lambda: read_frames(clip, th.work_long_side))
+        decode_enc_s, _ = best_of(args.repeat, lambda: read_frames(encoded, th.work_long_side))
+        decode_compact_s, _ = best_of(args.repeat, lambda: read_frames(compact, th.work_long_side))
+        fps = float(preset.fps)  # the clip was rendered at the preset's rate
         h, w = frames.shape[1:3]
-        photo = load_photo(photo_path)
+        photo = read_photo(photo_path)
         prep_s, prepared = best_of(args.repeat, lambda: (fit_cover(photo, 2 * w, 2 * h), fit_cover(photo, w, h)))
         (detail, _, _), (photo_work, init, _) = prepared
         mask_s, (mask, _) = best_of(args.repeat, lambda: _subject_region(photo_work))

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from catalog_motion.presets import load_presets  # noqa: E402
+from catalog_motion.presets import Preset, load_presets  # noqa: E402
 from quality.calibration import markdown_table, run_calibration, summarise  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "qc_calibration.json"
@@ -39,10 +39,21 @@ def camera_presets() -> dict:
     return out
 
 
+def render_with_camera(source: Path, preset: Preset, out: Path, motion_scale: float) -> Path:
+    """The calibration's `ClipRenderer`: the real `camera` engine, seed 0."""
+    from generation.base import GenerationRequest
+    from generation.registry import get_engine
+
+    ref = get_engine("camera").generate(GenerationRequest(source_path=str(source), preset=preset, seed=0,
+                                                          out_path=str(out), motion_scale=motion_scale))
+    return Path(ref.path)
+
+
 def main() -> dict:
     started = time.perf_counter()
     presets = load_presets()
-    outcomes = run_calibration(presets["product-page"], camera_presets=camera_presets())
+    outcomes = run_calibration(presets["product-page"], camera_presets=camera_presets(),
+                               camera_renderer=render_with_camera)
     summary = summarise(outcomes)
     summary["clips"] = len(outcomes)
     summary["wall_s"] = round(time.perf_counter() - started, 1)

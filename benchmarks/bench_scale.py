@@ -49,9 +49,10 @@ def install_fast_path() -> None:
     from PIL import Image
 
     from catalog_motion.types import ClipRef, QCReport
-    from generation.base import Engine, register_engine
+    from generation.base import Engine
+    from generation.registry import register_engine
+    from pipeline import steps
     from publishing.encode import LocalAsset
-    from tasks import stage_api
 
     class TinyEngine(Engine):
         name = "bench-tiny"
@@ -102,9 +103,10 @@ def install_fast_path() -> None:
         return [LocalAsset(kind="video", path=str(video), content_type="video/mp4"),
                 LocalAsset(kind="poster_jpeg", path=str(poster), content_type="image/jpeg")]
 
-    stage_api.check_clip = check_clip
-    stage_api.check_encoded = check_encoded
-    stage_api.encode_variants = encode_variants
+    # The steps call these names from their module, so the fast path replaces them there.
+    steps.check_clip = check_clip
+    steps.check_encoded = check_encoded
+    steps.encode_variants = encode_variants
 
 
 def draw_catalog(folder: Path, n_skus: int) -> Path:
@@ -209,14 +211,14 @@ def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int
     from catalog_motion.presets import load_presets, select_presets
     from catalog_motion.settings import resolve_run_settings
     from benchmarks.bench_pipeline import run_items_plainly
-    from tasks import stage_api
-    from tasks.context import RunContext
-    from tasks.items import plan_items
+    from catalog_connectors.sources import load_catalog
+    from catalog_motion.planning import plan_items
+    from pipeline.state import RunContext
 
     started = time.perf_counter()
     settings = resolve_run_settings(str(out), settings_file, None)
     selected = select_presets(load_presets(settings.presets_file), None)
-    load = stage_api.load_catalog(catalog, settings.intake)
+    load = load_catalog(catalog, settings.intake)
     items, _ = plan_items(list(load.rows), selected)
     items = items[:limit_items]
     ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,

@@ -1,5 +1,7 @@
-"""`catalog.sku.ingested` Prefect events for SKUs seen for the first time.
+"""`catalog.sku.ingested` events for SKUs seen for the first time, sent through an injected emitter.
 
+The caller passes the `EventEmitter` (the orchestration layer's is backed by Prefect's event API, see
+tasks/prefect_services.py), so this module knows the events' shape and the dedup state, not the bus.
 A deployment can trigger on them (``match: {prefect.resource.id: "sku.*"}``, ``expect:
 [catalog.sku.ingested]``) to generate clips for new products as they arrive. Announced SKUs are kept in
 a small JSON state file, so an SKU is announced once however often the catalog is ingested; without a
@@ -15,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from catalog_motion.errors import CatalogMotionError
 from catalog_motion.types import CatalogRow
@@ -44,33 +46,24 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)  # atomic: a crash never leaves half a state file
 
 
-def _prefect_emit(event: str, resource: dict[str, str], payload: dict[str, Any]) -> Any:
-    from prefect.events import emit_event
+class EventEmitter(Protocol):
+    """Sends one event; returns None when the event bus did not accept it (anything else: accepted)."""
 
-    return emit_event(event=event, resource=resource, payload=payload)
-
-
-def _flush() -> None:
-    try:
-        from prefect.events.worker import EventsWorker
-
-        EventsWorker.drain_all()
-    except Exception:  # noqa: BLE001 - nothing to flush when no worker was started
-        pass
+    def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> object | None: ...
 
 
-def emit_ingested(skus: Sequence[str | CatalogRow], *, state_path: Path | str | None = None, source: str | None = None,
-                  emit: Callable[[str, dict[str, str], dict[str, Any]], Any] | None = None) -> list[str]:
+def emit_ingested(skus: Sequence[str | CatalogRow], *, emit: EventEmitter, flush: Callable[[], None] | None = None,
+                  state_path: Path | str | None = None, source: str | None = None) -> list[str]:
     """Emit one event per SKU not announced before; returns the SKUs announced now (in order).
 
     `skus` may be SKU strings or `CatalogRow`s (rows add image, item group and updated_at to the payload).
-    The state file is updated only with SKUs whose event was accepted by Prefect.
+    `flush`, when given, runs once after the last event (an emitter that sends in the background
+    delivers its queue there). The state file is updated only with SKUs whose event was accepted.
     """
     state_file = Path(state_path) if state_path is not None else None
     state = load_state(state_file)
     announced: dict[str, Any] = state["announced"]
-    emit = emit or _prefect_emit
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     done: list[str] = []
     for entry in skus:
         row = entry if isinstance(entry, CatalogRow) else None
@@ -82,10 +75,12 @@ def emit_ingested(skus: Sequence[str | CatalogRow], *, state_path: Path | str | 
             payload.update(image=row.image, item_group_id=row.item_group_id, updated_at=row.updated_at)
         resource = {"prefect.resource.id": f"sku.{sku}", "prefect.resource.name": sku}
         if emit(EVENT_NAME, resource, payload) is None:
-            raise CatalogMotionError("Prefect did not accept events (is PREFECT_API_URL set to a running server?)")
+            raise CatalogMotionError(f"the event emitter did not accept events (refused SKU {sku!r}); check that "
+                                     "its event service is reachable")
         announced[sku] = {"at": now, "source": source}
         done.append(sku)
-    _flush()
+    if flush is not None:
+        flush()
     if state_file is not None and done:
         _save_state(state_file, state)
     return done

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from catalog_motion.settings import IntakeSettings
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import RowBuilder
+from catalog_connectors.s3io import get_bytes, list_keys
 from catalog_motion.errors import IntakeError
+from catalog_motion.settings import IntakeSettings
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".gif", ".bmp", ".avif"}
 SIDECAR_LIMIT = 1024 * 1024
@@ -93,8 +94,6 @@ def load_local_folder(folder: Path, settings: IntakeSettings) -> CatalogLoad:
 
 
 def load_s3_folder(bucket: str, prefix: str, settings: IntakeSettings) -> CatalogLoad:
-    from catalog_connectors.s3io import get_bytes, list_keys
-
     keys = {k[len(prefix):]: size for k, size in list_keys(bucket, prefix, settings) if "/" not in k[len(prefix):]}
     groups, duplicates = _group(list(keys))
     source = f"s3://{bucket}/{prefix}"

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageColor, ImageOps, UnidentifiedImageError
 
-from catalog_motion.settings import IntakeSettings
 from catalog_motion.errors import IntakeError
+from catalog_motion.settings import IntakeSettings
 
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-def decode_photo(path: Path, settings: IntakeSettings, *, background: str = "#ffffff") -> tuple[Image.Image, list[str], str]:
+def decode_photo(path: Path, settings: IntakeSettings, *,
+                 background: str = "#ffffff") -> tuple[Image.Image, list[str], str]:
     """Open `path` and return (RGB image, flags, source format). Raises `IntakeError` with the reason."""
     try:
         bg = ImageColor.getrgb(background)[:3]
@@ -57,7 +58,8 @@ def decode_photo(path: Path, settings: IntakeSettings, *, background: str = "#ff
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 im.load()
         except (OSError, SyntaxError, ValueError) as exc:
-            raise IntakeError(f"photo is truncated or corrupt: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise IntakeError(f"photo is truncated or corrupt: {detail}") from None
         except Image.DecompressionBombError as exc:
             raise IntakeError(f"photo refused as a decompression bomb: {exc}") from None
         orientation = im.getexif().get(0x0112, 1)

@@ -10,6 +10,7 @@ Outcomes: `IntakeError` (permanent: refused, not an image, too big, HTTP 4xx, no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -20,10 +21,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from catalog_connectors import net
-from catalog_motion.settings import IntakeSettings
 from catalog_connectors.imaging import decode_photo
 from catalog_connectors.models import FetchedPhoto
+from catalog_connectors.s3io import download_object
 from catalog_motion.errors import CatalogMotionError, IntakeError
+from catalog_motion.settings import IntakeSettings
 
 PNG_COMPRESS_LEVEL = 1  # 1600x2000 photos: ~5x faster than the default level for ~15 % more bytes
 
@@ -58,7 +60,8 @@ def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None
         raise IntakeError("empty photo reference")
     scheme = ref_scheme(ref)
     if scheme not in settings.allowed_schemes:
-        raise IntakeError(f"photo reference scheme '{scheme}' is not allowed (allowed: {', '.join(settings.allowed_schemes)})")
+        raise IntakeError(f"photo reference scheme '{scheme}' is not allowed "
+                          f"(allowed: {', '.join(settings.allowed_schemes)})")
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if scheme == "file":
@@ -85,8 +88,6 @@ def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None
     try:
         with os.fdopen(fd, "wb") as sink:
             if scheme == "s3":
-                from catalog_connectors.s3io import download_object
-
                 size = download_object(ref, sink, settings, limit=settings.max_bytes, what="photo")
             else:
                 size = net.request(ref, settings, sink=sink, what="photo",
@@ -95,10 +96,8 @@ def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None
             raise IntakeError("photo download is empty")
         return _normalise(Path(tmp_name), dest_dir, settings, background, size)
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
 
 
 def _normalise(src: Path, dest_dir: Path, settings: IntakeSettings, background: str, size: int) -> FetchedPhoto:
@@ -122,31 +121,8 @@ def _normalise(src: Path, dest_dir: Path, settings: IntakeSettings, background: 
                         source_format=fmt, source_bytes=size)
 
 
-def fetch_photos(refs: Sequence[str], dest_dir: Path, settings: IntakeSettings | None = None, *,
-                 background: str = "#ffffff", base_dir: Path | None = None,
-                 max_workers: int | None = None) -> dict[str, FetchedPhoto | CatalogMotionError]:
-    """Fetch many photos with bounded concurrency; each distinct ref maps to its photo or its error.
-
-    At most `settings.download_concurrency` downloads run at once and each streams to disk, so memory
-    stays bounded by the workers, not the catalog. One failure never stops the others.
-    """
-    settings = settings or IntakeSettings()
-    unique = list(dict.fromkeys(refs))
-    workers = max(1, min(max_workers or settings.download_concurrency, len(unique) or 1))
-
-    def one(ref: str) -> FetchedPhoto | CatalogMotionError:
-        try:
-            return fetch_photo(ref, dest_dir, settings, background=background, base_dir=base_dir)
-        except CatalogMotionError as exc:
-            return exc
-        except Exception as exc:  # noqa: BLE001 - an unexpected decoder fault is still this photo's outcome
-            return IntakeError(f"photo could not be processed: {type(exc).__name__}: {exc}")
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="intake") as pool:
-        return dict(zip(unique, pool.map(one, unique)))
-
-
-def download_bytes(url: str, settings: IntakeSettings, *, limit: int, what: str = "catalog") -> tuple[bytes, str | None]:
+def download_bytes(url: str, settings: IntakeSettings, *, limit: int,
+                   what: str = "catalog") -> tuple[bytes, str | None]:
     """A small document (a feed) over guarded HTTP, bounded by `limit`; returns (bytes, content type)."""
     response = net.request(url, settings, limit=limit, what=what)
     return response.body, response.headers.get("content-type")

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
-from catalog_motion.settings import IntakeSettings
 from catalog_motion.errors import ConfigError, IntakeError, TransientError
+from catalog_motion.settings import IntakeSettings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -122,7 +122,8 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     try:
         return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"intake.ca_bundle: cannot load {ca_bundle}: {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"intake.ca_bundle: cannot load {ca_bundle}: {reason}") from None
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -179,7 +180,7 @@ def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: by
             try:
                 conn.request(method, target, body=body, headers=send_headers)
                 resp = conn.getresponse()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 raise TransientError(f"{what} download timed out waiting for {host}") from None
             except (OSError, http.client.HTTPException) as exc:
                 raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}: {exc}") from None
@@ -197,7 +198,8 @@ def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: by
                 pass
             elif status == 429 or status >= 500:
                 retry_after = resp_headers.get("retry-after", "")
-                raise TransientError(f"{what} server answered HTTP {status}" + (f" (retry after {retry_after} s)" if retry_after else ""))
+                later = f" (retry after {retry_after} s)" if retry_after else ""
+                raise TransientError(f"{what} server answered HTTP {status}{later}")
             elif status >= 400 or status < 200 or status in (204, 205):
                 raise IntakeError(f"{what} server answered HTTP {status} {resp.reason}".rstrip())
             declared = resp_headers.get("content-length")
@@ -217,10 +219,11 @@ def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: by
                         sink.write(chunk)
                     else:
                         out += chunk
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 raise TransientError(f"{what} download timed out after {size} bytes from {host}") from None
             except http.client.IncompleteRead as exc:
-                raise TransientError(f"{what} download truncated: got {size + len(exc.partial)} of {declared} bytes") from None
+                got = size + len(exc.partial)
+                raise TransientError(f"{what} download truncated: got {got} of {declared} bytes") from None
             except (OSError, http.client.HTTPException) as exc:
                 raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}") from None
             if declared and declared.isdigit() and size < int(declared):

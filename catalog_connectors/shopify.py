@@ -1,8 +1,9 @@
 """Shopify Admin GraphQL as a catalog source: products -> variants -> media, one row per variant.
 
 Source: ``shopify://STORE.myshopify.com`` (https, API version from settings) or, for a local endpoint,
-``shopify+http://HOST:PORT/PATH``. The token comes from the env var `shopify_token_env` or a Prefect
-Secret block `shopify_token_block`; it is sent only in the X-Shopify-Access-Token header and never
+``shopify+http://HOST:PORT/PATH``. The token comes from the env var `shopify_token_env` or, when
+`shopify_token_block` is set, from the `SecretResolver` the caller passes in (the orchestration layer
+supplies one backed by its secret store); it is sent only in the X-Shopify-Access-Token header and never
 appears in a message or log line. Pagination follows `pageInfo.endCursor`. Throttling: a THROTTLED error
 waits until enough cost budget is restored (``(requested - available) / restoreRate``); HTTP 429 honours
 Retry-After; 5xx backs off exponentially - all within `max_retries`. Before each page the client also
@@ -19,15 +20,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from catalog_connectors import net
-from catalog_motion.settings import IntakeSettings
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import MAX_ADDITIONAL, RowBuilder
 from catalog_motion.errors import IntakeError, TransientError
+from catalog_motion.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
+
+SecretResolver = Callable[[str], str]
+"""Returns the secret stored under a name (e.g. a Prefect Secret block); raises when it cannot."""
 
 PRODUCTS_QUERY = """
 query CatalogProducts($first: Int!, $after: String) {
@@ -64,15 +69,20 @@ def endpoint_for(source: str, settings: IntakeSettings) -> str:
     raise IntakeError(f"not a Shopify source: {source[:100]}")
 
 
-def resolve_token(settings: IntakeSettings) -> str:
-    if settings.shopify_token_block:
+def resolve_token(settings: IntakeSettings, secrets: SecretResolver | None = None) -> str:
+    """The access token: from `secrets` when `shopify_token_block` names one, else from the env var."""
+    name = settings.shopify_token_block
+    if name:
+        if secrets is None:
+            raise IntakeError(f"intake.shopify_token_block '{name}' is set but no secret resolver was passed to "
+                              "load_catalog(secrets=...): pass one, or unset the block and set "
+                              f"${settings.shopify_token_env}")
         try:
-            from prefect.blocks.system import Secret
-
-            return Secret.load(settings.shopify_token_block).get()
+            return secrets(name)
+        except IntakeError:
+            raise
         except Exception as exc:  # noqa: BLE001 - message must not carry the secret; type name is enough
-            raise IntakeError(f"cannot load Prefect Secret block '{settings.shopify_token_block}': "
-                              f"{type(exc).__name__}") from None
+            raise IntakeError(f"cannot resolve secret '{name}': {type(exc).__name__}") from None
     token = os.environ.get(settings.shopify_token_env)
     if not token:
         raise IntakeError(f"Shopify token missing: set ${settings.shopify_token_env} or intake.shopify_token_block")
@@ -83,7 +93,7 @@ class ShopifyClient:
     """Posts GraphQL queries with throttle handling. `waits` records each pause (seconds, why)."""
 
     def __init__(self, endpoint: str, token: str, settings: IntakeSettings,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.endpoint, self._token, self.settings, self._sleep = endpoint, token, settings, sleep
         self.waits: list[tuple[float, str]] = []
         self.requests = 0
@@ -175,7 +185,7 @@ def _image_urls(media: dict | None) -> list[str]:
     return urls
 
 
-def iter_products(client: ShopifyClient, page_size: int):
+def iter_products(client: ShopifyClient, page_size: int) -> Iterator[dict[str, Any]]:
     after = None
     while True:
         data = client.query(PRODUCTS_QUERY, {"first": page_size, "after": after})
@@ -189,10 +199,12 @@ def iter_products(client: ShopifyClient, page_size: int):
             raise IntakeError("Shopify said there is a next page but gave no cursor")
 
 
-def load_shopify(source: str, settings: IntakeSettings, *, client: ShopifyClient | None = None) -> CatalogLoad:
+def load_shopify(source: str, settings: IntakeSettings, *, client: ShopifyClient | None = None,
+                 secrets: SecretResolver | None = None) -> CatalogLoad:
+    """One row per variant; `secrets` resolves `shopify_token_block` (unused when `client` is given)."""
     endpoint = endpoint_for(source, settings)
     if client is None:
-        client = ShopifyClient(endpoint, resolve_token(settings), settings)
+        client = ShopifyClient(endpoint, resolve_token(settings, secrets), settings)
     builder = RowBuilder(["sku", "image", "title", "color", "item_group_id", "updated_at", "additional_images",
                           "product_id", "variant_id", "handle", "variant_title"], remote=True, base_uri=endpoint)
     index = 0

@@ -21,32 +21,34 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from catalog_motion.settings import IntakeSettings
+from catalog_connectors.feeds import parse_merchant_xml
+from catalog_connectors.folder import load_local_folder, load_s3_folder
+from catalog_connectors.intake import download_bytes
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import REQUIRED, RowBuilder, missing_required
+from catalog_connectors.s3io import get_bytes, parse_s3_uri
+from catalog_connectors.shopify import SecretResolver, load_shopify
 from catalog_motion.errors import IntakeError
+from catalog_motion.settings import IntakeSettings
 
 
+def load_catalog(source: str, settings: IntakeSettings | None = None, *,
+                 secrets: SecretResolver | None = None) -> CatalogLoad:
+    """Load a catalog. Bad rows become `refused` outcomes; an unreadable source raises `IntakeError`.
 
-
-def load_catalog(source: str, settings: IntakeSettings | None = None) -> CatalogLoad:
-    """Load a catalog. Bad rows become `refused` outcomes; an unreadable source raises `IntakeError`."""
+    This is the one place that picks a loader by scheme. `secrets` resolves named secrets
+    (`intake.shopify_token_block`); without it a source that names a secret block is refused.
+    """
     settings = settings or IntakeSettings()
     source = str(source).strip()
     if not source:
         raise IntakeError("catalog source is empty")
     scheme = source.split("://", 1)[0].lower() if "://" in source else "file"
     if scheme.startswith("shopify"):
-        from catalog_connectors.shopify import load_shopify
-
-        return load_shopify(source, settings)
+        return load_shopify(source, settings, secrets=secrets)
     if scheme == "s3":
-        from catalog_connectors.s3io import load_s3_source
-
-        return load_s3_source(source, settings)
+        return _load_s3(source, settings)
     if scheme in ("http", "https"):
-        from catalog_connectors.intake import download_bytes
-
         data, content_type = download_bytes(source, settings, limit=settings.max_catalog_bytes, what="catalog")
         return parse_catalog_bytes(data, source, settings, name=source.rsplit("/", 1)[-1], remote=True,
                                    content_type=content_type)
@@ -54,10 +56,8 @@ def load_catalog(source: str, settings: IntakeSettings | None = None) -> Catalog
         raise IntakeError(f"catalog source scheme '{scheme}' is not supported (file, s3, http(s), shopify)")
     path = Path(source[7:] if source.lower().startswith("file://") else source).expanduser()
     if path.suffix.lower() in CONFIG_SUFFIXES and path.is_file():
-        return _load_from_block(path, settings)
+        return _load_from_block(path, settings, secrets)
     if path.is_dir():
-        from catalog_connectors.folder import load_local_folder
-
         return load_local_folder(path, settings)
     try:
         size = path.stat().st_size
@@ -74,6 +74,15 @@ def load_catalog(source: str, settings: IntakeSettings | None = None) -> Catalog
     load = parse_catalog_bytes(data, str(path), settings, name=path.name, remote=False)
     load.base_dir = str(path.resolve().parent)
     return load
+
+
+def _load_s3(uri: str, settings: IntakeSettings) -> CatalogLoad:
+    """`s3://bucket/prefix/` -> a photo folder; `s3://bucket/key` -> a catalog file."""
+    bucket, key = parse_s3_uri(uri)
+    if not key or key.endswith("/"):
+        return load_s3_folder(bucket, key, settings)
+    data = get_bytes(uri, settings, limit=settings.max_catalog_bytes, what="catalog")
+    return parse_catalog_bytes(data, uri, settings, name=key.rsplit("/", 1)[-1], remote=True)
 
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
@@ -93,7 +102,7 @@ class SourceBlock(BaseModel):
     intake: dict[str, Any] = Field(default_factory=dict, description="IntakeSettings fields overridden for it")
 
 
-def _load_from_block(path: Path, settings: IntakeSettings) -> CatalogLoad:
+def _load_from_block(path: Path, settings: IntakeSettings, secrets: SecretResolver | None) -> CatalogLoad:
     try:
         text = path.read_text(encoding="utf-8")
         raw = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
@@ -113,13 +122,15 @@ def _load_from_block(path: Path, settings: IntakeSettings) -> CatalogLoad:
         uri = str(path.parent / uri)
     if Path(uri).suffix.lower() in CONFIG_SUFFIXES and "://" not in uri:
         raise IntakeError(f"{path}: a source block cannot point at another source block")
-    return load_catalog(uri, merged)
+    return load_catalog(uri, merged, secrets=secrets)
 
 
 def parse_catalog_bytes(data: bytes, source: str, settings: IntakeSettings, *, name: str, remote: bool,
                         content_type: str | None = None) -> CatalogLoad:
-    """Remote catalogs (`remote=True`) resolve relative photo refs against `source` and refuse local ones."""
-    """Parse a catalog file's bytes, recognising Parquet, XML feeds and delimited text by content."""
+    """Parse a catalog file's bytes, recognising Parquet, XML feeds and delimited text by content.
+
+    Remote catalogs (`remote=True`) resolve relative photo refs against `source` and refuse local ones.
+    """
     if data[:4] == b"PAR1":
         return _parse_parquet(data, source, remote=remote)
     if content_type and "html" in content_type.lower() and data.lstrip()[:1] == b"<" and b"<rss" not in data[:4096] \
@@ -127,8 +138,6 @@ def parse_catalog_bytes(data: bytes, source: str, settings: IntakeSettings, *, n
         raise IntakeError(f"{source}: not a catalog (an HTML page was served)")
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
-        from catalog_connectors.feeds import parse_merchant_xml
-
         return parse_merchant_xml(data, source, remote=remote)
     if not data.strip():
         raise IntakeError(f"{source}: catalog is empty")
@@ -175,7 +184,7 @@ def _parse_delimited(data: bytes, source: str, *, name: str, remote: bool) -> Ca
             sku_cell = cells[sku_column].strip() if sku_column is not None else ""
             builder.refuse(index, sku_cell or None, f"row has {len(cells)} fields, the header has {len(header)}")
         else:
-            builder.add(index, dict(zip(header, cells)))
+            builder.add(index, dict(zip(header, cells, strict=False)))  # a short row's missing cells stay absent
         index += 1
     return CatalogLoad(source=source, kind=kind, rows=builder.rows, refused=builder.refused)
 

@@ -25,10 +25,9 @@ from pydantic import BaseModel, Field
 
 from catalog_motion.errors import CatalogMotionError
 from catalog_motion.planning import fold_refusals
-from catalog_motion.types import ManifestRow
+from catalog_motion.types import STANDING, ManifestRow
 
 ViolationKind = Literal["missing", "duplicate", "unexpected", "not_invalid", "object", "stray_assets", "qc"]
-STANDING = ("published", "skipped")  # outcomes whose assets a storefront may follow
 MAX_LISTED = 50  # violations kept in the report; counts stay complete
 
 

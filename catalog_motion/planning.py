@@ -1,15 +1,13 @@
 """Work-item planning: which (photo, preset) clips to generate, with seeds and content keys.
 
-Planning is two-phase because a photo's content hash is known only after it is fetched:
+Planning happens in two steps because a photo's content hash is known only once it is fetched:
 
-1. ``plan = plan_work_items(rows, presets, engine_identities=ids)`` groups rows by photo *reference*
-   and lists ``plan.photo_refs`` - the distinct photos to fetch (nothing is skipped yet: no keys).
-2. The flow fetches those photos (``catalog_connectors.fetch_photos``), records refusals as ``invalid``
-   rows, and calls ``plan_work_items(rows, presets, engine_identities=ids, previous=manifest_rows,
-   photo_hashes={ref: sha256}, photo_paths={ref: path})`` again. Now rows are grouped by photo
-   *content* (two references to identical bytes share one item), every item has its content key, and
-   items unchanged since the previous manifest move to ``plan.skipped``. Rows whose photo is missing from
-   ``photo_hashes`` land in ``plan.unplanned`` (the flow already has their refusal reason).
+1. ``plan_items(rows, presets)`` (the flow, before any fetch) refuses repeated SKUs and groups the rows
+   of each preset by photo *reference*: variants sharing a photo share one ``WorkItem`` (one generation
+   publishes every SKU of the item). Each item gets its deterministic seed.
+2. ``key_item(item, photo_sha256, preset, engine_identity, previous, full)`` (the fetch step, once the
+   item's photo is fetched) gives the item its content key and says whether it is unchanged since the
+   latest published manifest, i.e. can be skipped.
 
 Which photo a preset animates (``preset.source_image``): ``main`` -> the row's ``image``;
 ``lifestyle`` -> ``lifestyle_image``, else the first ``additional_images``, else ``image``;
@@ -17,26 +15,25 @@ Which photo a preset animates (``preset.source_image``): ``main`` -> the row's `
 so it is deterministic and documented here.
 
 Content key = sha256 of (photo sha256, the preset definition as canonical JSON without its
-``description``, the engine identity). An item is skipped when every one of its SKUs has a previous row
-for that preset with status ``published`` or ``skipped`` (assets still standing) and the same key;
-``full=True`` plans everything. A new size sharing an already published photo re-plans that photo's item
-(one generation then publishes every SKU of the item).
+``description``, the engine identity). An item is unchanged when every one of its SKUs has a previous
+row for that preset whose assets still stand (``STANDING``) with the same key; ``full`` plans
+everything. A new size sharing an already published photo re-generates that photo's item.
+
+``select_skus`` narrows a run to named SKUs and ``fold_refusals`` keeps the manifest at one row per
+(sku, preset) however often a catalog repeats an SKU.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
-from pydantic import BaseModel, Field
-
-from catalog_motion.errors import ConfigError
 from catalog_motion.presets import Preset
-from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome, WorkItem
+from catalog_motion.types import STANDING, CatalogRow, ManifestRow, RowOutcome, WorkItem
 
-STANDING = ("published", "skipped")
-"""Previous statuses whose assets still stand (a skipped row carried a published one forward)."""
+UNCHANGED = "unchanged since the last published manifest"
+"""Reason of a skipped item."""
 
 
 def seed_for(sku: str, preset: str, attempt: int = 0) -> int:
@@ -116,76 +113,47 @@ def is_standing(previous: ManifestRow | None, key: str | None) -> bool:
     return previous is not None and previous.status in STANDING and key is not None and previous.key == key
 
 
-class Plan(BaseModel):
-    items: list[WorkItem] = Field(default_factory=list, description="Items to generate")
-    skipped: list[ManifestRow] = Field(
-        default_factory=list, description="Previous rows (status set to 'skipped') for unchanged items, one per SKU"
-    )
-    unplanned: list[RowOutcome] = Field(
-        default_factory=list, description="Rows not planned for a preset because their photo was not fetched"
-    )
-    keyed: bool = Field(default=False, description="True in phase 2 (content keys known, skipping applied)")
+def plan_items(rows: Iterable[CatalogRow], presets: Sequence[Preset]) -> tuple[list[WorkItem], list[RowOutcome]]:
+    """One WorkItem per (photo reference, preset), after refusing repeated SKUs (step 1 above).
 
-    @property
-    def photo_refs(self) -> list[str]:
-        """Distinct photo references the items need, in first-seen order (what phase 1 asks to fetch)."""
-        return list(dict.fromkeys(item.image for item in self.items))
-
-    def sku_presets(self) -> set[tuple[str, str]]:
-        planned = {(sku, item.preset) for item in self.items for sku in item.skus}
-        return planned | {(row.sku, row.preset) for row in self.skipped}
-
-
-def plan_work_items(rows: Iterable[CatalogRow], presets: Sequence[Preset] | Mapping[str, Preset], *,
-                    engine_identities: Mapping[str, str], previous: Sequence[ManifestRow] | None = None,
-                    full: bool = False, photo_hashes: Mapping[str, str] | None = None,
-                    photo_paths: Mapping[str, str] | None = None) -> Plan:
-    """Plan one WorkItem per (photo, preset); see the module docstring for the two phases."""
-    preset_list = list(presets.values()) if isinstance(presets, Mapping) else list(presets)
-    rows = list(rows)
-    for preset in preset_list:
-        if preset.engine not in engine_identities:
-            raise ConfigError(f"preset '{preset.name}' uses engine '{preset.engine}' with no identity given to planning")
-    keyed = photo_hashes is not None
-    prev: dict[tuple[str, str], ManifestRow] = {}
-    for row in previous or ():
-        prev[(row.sku, row.preset)] = row
-    plan = Plan(keyed=keyed)
-    for preset in preset_list:
+    Returns (items, refused rows). Items list presets in the given order, photos in first-seen order."""
+    unique, refused = refuse_duplicate_skus(rows)
+    items: list[WorkItem] = []
+    for preset in presets:
         groups: dict[str, WorkItem] = {}
-        identity = engine_identities[preset.engine]
-        fingerprint = preset_fingerprint(preset)
-        for row in rows:
+        for row in unique:
             ref = select_photo(row, preset)
-            if keyed:
-                sha = photo_hashes.get(ref)
-                if sha is None:
-                    plan.unplanned.append(RowOutcome(row_index=row.row_index, sku=row.sku,
-                                                     reason=f"photo not fetched for preset {preset.name}: {ref}"))
-                    continue
-                group_key = sha
-            else:
-                group_key = ref
-            item = groups.get(group_key)
+            item = groups.get(ref)
             if item is None:
-                item = WorkItem(sku=row.sku, skus=[row.sku], preset=preset.name, image=ref, engine=preset.engine,
-                                seed=seed_for(row.sku, preset.name, 0), attempt=0)
-                if keyed:
-                    item.source_sha256 = group_key
-                    item.key = content_key(group_key, fingerprint, identity)
-                    if photo_paths is not None:
-                        item.source_path = photo_paths.get(ref)
-                groups[group_key] = item
+                groups[ref] = WorkItem(sku=row.sku, skus=[row.sku], preset=preset.name, image=ref,
+                                       engine=preset.engine, seed=seed_for(row.sku, preset.name, 0), attempt=0)
             else:
                 item.skus.append(row.sku)
-        for item in groups.values():
-            if keyed and not full and previous:
-                olds = [prev.get((sku, item.preset)) for sku in item.skus]
-                if all(is_standing(o, item.key) for o in olds):
-                    plan.skipped.extend(
-                        o.model_copy(update={"status": "skipped", "reason": "unchanged since the previous run"})
-                        for o in olds
-                    )
-                    continue
-            plan.items.append(item)
-    return plan
+        items.extend(groups.values())
+    return items, refused
+
+
+def key_item(item: WorkItem, photo_sha256: str, preset: Preset | str, engine_identity: str, *,
+             previous: Sequence[ManifestRow], full: bool) -> bool:
+    """Give a fetched item its photo hash and content key (step 2 above); True when it is unchanged, i.e.
+    every SKU of it has a standing previous row (`previous`: the latest manifest's rows of its SKUs) with
+    this key. `preset` may be a Preset or its precomputed `preset_fingerprint`."""
+    item.source_sha256 = photo_sha256
+    item.key = content_key(photo_sha256, preset, engine_identity)
+    by_sku = {row.sku: row for row in previous}
+    return not full and all(is_standing(by_sku.get(sku), item.key) for sku in item.skus)
+
+
+def select_skus(rows: list[CatalogRow], refused: list[RowOutcome], skus: Sequence[str] | None
+                ) -> tuple[list[CatalogRow], list[RowOutcome]]:
+    """Only the named SKUs' rows and refusals (all when `skus` is empty); a named SKU the catalog does not
+    have is refused as "sku not found in the catalog" (so it still gets its manifest row)."""
+    if not skus:
+        return rows, refused
+    wanted = list(dict.fromkeys(skus))
+    kept = [row for row in rows if row.sku in wanted]
+    kept_refused = [outcome for outcome in refused if outcome.sku in wanted]
+    present = {row.sku for row in kept} | {outcome.sku for outcome in kept_refused}
+    missing = [RowOutcome(row_index=-1, sku=sku, reason="sku not found in the catalog")
+               for sku in wanted if sku not in present]
+    return kept, kept_refused + missing

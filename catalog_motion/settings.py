@@ -157,7 +157,7 @@ class OrchestrationSettings(BaseModel):
     plugins: list[str] = Field(
         default_factory=list,
         description="Python modules imported before work starts, in every worker process (e.g. modules "
-        "that register custom engines with generation.base.register_engine)",
+        "that register custom engines with generation.registry.register_engine)",
     )
     qc_min_pass_rate: float = Field(
         default=0.5, ge=0.0, le=1.0,

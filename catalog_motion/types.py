@@ -17,6 +17,9 @@ encoding or publishing that retries could not fix. skipped: unchanged since the 
 (incremental runs); the previous row's assets still stand.
 """
 
+STANDING: tuple[Status, ...] = ("published", "skipped")
+"""Outcomes whose assets stand in the storefront (a skipped row carries a published one forward)."""
+
 
 class CatalogRow(BaseModel):
     """One row of a brand's catalog after loading, before its photo is fetched."""

@@ -1,8 +1,8 @@
 """The `catalog_run` flow: catalog in, QC-gated motion clips and a manifest out.
 
 load → validate → plan (photo × preset items) → per batch: fetch → generate → check (→ ask for less:
-generate → check) → encode + publish → manifest → summary artifacts and events. Control flow only;
-every decision lives in tasks/ (plain functions) and the stages' own packages.
+generate → check) → encode + publish → manifest → QC table, report, artifacts, events → invariants.
+Composition only: the steps and their decisions live in pipeline/ and the stages' own packages.
 """
 
 from __future__ import annotations
@@ -21,23 +21,25 @@ from prefect.utilities.annotations import quote
 
 from catalog_motion.errors import run_step
 from catalog_motion.invariants import InvariantError, check_run_invariants
-from catalog_motion.paths import absolute_location, is_uri
-from catalog_motion.planning import fold_refusals, preset_fingerprint
+from catalog_motion.paths import absolute_location
+from catalog_motion.planning import fold_refusals, plan_items, preset_fingerprint, select_skus
 from catalog_motion.presets import load_presets, select_presets
 from catalog_motion.settings import resolve_run_settings
-from catalog_motion.types import RowOutcome, WorkItem
-from flows.driver import Batch, BatchDriver
+from pipeline.batching import batch_states
+from pipeline.driver import Batch, BatchDriver
+from pipeline.journal import RunJournal, journal_id
+from pipeline.outputs import local_qc_table_path, manifest_uri, qc_spool_path, sink_for
+from pipeline.recording import RunRecorder, split_resumed
+from pipeline.state import RunContext
+from pipeline.summary import summary_table
+from pipeline.tally import RunTally
+from publishing.manifest import iter_rows_from_parquet
+from publishing.rows import carry_unselected, invalid_rows
 from quality.report import build_report_index
 from quality.table import QCSpool
 from tasks import prefect_tasks as pt
-from tasks import reports, stage_api
-from tasks.artifacts import create_run_artifacts, summary_table
-from tasks.context import RunContext
-from tasks.items import batch_states, carry_unselected, invalid_rows, manifest_rows, plan_items
-from tasks.journal import RunJournal, journal_id
-from tasks.memory import GC_EVERY_ITEMS, CollectEvery
-from tasks.runners import build_task_runner, submission_context
-from tasks.tally import RunTally
+from tasks.artifacts import ProgressArtifact, create_run_artifacts, emit_run_events
+from tasks.runners import build_task_runner, stage_submitter
 
 ProgressListener = Callable[[dict[str, Any]], None]
 PROGRESS_LISTENERS: list[ProgressListener] = []
@@ -60,43 +62,6 @@ def run_name() -> str:
     skus = params.get("skus")
     suffix = f"-{len(skus)}skus" if skus else ""
     return f"{stem}{suffix}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
-
-
-def _filter_skus(rows: list, refused: list[RowOutcome], skus: list[str] | None) -> tuple[list, list[RowOutcome]]:
-    if not skus:
-        return rows, refused
-    wanted = list(dict.fromkeys(skus))
-    kept = [r for r in rows if r.sku in wanted]
-    kept_refused = [o for o in refused if o.sku in wanted]
-    present = {r.sku for r in kept} | {o.sku for o in kept_refused}
-    missing = [
-        RowOutcome(row_index=-1, sku=sku, reason="sku not found in the catalog") for sku in wanted if sku not in present
-    ]
-    return kept, kept_refused + missing
-
-
-class _Progress:
-    """Counts outcomes, updates the Prefect progress artifact (throttled) and in-process listeners."""
-
-    def __init__(self, total: int, every_s: float, run_id: str):
-        from prefect.artifacts import create_progress_artifact
-
-        self.total = max(total, 1)
-        self.done = 0
-        self.every_s = every_s
-        self.last = 0.0
-        self.artifact_id = create_progress_artifact(
-            progress=0.0, key="catalog-run-progress", description=f"Work items finished, run {run_id}"
-        )
-
-    def advance(self, n: int, force: bool = False) -> None:
-        from prefect.artifacts import update_progress_artifact
-
-        self.done += n
-        now = time.monotonic()
-        if force or now - self.last >= self.every_s:
-            self.last = now
-            update_progress_artifact(self.artifact_id, progress=round(100.0 * self.done / self.total, 2))
 
 
 @flow(name="catalog-run", flow_run_name=run_name, persist_result=False, log_prints=False)
@@ -123,21 +88,31 @@ def catalog_run(
     settings = resolve_run_settings(out, settings_file, presets_file)
     selected = select_presets(load_presets(settings.presets_file), presets)
     orch = settings.orchestration
+    task = {name: pt.with_run_retries(t, orch) for name, t in (
+        ("load", pt.load_catalog_task), ("validate", pt.validate_catalog_task),
+        ("previous", pt.previous_manifest_task), ("manifest", pt.write_manifest_task),
+        ("qc_table", pt.write_qc_table_task), ("qc_suite", pt.validate_qc_task))}
 
-    # resume an interrupted run of the same inputs, else start a new one
+    # Resume an interrupted run of the same inputs, else start a new one. Preset definitions, not only
+    # names, identify it: a resumed run must not reuse outcomes judged under other thresholds.
     work_dir = Path(settings.work_dir)
-    # Preset definitions, not only names: a resumed run must not reuse outcomes judged under other thresholds.
     journal = RunJournal(work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected],
                                               skus, full))
     run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    run_root = (Path(out) if not is_uri(out) else work_dir) / "runs" / run_id
+    catalog_path = Path(catalog)
+    ctx = RunContext(
+        run_id=run_id, catalog=catalog, out=out, work_dir=str(work_dir), settings=settings,
+        presets={p.name: p for p in selected}, full=full,
+        catalog_dir=str(catalog_path.resolve().parent) if catalog_path.is_file() else None,
+    )
 
     # load → validate (GX catalog suite: failing rows become `invalid` naming the expectation) → plan
     with run_step("loading the catalog", catalog):
-        load = pt.load_catalog_task(catalog, settings.intake)
-    with run_step("validating the catalog into the Data Docs at", str(run_root / "catalog-docs")):
-        load = pt.validate_catalog_task(load, str(run_root / "catalog-docs"))
-    rows, refused = _filter_skus(list(load.rows), list(load.refused), skus)
+        load = task["load"](catalog, settings.intake)
+    docs_dir = str(ctx.run_root / "catalog-docs")
+    with run_step("validating the catalog into the Data Docs at", docs_dir):
+        load = task["validate"](load, docs_dir)
+    rows, refused = select_skus(list(load.rows), list(load.refused), skus)
     items, duplicates = plan_items(rows, selected)
     # One manifest row per (sku, preset): other rows of an SKU become notes on its row.
     refused, ignored_notes = fold_refusals(refused + duplicates, (r.sku for r in rows))
@@ -146,98 +121,58 @@ def catalog_run(
 
     # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
     with run_step("reading the latest manifest of", settings.sink.uri):
-        previous = {(r.sku, r.preset): r for r in pt.previous_manifest_task(settings.sink)}
+        previous = {(r.sku, r.preset): r for r in task["previous"](settings.sink)}
 
-    catalog_path = Path(catalog)
-    ctx = RunContext(
-        run_id=run_id, catalog=catalog, out=out, work_dir=str(work_dir), settings=settings,
-        presets={p.name: p for p in selected}, full=full,
-        catalog_dir=str(catalog_path.resolve().parent) if catalog_path.is_file() else None,
-    )
-
-    # Nothing here grows with the catalog beyond the plan itself: rows go to the journal (and from there,
-    # streamed, into the manifest), QC rows to a spool file, outcomes into a tally of counts.
     tally = RunTally(limit=orch.artifact_max_rows)
     refused_rows = invalid_rows(refused, selected)
     tally.add(refused_rows)
-    journaled = journal.keys()
-    pending: list[WorkItem] = []
-    kept: set[tuple[str, str]] = set()
-    resumed = 0
     n_items = len(items)
-    for item in items:
-        keys = [(sku, item.preset) for sku in item.skus]
-        if keys and all(k in journaled for k in keys):
-            kept.update(keys)
-            resumed += 1
-            continue
-        pending.append(item)
-    del journaled, items  # batch_states lets each item go once its batch is taken
-    if resumed:
-        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resumed, len(pending))
-
-    progress = _Progress(n_items, orch.progress_every_s, run_id)
-    progress.advance(resumed, force=True)
-    _notify({"event": "start", "run_id": run_id, "total": n_items, "done": resumed, "out": out})
+    resume = split_resumed(items, journal.keys())
+    del items  # batch_states lets each item go once its batch is taken
+    if resume.resumed:
+        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resume.resumed,
+                    len(resume.pending))
+    progress = ProgressArtifact(n_items, orch.progress_every_s, run_id)
+    progress.advance(resume.resumed, force=True)
+    _notify({"event": "start", "run_id": run_id, "total": n_items, "done": resume.resumed, "out": out})
 
     # keep: rows of items being redone (only partly journaled when the run died) leave the journal now
-    journal.open(run_id, keep=kept if journal.path.exists() else None)
-    del kept
+    journal.open(run_id, keep=resume.kept if journal.path.exists() else None)
+    resume.kept = set()
     tally.add(journal.rows())  # resumed outcomes count in this run's summary
-    qc_spool = QCSpool(reports.qc_spool_path(work_dir, run_id))
-    collector = CollectEvery(GC_EVERY_ITEMS)
-    worker_pids: set[int] = set()
+    qc_spool = QCSpool(qc_spool_path(work_dir, run_id))
+    recorder = RunRecorder(journal, tally, qc_spool, ignored_notes, on_items_done=progress.advance)
 
     def on_batch_done(batch: Batch) -> None:
-        new_rows = [row.model_copy(update={"ignored_rows": ignored_notes[row.sku]}) if row.sku in ignored_notes
-                    else row for state in batch.states for row in manifest_rows(state)]
-        qc_spool.append([row for state in batch.states for row in state.qc_rows])
-        worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
-        journal.append(new_rows)
-        tally.add(new_rows)
-        progress.advance(len(batch.states))
-        failed = [r for r in new_rows if r.status == "failed"]
+        failed = [r for r in recorder.record(batch) if r.status == "failed"]
         if failed:
             logger.warning("batch %s: %d failed, first: %s/%s: %s", batch.label, len(failed),
                            failed[0].sku, failed[0].preset, failed[0].reason)
         _notify({"event": "batch", "run_id": run_id, "n": len(batch.states), "label": batch.label})
-        collector.advance(len(batch.states))
 
-    engines = sorted({(p.engine) for p in selected})
+    engines = sorted({p.engine for p in selected})
     runner = build_task_runner(orch, [(e, settings.engines.get(e, {})) for e in engines])
-    stage_tasks = {name: pt.configured(t, orch) for name, t in pt.STAGE_TASKS.items()}
-    per_engine = {e: pt.configured(pt.generate_task, orch, extra_tags={f"engine:{e}"}) for e in engines}
-
-    def task_for(stage: str, batch: Batch) -> Any:
-        if stage == "generate":
-            return per_engine.get(batch.states[0].item.engine, stage_tasks["generate"])
-        return stage_tasks[stage]
-
     # ItemStates are built batch by batch as the driver takes them (batch_states), never all at once.
-    batches = (
-        Batch(label=f"{b[0].item.preset}#{n}", states=b)
-        for n, b in enumerate(batch_states(pending, orch.batch_size, previous))
-    )
-    del pending
+    batches = (Batch(label=f"{b[0].item.preset}#{n}", states=b)
+               for n, b in enumerate(batch_states(resume.pending, orch.batch_size, previous)))
+    resume.pending = []
     with run_step("running the work items with the task runner", orch.task_runner), runner:
-        driver = BatchDriver(runner, stage_tasks, ctx, window=orch.max_inflight_batches, slots=orch.max_queued_tasks,
-                             on_batch_done=on_batch_done, task_for=task_for,
-                             submit_context=lambda stage: submission_context(orch, stage))
+        driver = BatchDriver(stage_submitter(runner, ctx, engines), window=orch.max_inflight_batches,
+                             slots=orch.max_queued_tasks, on_batch_done=on_batch_done)
         driver.run(batches)
 
     # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
-    carried = (carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows()))
-               if skus else [])
+    carried = carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows())) if skus else []
     with run_step("writing the manifest to", settings.sink.uri):
-        written = pt.write_manifest_task(settings.sink, run_id, str(journal.path), quote(refused_rows),
-                                         quote(carried), str(work_dir))
+        written = task["manifest"](settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried),
+                                   str(work_dir))
     journal.close(complete=True)
     progress.advance(0, force=True)
     rate = tally.rejection_rate()
-    manifest_ref = stage_api.manifest_uri(settings.sink, run_id)
-    # QC table (every attempt) and the HTML report's index over the per-clip pages the check stage drew.
+    manifest_ref = manifest_uri(settings.sink, run_id)
+    # QC table (every attempt) and the HTML report's index over the per-clip pages the check step drew.
     with run_step("writing the QC table to", settings.sink.uri):
-        qc_table_ref = pt.write_qc_table_task(settings.sink, run_id, str(qc_spool.path), str(work_dir))
+        qc_table_ref = task["qc_table"](settings.sink, run_id, str(qc_spool.path), str(work_dir))
     with run_step("writing the QC report at", str(ctx.qc_report_root)):
         qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
     with run_step("creating the run's Prefect artifacts for", run_id):
@@ -248,20 +183,21 @@ def catalog_run(
         )
     # GX QC suite as its own task: a failing suite fails that task run (visible in Prefect) while the
     # flow run, whose manifest is already written, completes; the summary carries the verdict.
-    local_qc_table = reports.local_qc_table_path(work_dir, run_id)
-    qc_state = pt.validate_qc_task(str(local_qc_table), str(ctx.run_root / "qc-docs"), run_id,
-                                   orch.qc_min_pass_rate, return_state=True)
+    local_qc_table = local_qc_table_path(work_dir, run_id)
+    qc_state = task["qc_suite"](str(local_qc_table), str(ctx.run_root / "qc-docs"), run_id, orch.qc_min_pass_rate,
+                                return_state=True)
     qc_validation = qc_state.result(raise_on_failure=False) if qc_state.is_completed() else None
     if not qc_state.is_completed():
         logger.error("run %s: %s", run_id, qc_state.message or "QC suite failed")
     local_qc_table.unlink(missing_ok=True)
     counts = tally.counts()
-    _emit_run_events(run_id, catalog, counts, rate, orch.rejection_rate_alert)
+    emit_run_events(run_id, catalog, counts, rate, orch.rejection_rate_alert)
     summary = {
         "run_id": run_id, "catalog": catalog, "out": out, "manifest": manifest_ref,
         "counts": counts, "table": summary_table(tally), "rejection_rate": rate,
-        "rows": tally.rows, "manifest_rows": tally.rows + len(carried), "items": n_items, "resumed_items": resumed,
-        "task_runs": driver.task_runs, "task_runner": orch.task_runner, "worker_pids": sorted(worker_pids),
+        "rows": tally.rows, "manifest_rows": tally.rows + len(carried), "items": n_items,
+        "resumed_items": resume.resumed, "task_runs": driver.task_runs, "task_runner": orch.task_runner,
+        "worker_pids": sorted(recorder.worker_pids),
         "qc_table": qc_table_ref, "qc_rows": qc_spool.count, "qc_report": str(qc_report),
         "qc_validation": qc_validation or {"success": False, "message": qc_state.message or "QC suite failed"},
         "catalog_docs": load.docs_path,
@@ -274,7 +210,7 @@ def catalog_run(
         with run_step("checking the run's invariants on the manifest in", settings.sink.uri):
             report = check_run_invariants(
                 load.model_copy(update={"rows": rows, "refused": refused}), selected,
-                stage_api.iter_manifest_file(written.parquet), stage_api.sink_for(settings.sink),
+                iter_rows_from_parquet(written.parquet), sink_for(settings.sink),
                 carried={(r.sku, r.preset) for r in carried})
     finally:
         Path(written.parquet).unlink(missing_ok=True)
@@ -285,20 +221,3 @@ def catalog_run(
     logger.info("run %s finished in %.1f s: %s", run_id, summary["seconds"], counts.get("total", {}))
     _notify({"event": "end", **summary})
     return summary
-
-
-def _emit_run_events(run_id: str, catalog: str, counts: dict[str, dict[str, int]], rate: float,
-                     threshold: float) -> None:
-    """catalog.run.completed always; catalog.run.rejection-rate-high above the threshold (automations)."""
-    from prefect.events import emit_event
-
-    resource = {"prefect.resource.id": f"catalog-motion.run.{run_id}", "prefect.resource.name": run_id}
-    related = []
-    flow_run_id = runtime_flow_run.id
-    if flow_run_id:
-        related.append({"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"})
-    payload = {"catalog": catalog, "rejection_rate": round(rate, 4), "threshold": threshold,
-               "counts": counts.get("total", {})}
-    emit_event(event="catalog.run.completed", resource=resource, related=related, payload=payload)
-    if rate > threshold:
-        emit_event(event="catalog.run.rejection-rate-high", resource=resource, related=related, payload=payload)

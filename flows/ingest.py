@@ -9,7 +9,7 @@ again, so consecutive windows never overlap and no event is handled twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -39,15 +39,9 @@ def ingested_skus(since: datetime, until: datetime) -> list[str]:
         occurred=EventOccurredFilter(since=since, until=until),
         order="ASC",
     )
-    from prefect.client.schemas.events import EventPage
-
     skus: list[str] = []
     with get_client(sync_client=True) as client:
-        # exclude_none: this server version answers 422 to explicit nulls in the filter body
-        response = client._client.post(
-            "/events/filter", json={"filter": flt.model_dump(mode="json", exclude_none=True), "limit": 50}
-        )
-        page = EventPage.model_validate(response.json())
+        page = client.read_events(filter=flt, limit=50)
         while True:
             for event in page.events:
                 if event.occurred >= until:
@@ -62,19 +56,20 @@ def ingested_skus(since: datetime, until: datetime) -> list[str]:
 
 
 def emit_ingested(skus: list[str], catalog: str | None = None) -> list[str]:
-    """Announce SKUs as `catalog.sku.ingested` (the catalog stage's emitter; `catalog-motion ingest`)."""
+    """Announce SKUs as `catalog.sku.ingested` through Prefect (what `catalog-motion ingest` sends)."""
     from catalog_connectors.events import emit_ingested as emit
+    from tasks.prefect_services import flush_prefect_events, prefect_emit
 
-    return emit(list(skus), source=catalog)
+    return emit(list(skus), emit=prefect_emit, flush=flush_prefect_events, source=catalog)
 
 
 def _parse_time(value: str | datetime | None) -> datetime:
     if value is None or value == "":
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @flow(name="on-ingest", flow_run_name="ingest-{since}", persist_result=False)

@@ -1,21 +1,18 @@
-"""The engine interface every generator implements (the camera engine and the diffusion models).
+"""The engine interface every generator implements (the camera engine and the diffusion models), and
+the request an engine renders.
 
 An engine turns one source photo plus a preset into a lossless master clip on disk at the preset's
 delivery size. Engines are created from validated settings once per worker process and reused for
-every item that process generates (``get_engine`` caches them), so model weights load once.
+every item that process generates (`generation.registry.get_engine` caches them), so model weights
+load once. This module names no engine: the registry does.
 """
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
-from catalog_motion.errors import EngineError
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
 
@@ -57,59 +54,3 @@ class Engine(ABC):
             except Exception as exc:  # noqa: BLE001 - recorded per item by the caller
                 results.append(exc)
         return results
-
-
-EngineFactory = Callable[[dict[str, Any]], Engine]
-_REGISTRY: dict[str, EngineFactory] = {}
-_CACHE: dict[tuple[str, str], Engine] = {}
-_LOCK = threading.Lock()
-LOAD_COUNTS: dict[str, int] = {}
-"""How many times each engine was constructed in this process (tests prove models load once)."""
-
-
-def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    def decorator(factory: EngineFactory) -> EngineFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorator
-
-
-def registered_engines() -> list[str]:
-    _import_builtin_engines()
-    return sorted(_REGISTRY)
-
-
-def _import_builtin_engines() -> None:
-    import generation.camera  # noqa: F401  (registers "camera")
-
-    try:
-        import generation.diffusion  # noqa: F401  (registers the diffusers engines)
-    except ImportError:  # torch/diffusers are an optional extra
-        pass
-
-
-def get_engine(name: str, settings: dict[str, Any] | None = None) -> Engine:
-    """The process-wide engine instance for (name, settings); built on first use, then reused."""
-    import json
-
-    _import_builtin_engines()
-    if name not in _REGISTRY:
-        raise EngineError(
-            f"engine '{name}' is not registered; known engines: {', '.join(sorted(_REGISTRY))}"
-            + ("" if name in {"camera"} else " (diffusion engines need: pip install 'catalog-motion[diffusion]')")
-        )
-    settings = settings or {}
-    cache_key = (name, json.dumps(settings, sort_keys=True, default=str))
-    with _LOCK:
-        engine = _CACHE.get(cache_key)
-        if engine is None:
-            engine = _REGISTRY[name](settings)
-            _CACHE[cache_key] = engine
-            LOAD_COUNTS[name] = LOAD_COUNTS.get(name, 0) + 1
-    return engine
-
-
-def clear_engine_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()

@@ -19,10 +19,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog_motion.errors import EngineError, PermanentError
+from catalog_motion.images import read_photo, subject_mask
 from catalog_motion.media import MasterClipWriter
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
-from generation.base import Engine, GenerationRequest, register_engine
+from generation.base import Engine, GenerationRequest
 from generation.fit import Box, affine_for_box, clamp_center, cover_size
 from generation.focus import FocusPoint, detail_focus, subject_center
 
@@ -47,18 +48,6 @@ class CameraSettings(BaseModel):
         description="Refuse photos that would need more than this many output pixels per source pixel "
         "(such a clip would look soft); smaller enlargements are done with Lanczos and flagged in params.",
     )
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as RGB uint8; a clear PermanentError when it is missing or not an image."""
-    path = Path(path)
-    if not path.is_file():
-        raise PermanentError(f"source photo not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise PermanentError(f"source photo {path.name} is not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _ease(t: float) -> float:
@@ -214,7 +203,7 @@ class CameraEngine(Engine):
     def generate(self, request: GenerationRequest) -> ClipRef:
         started = time.perf_counter()
         preset = request.preset
-        source = load_rgb(request.source_path)
+        source = read_photo(request.source_path, preset.background)
         src_h, src_w = source.shape[:2]
         out_w, out_h = preset.width, preset.height
 
@@ -222,8 +211,6 @@ class CameraEngine(Engine):
         small = source if analysis_scale >= 1.0 else cv2.resize(
             source, (max(8, round(src_w * analysis_scale)), max(8, round(src_h * analysis_scale))),
             interpolation=cv2.INTER_AREA)
-        from quality.mask import subject_mask
-
         mask = subject_mask(small)
         detail = None
         if preset.motion.focus == "detail":
@@ -340,8 +327,8 @@ def _subject_roi(matrix: np.ndarray, bounds: tuple[int, int, int, int] | None, o
     return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
 
-@register_engine("camera")
 def make_camera_engine(settings: dict[str, Any]) -> CameraEngine:
+    """The `camera` engine for `settings` (engines.camera); EngineError naming the first invalid one."""
     try:
         return CameraEngine(CameraSettings.model_validate(settings or {}))
     except ValidationError as exc:

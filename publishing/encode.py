@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import BaseModel, Field
 
 from catalog_motion.errors import PermanentError
-from catalog_motion.media import ffmpeg_exe
+from catalog_motion.media import ClipReader, ffmpeg_exe
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
 from catalog_motion.presets import EncodingSpec
@@ -235,23 +235,12 @@ class MasterFrames:
     BYTES_PER_PIXEL = {"rgb24": 3, "gbrp": 1}  # per plane
 
     def __init__(self, path: str | Path):
-        import av
-
         self.path = Path(path)
-        try:
-            self._container = av.open(str(path))
-        except (av.error.FFmpegError, OSError) as exc:
-            raise PermanentError(f"cannot open master clip {self.path.name}: {exc}") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise PermanentError(f"{self.path.name} has no video stream")
-        stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._frames = self._container.decode(stream)
+        self._reader = ClipReader(path)  # MediaInputError (a PermanentError) names the file
+        self._frames = self._reader.av_frames(strict=True)
         try:
             self._first = next(self._frames)
-        except (StopIteration, av.error.FFmpegError):
-            self._container.close()
+        except StopIteration:
             raise PermanentError(f"{self.path.name} has no decodable frames") from None
         self.width, self.height = self._first.width, self._first.height
         decoded = self._first.format.name
@@ -276,17 +265,12 @@ class MasterFrames:
         return [np.ascontiguousarray(r).tobytes() for r in rows]
 
     def __iter__(self):
-        import av
-
         yield self._raw(self._first)
-        try:
-            for frame in self._frames:
-                yield self._raw(frame)
-        except av.error.FFmpegError as exc:
-            raise PermanentError(f"cannot decode master clip {self.path.name}: {exc}") from None
+        for frame in self._frames:
+            yield self._raw(frame)
 
     def close(self) -> None:
-        self._container.close()
+        self._frames.close()
 
 
 def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalAsset]:

@@ -65,7 +65,7 @@ def check_run_id(run_id: str) -> str:
 
 
 class ManifestSummary(BaseModel):
-    """What `write_run_stream` wrote: the manifest's header, without its rows (they stay on disk)."""
+    """What `write_run` wrote: the manifest's header, without its rows (they stay on disk)."""
 
     run_id: str
     created_at: str
@@ -75,7 +75,7 @@ class ManifestSummary(BaseModel):
 
 
 STREAM_CHUNK_ROWS = 2000
-"""Rows verified, converted and written at a time by `write_run_stream` (one Parquet row group each)."""
+"""Rows verified, converted and written at a time by `write_run` (one Parquet row group each)."""
 
 
 def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
@@ -91,12 +91,6 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
         columns["assets"].append([asset.model_dump() for asset in row.assets])
         columns["ignored_rows"].append(list(row.ignored_rows))
     return pa.table(columns, schema=SCHEMA)
-
-
-def to_parquet_bytes(run_id: str, rows: list[ManifestRow]) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(_rows_table(run_id, rows), buffer, compression="zstd")
-    return buffer.getvalue()
 
 
 def _row_from_record(record: dict) -> ManifestRow:
@@ -125,7 +119,7 @@ def iter_rows_from_parquet(source: bytes | str | Path, batch_rows: int = STREAM_
 
 def _json_frame(run_id: str, created_at: str, counts: dict[str, int], *, empty: bool) -> tuple[str, str]:
     """Text before and after the rows of RunManifest.model_dump_json(indent=1), so rows can be streamed
-    between them and the file is byte for byte what the in-memory writer produces."""
+    between them and the file is byte for byte `RunManifest.model_dump_json(indent=1)`."""
     whole = RunManifest(run_id=run_id, created_at=created_at, counts=counts, rows=[]).model_dump_json(indent=1)
     end = "[]\n}"
     assert whole.endswith(end), whole[-20:]
@@ -177,43 +171,22 @@ class ManifestStore:
         return [(row, asset) for row, asset in pairs if not asset.key or id(asset) in bad]
 
     # ---- writing --------------------------------------------------------------------------------
-    def write_run(self, run_id: str, rows: list[ManifestRow],
-                  on_missing: Literal["raise", "fail_row"] = "raise") -> RunManifest:
-        """Verify every named object, then write runs/<run_id>/manifest.* and make it `latest`.
+    def write_run(self, run_id: str, rows: Iterable[ManifestRow], *, scratch_dir: str | Path | None = None,
+                  on_missing: Literal["raise", "fail_row"] = "raise", chunk_rows: int = STREAM_CHUNK_ROWS,
+                  keep_parquet: str | Path | None = None) -> ManifestSummary:
+        """Verify every object the rows name, then write runs/<run_id>/manifest.{parquet,json} and make it
+        `latest` (the pointer last). Rows stream: they are verified and serialised `chunk_rows` at a time
+        into local files under `scratch_dir` (default: the system temp folder), so a manifest of any size
+        is written in flat memory, and nothing is stored until every chunk has been verified.
 
         on_missing="raise": a missing object raises ManifestError and nothing is written.
         on_missing="fail_row": rows naming a missing object become `failed` (reason names the object,
         assets dropped), so the manifest still accounts for every (sku, preset).
-        """
-        check_run_id(run_id)
-        missing = self.missing_objects(rows)
-        if missing:
-            if on_missing == "raise":
-                row, asset = missing[0]
-                raise ManifestError(
-                    f"manifest for run {run_id} not written: {len(missing)} object(s) missing or different in the "
-                    f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})")
-            rows = _fail_missing(rows, missing)
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row.status] = counts.get(row.status, 0) + 1
-        manifest = RunManifest(run_id=run_id, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               counts=counts, rows=rows)
-        self._write_views(f"runs/{run_id}", manifest)
-        self._point_latest(manifest)
-        return manifest
-
-    def write_run_stream(self, run_id: str, rows: Iterable[ManifestRow], *, scratch_dir: str | Path,
-                         on_missing: Literal["raise", "fail_row"] = "raise",
-                         chunk_rows: int = STREAM_CHUNK_ROWS, keep_parquet: str | Path | None = None,
-                         ) -> ManifestSummary:
-        """`write_run` for a manifest too large to hold: rows are verified and serialised `chunk_rows` at
-        a time into local files under `scratch_dir`, and stored only once every chunk has been verified
-        (same files, same publish-after-verify semantics, `latest` and pointer written last).
         keep_parquet: move the stored Parquet file there afterwards (to re-read what was written without
         downloading it; `iter_rows_from_parquet`)."""
         check_run_id(run_id)
-        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+        if scratch_dir is not None:
+            Path(scratch_dir).mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"manifest-{run_id}-", dir=scratch_dir))
         try:
             parquet_path, json_path, body_path = (scratch / "manifest.parquet", scratch / "manifest.json",
@@ -269,17 +242,6 @@ class ManifestStore:
         self.sink.put(json_path, f"{base}/manifest.json", "application/json", kind="manifest_json",
                       cache_control=cache)
 
-    def _write_views(self, base: str, manifest: RunManifest) -> None:
-        cache = self.sink.settings.manifest_cache_control
-        self.sink.put_bytes(to_parquet_bytes(manifest.run_id, manifest.rows), f"{base}/manifest.parquet",
-                            "application/vnd.apache.parquet", kind="manifest_parquet", cache_control=cache)
-        self.sink.put_bytes(manifest.model_dump_json(indent=1).encode(), f"{base}/manifest.json",
-                            "application/json", kind="manifest_json", cache_control=cache)
-
-    def _point_latest(self, manifest: RunManifest) -> None:
-        self._write_views("latest", manifest)
-        self._put_pointer(manifest.run_id, manifest.created_at)
-
     def _put_pointer(self, run_id: str, created_at: str) -> None:
         pointer = {"run_id": run_id, "created_at": created_at,
                    "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -300,11 +262,6 @@ class ManifestStore:
 
     def read_run_parquet(self, run_id: str) -> list[ManifestRow]:
         return rows_from_parquet(self.sink.get_bytes(f"runs/{check_run_id(run_id)}/manifest.parquet"))
-
-    def iter_run_parquet(self, run_id: str) -> Iterator[ManifestRow]:
-        """The stored Parquet manifest of `run_id`, decoded a record batch at a time (only its compressed
-        bytes are held, not every row)."""
-        return iter_rows_from_parquet(self.sink.get_bytes(f"runs/{check_run_id(run_id)}/manifest.parquet"))
 
     def latest_run_id(self) -> str | None:
         if not self.sink.exists(LATEST_POINTER):
@@ -327,5 +284,11 @@ class ManifestStore:
         if missing:
             raise PermanentError(f"cannot roll back to {run_id}: {len(missing)} object(s) it names are gone, "
                                  f"first {missing[0][1].key}")
-        self._point_latest(manifest)
+        # `latest` becomes a copy of the run's own stored files, byte for byte, then the pointer moves.
+        cache = self.sink.settings.manifest_cache_control
+        for name, content_type, kind in (("manifest.parquet", "application/vnd.apache.parquet", "manifest_parquet"),
+                                         ("manifest.json", "application/json", "manifest_json")):
+            self.sink.put_bytes(self.sink.get_bytes(f"runs/{run_id}/{name}"), f"latest/{name}", content_type,
+                                kind=kind, cache_control=cache)
+        self._put_pointer(manifest.run_id, manifest.created_at)
         return manifest

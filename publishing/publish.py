@@ -16,7 +16,7 @@ from publishing.encode import LocalAsset
 from publishing.sinks import Sink, make_key
 
 if TYPE_CHECKING:
-    from publishing.manifest import RunManifest
+    from publishing.manifest import ManifestSummary
 
 
 def asset_key(sku: str, preset: str, local_path: str | Path, sha256: str) -> str:
@@ -56,7 +56,7 @@ def published_row(*, sku: str, preset: Preset | str, stored: list[Asset], **fiel
 _SIDECAR_ONLY = {"size", "mtime_ns", "content_type", "cache_control", "sha256"}
 
 
-def republish_run(run_id: str, source: Sink, dest: Sink) -> "RunManifest":
+def republish_run(run_id: str, source: Sink, dest: Sink) -> "ManifestSummary":
     """Copy a finished run's objects from `source` to `dest` (same keys, metadata) and write its manifest there.
 
     Objects already in `dest` with the same checksum are not copied again, so re-running is cheap. Rows

@@ -22,8 +22,9 @@ from urllib.parse import quote, urlparse
 
 from catalog_motion.errors import ConfigError, PermanentError, TransientError
 from catalog_motion.paths import safe_segment, within
-from catalog_motion.types import Asset, sha256_file
+from catalog_motion.s3 import Fault, describe, make_client, s3_errors
 from catalog_motion.settings import SinkSettings
+from catalog_motion.types import Asset, sha256_file
 
 
 def check_key(key: str) -> str:
@@ -322,14 +323,17 @@ class LocalSink(Sink):
         return sorted(keys)
 
 
+_REFUSED: frozenset[Fault] = frozenset({"denied", "no-bucket"})
+"""Faults a sink call gives up on at once (access denied, no bucket); every other S3 failure is a
+`TransientError`, so the flow's retries handle it."""
+
+
 class S3Sink(Sink):
     """S3 through boto3 (any endpoint_url). Large files upload in parts (TransferConfig)."""
 
     def __init__(self, settings: SinkSettings):
         super().__init__(settings)
-        import boto3
         from boto3.s3.transfer import TransferConfig
-        from botocore.config import Config
 
         parsed = urlparse(settings.uri)
         if parsed.scheme != "s3" or not parsed.netloc:
@@ -338,10 +342,8 @@ class S3Sink(Sink):
         self.prefix = parsed.path.strip("/")
         if self.prefix:
             check_key(self.prefix)
-        self.client = boto3.client(
-            "s3", endpoint_url=settings.endpoint_url, region_name=settings.region or "us-east-1",
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
-        )
+        self.client = make_client(endpoint_url=settings.endpoint_url, region=settings.region, connect_timeout_s=5,
+                                  read_timeout_s=30)
         mib = 1024 * 1024
         self.transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold_mb * mib,
@@ -357,19 +359,17 @@ class S3Sink(Sink):
         return f"s3://{self.bucket}/{self.object_key(key)}"
 
     def head(self, key: str) -> dict[str, Any] | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        """The object's HEAD answer, or None when there is no such key."""
+        uri = self.uri_for(key)
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
+        except Exception as exc:
+            failure = describe(exc)
+            if failure is None:
+                raise
+            if failure.fault == "missing":
                 return None
-            if code in ("403", "AccessDenied", "NoSuchBucket"):
-                raise PermanentError(f"S3 {self.bucket}: {code} on HEAD {key}") from None
-            raise TransientError(f"S3 HEAD {key} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise TransientError(f"S3 HEAD {key} failed: {str(exc).splitlines()[0]}") from None
+            raise failure.error(what="object", uri=uri, verb="checking", permanent_faults=_REFUSED) from None
 
     def stat(self, key: str) -> tuple[int, str | None] | None:
         head = self.head(key)
@@ -379,59 +379,34 @@ class S3Sink(Sink):
 
     def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
                cache_control: str) -> None:
-        from boto3.exceptions import S3UploadFailedError
-        from botocore.exceptions import BotoCoreError, ClientError
-
         extra = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
-        try:
+        # Every upload failure is transient: `put` verifies afterwards, and a retry re-sends the whole file.
+        with s3_errors(what="object", uri=self.uri_for(key), verb="uploading", permanent_faults=()):
             self.client.upload_file(str(local_path), self.bucket, self.object_key(key), ExtraArgs=extra,
                                     Config=self.transfer)
-        except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
-            raise TransientError(f"S3 upload of {key} failed: {str(exc).splitlines()[0]}") from None
 
     def metadata(self, key: str) -> dict[str, str]:
         head = self.head(key)
         return dict(head.get("Metadata", {})) if head else {}
 
     def local_copy(self, key: str, dest: Path) -> Path:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with s3_errors(what="object", uri=self.uri_for(key), verb="downloading", permanent_faults=()):
             self.client.download_file(self.bucket, self.object_key(key), str(dest), Config=self.transfer)
-        except (ClientError, BotoCoreError) as exc:
-            raise TransientError(f"S3 download of {key} failed: {str(exc).splitlines()[0]}") from None
         return dest
 
     def get_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        # Only "no such key" is permanent: readers (the manifest store) take it to mean "not written yet".
+        with s3_errors(what="object", uri=self.uri_for(key), permanent_faults=("missing",)):
             return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
-                raise PermanentError(f"no object {key} in s3://{self.bucket}/{self.prefix}") from None
-            raise TransientError(f"S3 GET {key} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise TransientError(f"S3 GET {key} failed: {exc}") from None
 
     def list_keys(self, prefix: str) -> list[str]:
         full = (f"{self.prefix}/" if self.prefix else "") + prefix
         strip = len(self.prefix) + 1 if self.prefix else 0
-        from botocore.exceptions import BotoCoreError, ClientError
-
         keys = []
-        try:
+        with s3_errors(what="objects", uri=f"s3://{self.bucket}/{full}", verb="listing", permanent_faults=_REFUSED):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
                 keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("403", "AccessDenied", "NoSuchBucket"):
-                raise PermanentError(f"S3 {self.bucket}: {code} listing {prefix}") from None
-            raise TransientError(f"S3 list {prefix} failed: {code}") from None
-        except BotoCoreError as exc:
-            raise TransientError(f"S3 list {prefix} failed: {str(exc).splitlines()[0]}") from None
         return sorted(keys)
 
 

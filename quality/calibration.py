@@ -1,8 +1,9 @@
 """A labelled set of clips with known defects, and the gate's precision/recall on it.
 
-Good clips: camera moves of several amounts (the `camera` engine when it is installed, plus drawn
-moves), a breathing loop and subtle subject motion. Bad clips: one known defect at several strengths,
-each labelled `visible` or not (the defaults must reject every visible one and pass every good clip).
+Good clips: camera moves of several amounts (drawn moves, plus a real engine's clips when the caller
+passes a `ClipRenderer`), a breathing loop and subtle subject motion. Bad clips: one known defect at
+several strengths, each labelled `visible` or not (the defaults must reject every visible one and pass
+every good clip).
 Photos: a drawn studio garment and real photographs shipped with scikit-image.
 
 Used by tests/quality/test_calibration.py and benchmarks/bench_qc_calibration.py.
@@ -22,6 +23,10 @@ import numpy as np
 from catalog_motion.media import write_master
 from catalog_motion.presets import Preset
 from quality.synthetic import camera_frames, draw_garment_photo, garment_mask
+
+ClipRenderer = Callable[[Path, Preset, Path, float], Path]
+"""(source photo, preset, out path, motion scale) -> the master clip it wrote: a real engine, wired in
+by the caller (benchmarks/bench_qc_calibration.py), since quality imports no other stage."""
 
 # defect -> the failed_checks name that should catch it
 DEFECT_CHECK = {
@@ -257,22 +262,14 @@ def labelled_clips(width: int = 160, height: int = 200, n: int = 36, fps: int = 
             yield LabelledClip(f"{pname}/flashes-{label}", pname, "flashes", label, visible, frames)
 
 
-def camera_engine_clips(presets: dict[str, Preset], photo_paths: dict[str, Path], out_dir: Path,
-                        motion_scales: tuple[float, ...] = (1.0, 0.5)) -> list[tuple[str, str, Path, Preset]]:
-    """Good clips rendered by the real `camera` engine: (name, photo name, clip path, preset)."""
-    try:
-        from generation.base import GenerationRequest, get_engine
-
-        engine = get_engine("camera")
-    except Exception:  # noqa: BLE001 - the engine is another stage's; calibrate without it if absent
-        return []
+def rendered_clips(render: ClipRenderer, presets: dict[str, Preset], photo_paths: dict[str, Path], out_dir: Path,
+                   motion_scales: tuple[float, ...] = (1.0, 0.5)) -> list[tuple[str, str, Path, Preset]]:
+    """Good clips rendered by a real engine through `render`: (name, photo name, clip path, preset)."""
     out = []
     for pname, path in photo_paths.items():
         for preset in presets.values():
             for scale in motion_scales:
-                clip = out_dir / f"camera-{preset.name}-{pname}-{scale}.mkv"
-                engine.generate(GenerationRequest(source_path=str(path), preset=preset, seed=0, out_path=str(clip),
-                                                  motion_scale=scale))
+                clip = render(path, preset, out_dir / f"camera-{preset.name}-{pname}-{scale}.mkv", scale)
                 out.append((f"{pname}/camera-{preset.name}-x{scale}", pname, clip, preset))
     return out
 
@@ -294,8 +291,12 @@ class Outcome:
 def run_calibration(preset: Preset, *, width: int = 160, height: int = 200, n: int = 36, fps: int = 24,
                     photos: list[str] | None = None, camera_presets: dict[str, Preset] | None = None,
                     camera_motion_scales: tuple[float, ...] = (1.0, 0.5, 0.25),
+                    camera_renderer: ClipRenderer | None = None,
                     work_dir: Path | None = None) -> list[Outcome]:
-    """Score every labelled clip with `preset`'s thresholds (its size/fps replaced by the set's)."""
+    """Score every labelled clip with `preset`'s thresholds (its size/fps replaced by the set's).
+
+    With `camera_renderer` and `camera_presets`, good clips it renders from large copies of the photos
+    (every preset at every `camera_motion_scales`) join the set, each scored with its own preset."""
     from PIL import Image
 
     from quality.gate import check_clip
@@ -320,9 +321,9 @@ def run_calibration(preset: Preset, *, width: int = 160, height: int = 200, n: i
             outcomes.append(Outcome(item.name, item.photo, item.defect, item.strength, item.visible, report.passed,
                                     report.failed_checks, report.scores["drift"], report.scores["flicker"],
                                     time.perf_counter() - started))
-        if camera_presets:
-            for name, pname, clip, cam_preset in camera_engine_clips(camera_presets, camera_paths, tmp_path,
-                                                                     camera_motion_scales):
+        if camera_presets and camera_renderer is not None:
+            for name, pname, clip, cam_preset in rendered_clips(camera_renderer, camera_presets, camera_paths,
+                                                                tmp_path, camera_motion_scales):
                 started = time.perf_counter()
                 report = check_clip(camera_paths[pname], clip, cam_preset)
                 outcomes.append(Outcome(name, pname, None, "", False, report.passed, report.failed_checks,

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog_motion.images import read_photo, subject_mask
+from catalog_motion.media import ClipReader
 from catalog_motion.presets import Preset
 from catalog_motion.types import QCReport
 from quality.align import warp_to_frame
 from quality.drift import DriftResult, DriftScorer, record, sample_indices
 from quality.flicker import FlickerMeter, max_flashes_per_second
-from quality.io import ClipStream, QCInputError, fit_cover, frames_in_thread, load_photo
-from quality.mask import subject_mask
+from quality.io import QCInputError, fit_cover, frames_in_thread
 from quality.technical import black_or_blank, conformance, frame_checks
 
 REGENERATE_CHECKS = frozenset({"drift", "flicker", "warp_error"})
@@ -114,8 +115,8 @@ def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *
     """
     started = time.perf_counter()
     th = preset.qc
-    photo = load_photo(source_path, preset.background)
-    stream = ClipStream(clip_path, th.work_long_side)
+    photo = read_photo(source_path, preset.background)
+    stream = ClipReader(clip_path, th.work_long_side)
     fps = stream.fps or float(preset.fps)
     passes = _StreamingPass(photo, fps, th, stream.n_estimate)
     for frame in frames_in_thread(stream):
@@ -202,8 +203,6 @@ def check_encoded(video_path: str | Path, preset: Preset, *, expected_frames: in
                   codec: str | None = None) -> QCReport:
     """Container conformance of an encoded delivery file: codec (h264 for .mp4, vp9 for .webm unless
     `codec` says), yuv420p, exact size, frame rate, frame count and duration within one frame."""
-    from quality.io import QCInputError
-
     started = time.perf_counter()
     path = Path(video_path)
     if not path.exists() or path.stat().st_size == 0:

@@ -17,7 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from catalog_motion.media import convert_master
+from catalog_motion.images import read_photo
+from catalog_motion.media import convert_master, read_frames
 from catalog_motion.paths import safe_segment, within
 from catalog_motion.types import QCReport
 
@@ -43,13 +44,11 @@ def _uncell(value: str) -> str:
 def filmstrip(clip_path: str | Path, out_path: str | Path, count: int = 8, height: int = 160,
               source_path: str | Path | None = None) -> Path:
     """A row of `count` evenly spaced frames (the source photo first when given) as one PNG."""
-    from quality.io import load_photo, read_clip
-
-    frames, _, _, _ = read_clip(clip_path, long_side=max(64, height * 2))
+    frames = read_frames(clip_path, long_side=max(64, height * 2))
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
     tiles = []
     if source_path is not None:
-        photo = load_photo(source_path)
+        photo = read_photo(source_path)
         tiles.append(cv2.resize(photo, (max(1, photo.shape[1] * height // photo.shape[0]), height),
                                 interpolation=cv2.INTER_AREA))
         tiles.append(np.full((height, 6, 3), 255, np.uint8))

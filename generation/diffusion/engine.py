@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 
 from catalog_motion.errors import EngineError, PermanentError
+from catalog_motion.images import read_photo, subject_mask
 from catalog_motion.media import MasterClipWriter
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
 from generation.base import Engine, GenerationRequest
-from generation.camera import load_rgb
 from generation.diffusion import loading
 from generation.diffusion.oom import run_with_oom_policy
 from generation.diffusion.settings import DiffusionSettings, parse_settings
@@ -108,7 +108,7 @@ class DiffusionEngine(Engine):
         self.load_seconds = round(time.perf_counter() - started, 3)
 
     @classmethod
-    def from_pipeline(cls, pipe, raw_settings: dict[str, Any], label: str = "in-memory") -> "DiffusionEngine":
+    def from_pipeline(cls, pipe, raw_settings: dict[str, Any], label: str = "in-memory") -> DiffusionEngine:
         """An engine around an already-built pipeline (benchmarks of random-weight real-size models).
 
         Production always goes through the constructor (weights from a folder or the hub cache).
@@ -215,14 +215,12 @@ class DiffusionEngine(Engine):
     def prepare(self, request: GenerationRequest) -> Prepared:
         started = time.perf_counter()
         preset = request.preset
-        source = load_rgb(request.source_path)
+        source = read_photo(request.source_path, preset.background)
         src_h, src_w = source.shape[:2]
         nw, nh = self.native_size(preset)
         small_scale = min(1.0, 512 / max(src_h, src_w))
         small = cv2.resize(source, (max(8, round(src_w * small_scale)), max(8, round(src_h * small_scale))),
                            interpolation=cv2.INTER_AREA) if small_scale < 1 else source
-        from quality.mask import subject_mask
-
         mask = subject_mask(small)
         centre = subject_center(mask)
         cx = (centre.x + 0.5) * src_w / small.shape[1] - 0.5
@@ -394,8 +392,6 @@ class DiffusionEngine(Engine):
         retimer = Retimer(native, method=self.settings.interpolation, loop_frames=plan.loop_frames)
         lock = None
         if p.reference is not None:
-            from quality.mask import subject_mask
-
             # Align at about the model's own resolution: finer detail than that was never generated.
             lock = SubjectLock(p.reference, subject_mask(p.reference), max_residual=self.settings.subject_lock_max_residual,
                                analysis_long_side=min(320, max(p.native)))

@@ -1,4 +1,4 @@
-"""catalog.sku.ingested events against a real local Prefect server, deduplicated by a state file."""
+"""catalog.sku.ingested events: the domain emitter with an injected bus, and with Prefect's (a real local server)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from catalog_connectors import IntakeSettings, load_catalog
 from catalog_connectors.events import EVENT_NAME, emit_ingested
 from catalog_connectors.shopify import resolve_token
 from catalog_motion.errors import CatalogMotionError, IntakeError
+from tasks.prefect_services import flush_prefect_events, prefect_emit, prefect_secret
 
 
 def _events(api_url: str, prefix: str, expect: int, timeout: float = 20.0) -> list[dict]:
@@ -42,16 +43,43 @@ def test_emit_ingested_dedups_across_runs(prefect_api, sample_catalog: Path, tmp
     rows = load_catalog(str(sample_catalog)).rows
     tagged = [r.model_copy(update={"sku": f"EVT1-{r.sku}"}) for r in rows[:3]]
     state = tmp_path / "state.json"
-    first = emit_ingested(tagged + [tagged[0]], state_path=state, source="sample")
+    prefect = {"emit": prefect_emit, "flush": flush_prefect_events}
+    first = emit_ingested(tagged + [tagged[0]], state_path=state, source="sample", **prefect)
     assert first == [r.sku for r in tagged]
-    assert emit_ingested(tagged, state_path=state, source="sample") == []  # nothing new the second time
+    assert emit_ingested(tagged, state_path=state, source="sample", **prefect) == []  # nothing new the second time
     more = tagged + [rows[3].model_copy(update={"sku": "EVT1-NEW"})]
-    assert emit_ingested(more, state_path=state, source="sample") == ["EVT1-NEW"]
+    assert emit_ingested(more, state_path=state, source="sample", **prefect) == ["EVT1-NEW"]
     assert set(json.loads(state.read_text())["announced"]) == {*first, "EVT1-NEW"}
     events = _events(prefect_api.url, "sku.EVT1-", expect=4)
-    assert sorted(e["resource"]["prefect.resource.id"] for e in events) == sorted(f"sku.{s}" for s in [*first, "EVT1-NEW"])
+    assert sorted(e["resource"]["prefect.resource.id"] for e in events) == \
+        sorted(f"sku.{s}" for s in [*first, "EVT1-NEW"])
     tee = next(e for e in events if e["resource"]["prefect.resource.id"] == "sku.EVT1-TEE-RED-S")
     assert tee["payload"]["image"] == "images/tee-red.png" and tee["payload"]["item_group_id"] == "TEE-CLASSIC"
+
+
+def test_emit_ingested_sends_each_new_sku_through_the_injected_emitter(sample_catalog: Path, tmp_path: Path) -> None:
+    sent: list[tuple[str, dict[str, str], dict]] = []
+    calls: list[str] = []
+
+    def bus(event: str, resource: dict[str, str], payload: dict) -> object:
+        sent.append((event, resource, payload))
+        calls.append("emit")
+        return object()
+
+    row = load_catalog(str(sample_catalog)).rows[0]
+    state = tmp_path / "state.json"
+    done = emit_ingested([row, "PLAIN-1", row.sku], emit=bus, flush=lambda: calls.append("flush"),
+                         state_path=state, source="shop.csv")
+    assert done == [row.sku, "PLAIN-1"] and calls == ["emit", "emit", "flush"]  # one flush, after the events
+    assert sent == [
+        (EVENT_NAME, {"prefect.resource.id": f"sku.{row.sku}", "prefect.resource.name": row.sku},
+         {"sku": row.sku, "source": "shop.csv", "image": row.image, "item_group_id": row.item_group_id,
+          "updated_at": row.updated_at}),
+        (EVENT_NAME, {"prefect.resource.id": "sku.PLAIN-1", "prefect.resource.name": "PLAIN-1"},
+         {"sku": "PLAIN-1", "source": "shop.csv"}),
+    ]
+    assert emit_ingested(["PLAIN-1", "PLAIN-2"], emit=bus, state_path=state) == ["PLAIN-2"]  # no flush: fine
+    assert set(json.loads(state.read_text())["announced"]) == {row.sku, "PLAIN-1", "PLAIN-2"}
 
 
 def test_state_file_errors_and_failed_emit(tmp_path: Path) -> None:
@@ -89,8 +117,10 @@ def test_shopify_token_from_prefect_secret_block(prefect_api) -> None:
     from prefect.blocks.system import Secret
 
     Secret(value="shpat_from_block_42").save("catalog-test-shopify", overwrite=True)
-    assert resolve_token(IntakeSettings(shopify_token_block="catalog-test-shopify")) == "shpat_from_block_42"
+    settings = IntakeSettings(shopify_token_block="catalog-test-shopify")
+    assert resolve_token(settings, prefect_secret) == "shpat_from_block_42"
+    assert prefect_secret("catalog-test-shopify") == "shpat_from_block_42"
     with pytest.raises(IntakeError, match="cannot load Prefect Secret block 'nope-block'") as info:
-        resolve_token(IntakeSettings(shopify_token_block="nope-block"))
+        resolve_token(IntakeSettings(shopify_token_block="nope-block"), prefect_secret)
     assert "shpat" not in str(info.value)
     os.environ.pop("SHOPIFY_ACCESS_TOKEN", None)

@@ -1,4 +1,4 @@
-"""Two-phase planning with real fetches: load -> plan refs -> fetch -> plan keys -> incremental re-plan."""
+"""Incremental planning with real fetches: plan -> fetch step (content keys) -> skip what is unchanged."""
 
 from __future__ import annotations
 
@@ -8,24 +8,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from catalog_connectors import IntakeSettings, fetch_photos, load_catalog
-from catalog_motion.planning import plan_work_items
+from catalog_connectors import IntakeSettings, load_catalog
+from catalog_motion.planning import plan_items
 from catalog_motion.presets import load_presets
+from catalog_motion.settings import RunSettings
 from catalog_motion.types import ManifestRow
+from pipeline.batching import batch_states
+from pipeline.state import ItemState, RunContext
+from pipeline.steps import fetch_batch
 
-IDS = {"camera": "camera/test"}
 
-
-def _plan(catalog: Path, work: Path, previous=None):
-    settings = IntakeSettings(min_long_side=64)
+def _fetch(catalog: Path, work: Path, previous: list[ManifestRow] | None = None) -> list[ItemState]:
+    """Every item of the catalog through the run's fetch step; its states (skipped ones have an outcome)."""
+    settings = RunSettings(intake=IntakeSettings(min_long_side=64), work_dir=str(work))
     presets = load_presets()
-    load = load_catalog(str(catalog), settings)
-    refs = plan_work_items(load.rows, presets, engine_identities=IDS)
-    photos = fetch_photos(refs.photo_refs, work, settings, base_dir=Path(load.base_dir))
-    hashes = {ref: p.sha256 for ref, p in photos.items()}
-    paths = {ref: p.path for ref, p in photos.items()}
-    return plan_work_items(load.rows, presets, engine_identities=IDS, previous=previous, photo_hashes=hashes,
-                           photo_paths=paths)
+    load = load_catalog(str(catalog), settings.intake)
+    items, _ = plan_items(load.rows, list(presets.values()))
+    ctx = RunContext(run_id="r", catalog=str(catalog), out=str(work / "out"), work_dir=str(work), settings=settings,
+                     presets=presets, catalog_dir=load.base_dir)
+    by_key = {(row.sku, row.preset): row for row in previous or []}
+    return [state for batch in batch_states(items, 100, by_key) for state in fetch_batch(batch, ctx)]
 
 
 def test_unchanged_catalog_plans_nothing_and_one_changed_photo_replans_its_sku(small_sample_catalog: Path,
@@ -33,20 +35,20 @@ def test_unchanged_catalog_plans_nothing_and_one_changed_photo_replans_its_sku(s
     catalog_dir = tmp_path / "catalog"
     shutil.copytree(small_sample_catalog.parent, catalog_dir)
     catalog = catalog_dir / "catalog.csv"
-    first = _plan(catalog, tmp_path / "work")
+    first = _fetch(catalog, tmp_path / "work")
     n_presets = len(load_presets())
-    assert len(first.items) == 2 * n_presets  # the two red sizes share one item per preset
-    assert all(Path(i.source_path).is_file() for i in first.items)
-    published = [ManifestRow(sku=sku, preset=i.preset, status="published", key=i.key) for i in first.items
-                 for sku in i.skus]
-    again = _plan(catalog, tmp_path / "work", previous=published)
-    assert again.items == [] and len(again.skipped) == 3 * n_presets
+    assert len(first) == 2 * n_presets  # the two red sizes share one item per preset
+    assert all(s.status is None and Path(s.item.source_path).is_file() and s.item.key for s in first)
+    published = [ManifestRow(sku=sku, preset=s.item.preset, status="published", key=s.item.key) for s in first
+                 for sku in s.item.skus]
+    again = _fetch(catalog, tmp_path / "work", previous=published)
+    assert {s.status for s in again} == {"skipped"} and sum(len(s.item.skus) for s in again) == 3 * n_presets
 
     photo = catalog_dir / "images" / "hoodie-logo.jpg"
     pixels = np.asarray(Image.open(photo).convert("RGB")).copy()
     pixels[10:20, 10:20] = 0  # a retouched photo
     Image.fromarray(pixels).save(photo, quality=92)
-    changed = _plan(catalog, tmp_path / "work", previous=published)
-    assert sorted((i.preset, tuple(i.skus)) for i in changed.items) == sorted(
+    changed = _fetch(catalog, tmp_path / "work", previous=published)
+    assert sorted((s.item.preset, tuple(s.item.skus)) for s in changed if s.status is None) == sorted(
         (p, ("HOOD-LOGO-L",)) for p in load_presets())
-    assert {r.sku for r in changed.skipped} == {"TEE-RED-S", "TEE-RED-M"}
+    assert {sku for s in changed if s.status == "skipped" for sku in s.item.skus} == {"TEE-RED-S", "TEE-RED-M"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalog_connectors import IntakeSettings, fetch_photo, fetch_photos, load_catalog, net
+from catalog_connectors import IntakeSettings, fetch_photo, load_catalog, net
 from catalog_motion.errors import IntakeError, TransientError
 from tests.catalog.photo_factory import png_bytes
 from tests.fixtures.http_servers import Reply
@@ -180,9 +180,11 @@ def test_feed_pointing_at_private_address_refused_without_connection(http_route_
     assert load.rows[0].image == http_route_server.url("/good.png")  # relative link joined to the feed URL
     assert [(o.sku, o.reason) for o in load.refused] == [
         ("EVIL-3", "local photo path in a remote catalog is not allowed")]
-    results = fetch_photos([r.image for r in load.rows], tmp_path, s)
-    assert results[load.rows[0].image].width == 64
-    assert "loopback" in str(results[load.rows[1].image]) and "cloud-metadata" in str(results[load.rows[2].image])
+    assert fetch_photo(load.rows[0].image, tmp_path, s).width == 64
+    with pytest.raises(IntakeError, match="loopback"):
+        fetch_photo(load.rows[1].image, tmp_path, s)
+    with pytest.raises(IntakeError, match="cloud-metadata"):
+        fetch_photo(load.rows[2].image, tmp_path, s)
     assert refusing_listener.accepted == 0
 
 
@@ -197,9 +199,16 @@ def test_catalog_over_http_guarded(http_route_server, tmp_path: Path) -> None:
         load_catalog(page, allow(http_route_server))
 
 
-def test_fetch_photos_bounded_concurrency(http_route_server, tmp_path: Path) -> None:
+def test_fetch_step_downloads_with_bounded_concurrency(http_route_server, tmp_path: Path) -> None:
+    """The run's fetch step downloads a batch's photos `intake.download_concurrency` at a time."""
     import threading
     import time
+
+    from catalog_motion.presets import load_presets
+    from catalog_motion.settings import RunSettings
+    from catalog_motion.types import WorkItem
+    from pipeline.state import ItemState, RunContext
+    from pipeline.steps import fetch_batch
 
     lock = threading.Lock()
     active = {"now": 0, "max": 0}
@@ -218,6 +227,12 @@ def test_fetch_photos_bounded_concurrency(http_route_server, tmp_path: Path) -> 
     urls = []
     for i in range(6):
         urls.append(http_route_server.route(f"/{i}p.png", slow_photo))
-    results = fetch_photos(urls, tmp_path, allow(http_route_server, download_concurrency=2))
+    preset = load_presets()["social"]
+    settings = RunSettings(intake=allow(http_route_server, download_concurrency=2), work_dir=str(tmp_path))
+    ctx = RunContext(run_id="r", catalog="feed", out=str(tmp_path / "out"), work_dir=str(tmp_path), settings=settings,
+                     presets={preset.name: preset})
+    states = fetch_batch([ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=url))
+                          for i, url in enumerate(urls)], ctx)
     assert active["max"] == 2
-    assert len({r.sha256 for r in results.values()}) == 6  # six different photos, all fetched
+    assert all(s.status is None for s in states)
+    assert len({s.item.source_sha256 for s in states}) == 6  # six different photos, all fetched

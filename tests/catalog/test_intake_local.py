@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catalog_connectors import IntakeSettings, fetch_photo, fetch_photos
+from catalog_connectors import IntakeSettings, fetch_photo
 from catalog_motion.errors import IntakeError
 from tests.catalog.photo_factory import bomb_png, jpeg_bytes, marker_image, matrix_icc, png_bytes
 
@@ -131,14 +131,25 @@ def test_format_allow_list_and_scheme_allow_list(tmp_path: Path) -> None:
         fetch_photo("missing.png", tmp_path / "o", IntakeSettings(), base_dir=tmp_path)
 
 
-def test_fetch_photos_bounded_and_per_ref_outcomes(sample_catalog: Path, tmp_path: Path) -> None:
-    base = sample_catalog.parent
+def test_fetch_step_gives_each_item_its_own_outcome(sample_catalog: Path, tmp_path: Path) -> None:
+    """One unreadable photo is that item's `invalid` outcome; its neighbours in the batch are fetched."""
+    from catalog_motion.presets import load_presets
+    from catalog_motion.settings import RunSettings
+    from catalog_motion.types import WorkItem
+    from pipeline.state import ItemState, RunContext
+    from pipeline.steps import fetch_batch
+
     (tmp_path / "bad.jpg").write_bytes(b"nope")
-    refs = ["images/tee-red.png", "images/tee-red.png", "images/hoodie-logo.jpg", str(tmp_path / "bad.jpg")]
-    out = fetch_photos(refs, tmp_path / "o", IntakeSettings(download_concurrency=2), base_dir=base)
-    assert list(out) == ["images/tee-red.png", "images/hoodie-logo.jpg", str(tmp_path / "bad.jpg")]
-    assert out["images/hoodie-logo.jpg"].source_format == "JPEG"
-    assert isinstance(out[str(tmp_path / "bad.jpg")], IntakeError)
+    refs = ["images/tee-red.png", "images/hoodie-logo.jpg", str(tmp_path / "bad.jpg")]
+    preset = load_presets()["social"]
+    settings = RunSettings(intake=IntakeSettings(download_concurrency=2), work_dir=str(tmp_path / "o"))
+    ctx = RunContext(run_id="r", catalog=str(sample_catalog), out=str(tmp_path / "out"), work_dir=str(tmp_path / "o"),
+                     settings=settings, presets={preset.name: preset}, catalog_dir=str(sample_catalog.parent))
+    states = fetch_batch([ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=ref))
+                          for i, ref in enumerate(refs)], ctx)
+    assert [s.status for s in states] == [None, None, "invalid"]
+    assert all(Path(s.item.source_path).is_file() and s.item.key for s in states[:2])
+    assert states[2].reason == "not an image (content is not a recognised photo format)"
 
 
 def test_local_roots_confine_paths(tmp_path: Path) -> None:

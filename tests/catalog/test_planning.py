@@ -1,13 +1,13 @@
-"""plan_work_items: grouping of photo-sharing variants, seeds, content keys, incremental skipping."""
+"""Planning: grouping of photo-sharing variants, seeds, content keys, incremental skipping."""
 
 from __future__ import annotations
 
 import pytest
 
-from catalog_motion.errors import ConfigError
-from catalog_motion.planning import content_key, plan_work_items, seed_for, select_photo
+from catalog_motion.planning import UNCHANGED, content_key, key_item, plan_items, seed_for, select_photo
 from catalog_motion.presets import load_presets
 from catalog_motion.types import Asset, CatalogRow, ManifestRow
+from publishing.rows import item_rows
 
 IDS = {"camera": "camera/1"}
 
@@ -30,13 +30,29 @@ HASHES = {"images/tee-red.png": "a" * 64, "images/hoodie.jpg": "b" * 64, "copy/h
           "life/hoodie.jpg": "c" * 64}
 
 
-def _published(plan) -> list[ManifestRow]:
+def _plan(rows, presets, *, previous=(), full=False, ids=IDS, hashes=HASHES):
+    """Both planning steps as a run takes them: plan_items, then key_item once each photo is fetched.
+    Returns (items to generate, the skipped items' manifest rows)."""
+    items, _ = plan_items(rows, list(presets.values()))
+    by_key = {(row.sku, row.preset): row for row in previous}
+    planned, skipped = [], []
+    for item in items:
+        standing = [by_key[(sku, item.preset)] for sku in item.skus if (sku, item.preset) in by_key]
+        if key_item(item, hashes[item.image], presets[item.preset], ids[item.engine], previous=standing, full=full):
+            skipped += item_rows(item, "skipped", UNCHANGED, clip=None, qc=None, assets={}, sku_failures={},
+                                 previous=standing, timings={})
+        else:
+            planned.append(item)
+    return planned, skipped
+
+
+def _published(items) -> list[ManifestRow]:
     return [
         ManifestRow(sku=sku, preset=item.preset, status="published", key=item.key, seed=item.seed,
                     video=f"s3://b/{sku}/{item.preset}/clip.mp4",
                     assets=[Asset(kind="video", uri=f"s3://b/{sku}/{item.preset}/clip.mp4", size=1, sha256="0" * 64,
                                   content_type="video/mp4")])
-        for item in plan.items for sku in item.skus
+        for item in items for sku in item.skus
     ]
 
 
@@ -51,28 +67,26 @@ def test_seed_is_deterministic_and_distinct() -> None:
     assert seed_for("A", "social", 0) == expected
 
 
-def test_phase_one_groups_by_reference(presets) -> None:
-    plan = plan_work_items(_rows(), presets, engine_identities=IDS)
-    assert not plan.keyed and plan.skipped == []
-    assert len(plan.items) == 3 * len(presets)  # tee (2 skus), hoodie, hoodie copy
-    tee = [i for i in plan.items if i.preset == "social" and i.image == "images/tee-red.png"]
+def test_items_group_rows_by_photo_reference(presets) -> None:
+    items, refused = plan_items(_rows(), list(presets.values()))
+    assert refused == []
+    assert len(items) == 3 * len(presets)  # tee (2 skus), hoodie, hoodie copy
+    tee = [i for i in items if i.preset == "social" and i.image == "images/tee-red.png"]
     assert len(tee) == 1 and tee[0].skus == ["TEE-RED-S", "TEE-RED-M"] and tee[0].sku == "TEE-RED-S"
     assert tee[0].seed == seed_for("TEE-RED-S", "social", 0) and tee[0].key is None
-    assert plan.photo_refs == ["images/tee-red.png", "images/hoodie.jpg", "copy/hoodie-same-bytes.jpg"]
+    refs = list(dict.fromkeys(i.image for i in items))
+    assert refs == ["images/tee-red.png", "images/hoodie.jpg", "copy/hoodie-same-bytes.jpg"]
 
 
-def test_phase_two_groups_by_content_and_keys(presets) -> None:
-    plan = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES,
-                           photo_paths={"images/tee-red.png": "/w/a.png"})
-    assert plan.keyed and len(plan.items) == 2 * len(presets)
-    hood = next(i for i in plan.items if i.preset == "product-page" and i.source_sha256 == "b" * 64)
-    assert hood.skus == ["HOOD-L", "HOOD-XL"]
-    tee = next(i for i in plan.items if i.preset == "product-page" and i.source_sha256 == "a" * 64)
-    assert tee.source_path == "/w/a.png" and hood.source_path is None
+def test_fetched_items_get_their_content_keys(presets) -> None:
+    items, _ = _plan(_rows(), presets)
+    assert len(items) == 3 * len(presets)
+    tee = next(i for i in items if i.preset == "product-page" and i.image == "images/tee-red.png")
+    assert tee.source_sha256 == "a" * 64
     assert tee.key == content_key("a" * 64, presets["product-page"], "camera/1")
-    keys = {i.key for i in plan.items}
-    assert len(keys) == len(plan.items)  # preset and photo both enter the key
-    assert plan.sku_presets() == {(r.sku, p) for r in _rows() for p in presets}
+    # preset and photo content both enter the key: only byte-identical photos of one preset share a key
+    keys = {(i.source_sha256, i.preset): i.key for i in items}
+    assert len(set(keys.values())) == len(keys) == 2 * len(presets)
 
 
 def test_key_changes_with_engine_and_preset_but_not_description(presets) -> None:
@@ -84,55 +98,47 @@ def test_key_changes_with_engine_and_preset_but_not_description(presets) -> None
 
 
 def test_incremental_unchanged_catalog_plans_nothing(presets) -> None:
-    first = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES)
+    first, _ = _plan(_rows(), presets)
     previous = _published(first)
-    second = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES, previous=previous)
-    assert second.items == []
-    assert len(second.skipped) == len(_rows()) * len(presets)
-    assert {r.status for r in second.skipped} == {"skipped"}
-    assert all(r.assets and r.video for r in second.skipped)  # old assets carried forward
+    second, skipped = _plan(_rows(), presets, previous=previous)
+    assert second == []
+    assert len(skipped) == len(_rows()) * len(presets)
+    assert {r.status for r in skipped} == {"skipped"} and {r.reason for r in skipped} == {UNCHANGED}
+    assert all(r.assets and r.video for r in skipped)  # old assets carried forward
     # A run after a run of skips still skips (skipped rows keep standing).
-    third = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES, previous=second.skipped)
-    assert third.items == []
+    third, _ = _plan(_rows(), presets, previous=skipped)
+    assert third == []
     # full=True forces everything.
-    forced = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES, previous=previous, full=True)
-    assert len(forced.items) == len(first.items) and forced.skipped == []
+    forced, forced_skipped = _plan(_rows(), presets, previous=previous, full=True)
+    assert len(forced) == len(first) and forced_skipped == []
 
 
 def test_changing_one_photo_replans_exactly_that_sku(presets) -> None:
-    first = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES)
+    first, _ = _plan(_rows(), presets)
     previous = _published(first)
     rows = _rows()
     rows[3] = rows[3].model_copy(update={"image": "copy/hoodie-new.jpg"})
     hashes = {**HASHES, "copy/hoodie-new.jpg": "d" * 64}
-    plan = plan_work_items(rows, presets, engine_identities=IDS, photo_hashes=hashes, previous=previous)
-    assert {(i.preset, tuple(i.skus)) for i in plan.items} == {(p, ("HOOD-XL",)) for p in presets}
-    assert len(plan.skipped) == 3 * len(presets)
+    planned, skipped = _plan(rows, presets, previous=previous, hashes=hashes)
+    assert {(i.preset, tuple(i.skus)) for i in planned} == {(p, ("HOOD-XL",)) for p in presets}
+    assert len(skipped) == 3 * len(presets)
 
 
 def test_failed_or_rejected_previous_rows_are_replanned(presets) -> None:
-    first = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES)
+    first, _ = _plan(_rows(), presets)
     previous = [r.model_copy(update={"status": "rejected"}) if r.sku == "TEE-RED-M" and r.preset == "social" else r
                 for r in _published(first)]
-    plan = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES, previous=previous)
-    assert [(i.preset, i.skus) for i in plan.items] == [("social", ["TEE-RED-S", "TEE-RED-M"])]
+    planned, _ = _plan(_rows(), presets, previous=previous)
+    assert [(i.preset, i.skus) for i in planned] == [("social", ["TEE-RED-S", "TEE-RED-M"])]
 
 
 def test_new_engine_identity_replans_everything(presets) -> None:
-    first = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=HASHES)
-    plan = plan_work_items(_rows(), presets, engine_identities={"camera": "camera/2"}, photo_hashes=HASHES,
-                           previous=_published(first))
-    assert len(plan.items) == len(first.items)
+    first, _ = _plan(_rows(), presets)
+    planned, _ = _plan(_rows(), presets, ids={"camera": "camera/2"}, previous=_published(first))
+    assert len(planned) == len(first)
 
 
-def test_unfetched_photos_are_unplanned(presets) -> None:
-    hashes = {k: v for k, v in HASHES.items() if k != "images/hoodie.jpg"}
-    plan = plan_work_items(_rows(), presets, engine_identities=IDS, photo_hashes=hashes)
-    assert {(o.sku, o.row_index) for o in plan.unplanned} == {("HOOD-L", 2)}
-    assert len(plan.unplanned) == len(presets)
-
-
-def test_source_image_rule_and_missing_identity(presets) -> None:
+def test_source_image_rule(presets) -> None:
     row = _rows()[2]
     life = presets["social"].model_copy(update={"source_image": "lifestyle"})
     extra = presets["social"].model_copy(update={"source_image": "additional"})
@@ -140,10 +146,8 @@ def test_source_image_rule_and_missing_identity(presets) -> None:
     assert select_photo(row, extra) == "images/hoodie.jpg"  # no additional photo: falls back to main
     assert select_photo(row.model_copy(update={"additional_images": ["add.jpg"]}), extra) == "add.jpg"
     assert select_photo(_rows()[0].model_copy(update={"additional_images": ["add.jpg"]}), life) == "add.jpg"
-    plan = plan_work_items([row], [life], engine_identities=IDS)
-    assert plan.photo_refs == ["life/hoodie.jpg"]
-    with pytest.raises(ConfigError, match="engine 'wan'"):
-        plan_work_items([row], [presets["social"].model_copy(update={"engine": "wan"})], engine_identities=IDS)
+    items, _ = plan_items([row], [life])
+    assert [i.image for i in items] == ["life/hoodie.jpg"]
 
 
 def test_fold_refusals_keeps_one_outcome_per_sku():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog_connectors import IntakeSettings, fetch_photo, fetch_photos, load_catalog
+from catalog_connectors import IntakeSettings, fetch_photo, load_catalog
 from catalog_motion.errors import IntakeError
 from tests.catalog.photo_factory import jpeg_bytes, marker_image, png_bytes
 
@@ -30,8 +30,7 @@ def test_catalog_file_in_s3_with_relative_photos(s3_client, s3_bucket, s3_settin
     assert {o.sku: o.reason for o in load.refused} == {
         "C": "local photo path in a remote catalog is not allowed",
         "D": "relative photo path escapes the catalog's bucket"}
-    photos = fetch_photos([r.image for r in load.rows], tmp_path, s3_settings)
-    a, b = photos.values()
+    a, b = (fetch_photo(r.image, tmp_path, s3_settings) for r in load.rows)
     assert a.source_format == "PNG" and b.source_format == "JPEG" and a.width == 60
 
 

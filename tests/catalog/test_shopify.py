@@ -100,3 +100,38 @@ def test_shopify_endpoint_guarded_and_named() -> None:
         endpoint_for("shopify://", settings)
     with pytest.raises(IntakeError, match="loopback"):
         ShopifyClient("http://127.0.0.1:1/graphql.json", "t", settings).query("{shop{name}}", {})
+
+
+def test_token_block_is_read_through_the_injected_resolver(shopify_fake, monkeypatch, tmp_path) -> None:
+    fake = shopify_fake([shopify_product(0, "https://c/f")], token=TOKEN)
+    monkeypatch.delenv("SHOPIFY_ACCESS_TOKEN", raising=False)  # the token must come from the resolver
+    asked: list[str] = []
+
+    def vault(name: str) -> str:
+        asked.append(name)
+        return {"shop-prod": TOKEN}[name]
+
+    settings = _settings(shopify_token_block="shop-prod")
+    load = load_catalog(_source(fake), settings, secrets=vault)
+    assert asked == ["shop-prod"] and len(load.rows) == 4
+    assert fake.server.requests[-1].headers["x-shopify-access-token"] == TOKEN
+    # A source block naming the secret block passes the resolver on to the source it names.
+    block = tmp_path / "shop.yaml"
+    block.write_text(f"catalog:\n  uri: {_source(fake)}\n  intake: {{shopify_token_block: shop-prod}}\n")
+    assert len(load_catalog(str(block), _settings(), secrets=vault).rows) == 4 and asked == ["shop-prod"] * 2
+
+
+def test_token_block_without_resolver_or_with_failing_one_is_refused(shopify_fake, monkeypatch) -> None:
+    fake = shopify_fake([shopify_product(0, "https://c/f")], token=TOKEN)
+    monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", TOKEN)  # never used instead of the named block
+    settings = _settings(shopify_token_block="shop-prod")
+    with pytest.raises(IntakeError, match=r"shopify_token_block 'shop-prod' is set but no secret resolver"):
+        load_catalog(_source(fake), settings)
+
+    def broken(name: str) -> str:
+        raise KeyError(f"{name} -> {TOKEN}")  # a resolver's own message may carry anything
+
+    with pytest.raises(IntakeError, match="cannot resolve secret 'shop-prod': KeyError") as info:
+        load_catalog(_source(fake), settings, secrets=broken)
+    assert TOKEN not in str(info.value)
+    assert fake.queries == []

@@ -7,7 +7,8 @@ import threading
 from typing import Any
 
 from catalog_motion.errors import EngineError, TransientError
-from generation.base import Engine, GenerationRequest, get_engine, register_engine
+from generation.base import Engine, GenerationRequest
+from generation.registry import get_engine, register_engine
 
 CALLS: dict[str, int] = {"flaky_batches": 0, "broken_items": 0}
 _LOCK = threading.Lock()

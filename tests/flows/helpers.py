@@ -63,17 +63,13 @@ def artifacts(flow_run_id: Any) -> list[Any]:
 def events_named(name: str, resource_id: str, timeout_s: float = 20.0) -> list[Any]:
     """Events the server stored with this name and resource id (polled: events are ingested async)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.events import EventPage
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     flt = EventFilter(event=EventNameFilter(name=[name]), resource=EventResourceFilter(id=[resource_id]))
     deadline = time.monotonic() + timeout_s
     with get_client(sync_client=True) as client:
         while True:
-            response = client._client.post(
-                "/events/filter", json={"filter": flt.model_dump(mode="json", exclude_none=True), "limit": 50}
-            )
-            found = EventPage.model_validate(response.json()).events
+            found = client.read_events(filter=flt, limit=50).events
             if found or time.monotonic() > deadline:
                 return found
             time.sleep(0.5)

@@ -8,7 +8,8 @@ import json
 import os
 from typing import Any
 
-from generation.base import Engine, GenerationRequest, get_engine, register_engine
+from generation.base import Engine, GenerationRequest
+from generation.registry import get_engine, register_engine
 
 
 class RayProbeEngine(Engine):

@@ -184,7 +184,7 @@ def test_worker_killed_during_generation_then_resume(flows_deployed, tmp_path):
     from prefect.deployments import run_deployment
     from prefect.states import Crashed
 
-    from tasks.journal import RunJournal
+    from pipeline.journal import RunJournal
 
     root = tmp_path
     catalog_src = flows_deployed["catalog"]

@@ -1,7 +1,7 @@
 """The batch driver's scheduling: with slots, batches furthest along go first, so few hold master clips.
 
-The stage functions here stand in for the Prefect tasks (the driver only submits callables with
-parameters and reads their futures); the real tasks and runners are exercised by the flow tests."""
+The stage functions here stand in for the Prefect tasks (the driver only calls `submit(batch)` and reads
+the futures it returns); the real tasks and runners are exercised by the flow tests."""
 
 from __future__ import annotations
 
@@ -11,18 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from catalog_motion.types import WorkItem
-from flows.driver import Batch, BatchDriver
-from tasks.context import ItemState
-
-
-class ExecutorRunner:
-    """The runner interface the driver uses (submit(task, parameters) -> future), on a thread pool."""
-
-    def __init__(self, workers: int):
-        self.pool = ThreadPoolExecutor(max_workers=workers)
-
-    def submit(self, task, parameters):
-        return self.pool.submit(task, **parameters)
+from pipeline.driver import Batch, BatchDriver
+from pipeline.state import ItemState
 
 
 class Stages:
@@ -79,11 +69,13 @@ def _batches(n: int):
 
 def _run(n: int, *, slots, window: int, regenerate_once=frozenset()):
     stages = Stages(regenerate_once)
-    runner = ExecutorRunner(workers=1)
+    pool = ThreadPoolExecutor(max_workers=1)
     done: list[Batch] = []
-    driver = BatchDriver(runner, stages.tasks(), None, window=window, on_batch_done=done.append, slots=slots)
+    tasks = stages.tasks()
+    driver = BatchDriver(lambda batch: pool.submit(tasks[batch.stage], batch.states, None, batch.label),
+                         window=window, on_batch_done=done.append, slots=slots)
     driver.run(_batches(n))
-    runner.pool.shutdown()
+    pool.shutdown()
     return stages, done, driver
 
 

@@ -1,4 +1,4 @@
-"""Plain orchestration functions, without Prefect: planning, ask-for-less, journal, retries."""
+"""Plain orchestration functions, without Prefect: planning, ask-for-less, manifest rows, journal, retries."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import pytest
 from catalog_motion.errors import EngineError, TransientError
 from catalog_motion.presets import load_presets
 from catalog_motion.types import CatalogRow, ManifestRow, QCReport, RowOutcome, WorkItem
-from tasks.context import ItemState
-from tasks.items import (
-    apply_verdict, carry_unselected, invalid_rows, make_batches, manifest_rows, next_stage, plan_items,
-    rejection_rate, seed_for, status_counts,
-)
-from tasks.journal import RunJournal, journal_id
-from tasks.stages import backoff_delays
+from catalog_motion.planning import plan_items, seed_for
+from pipeline.batching import batch_states
+from pipeline.calls import backoff_delays
+from pipeline.driver import next_stage
+from pipeline.journal import RunJournal, journal_id
+from pipeline.recording import state_rows
+from pipeline.state import ItemState
+from pipeline.tally import RunTally
+from publishing.rows import carry_unselected, invalid_rows
+from quality.verdict import judge
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +49,15 @@ def test_seeds_are_deterministic_and_distinct():
 def test_batches_never_mix_engines_or_presets(presets):
     rows = [_row(i, f"S{i}", f"{i}.png") for i in range(7)]
     items, _ = plan_items(rows, list(presets.values()))
-    batches = list(make_batches([ItemState(item=i) for i in items], 3))
+    batches = list(batch_states(items, 3, {}))
     assert sum(len(b) for b in batches) == len(items)
     for batch in batches:
         assert len(batch) <= 3 and len({(s.item.engine, s.item.preset) for s in batch}) == 1
+
+
+def apply_verdict(state: ItemState, report: QCReport, preset) -> None:
+    state.record_qc(report)
+    state.apply_verdict(judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku, preset=state.item.preset))
 
 
 def _state(presets, name="product-page") -> ItemState:
@@ -91,16 +99,22 @@ def test_next_stage_control_flow(presets):
 
 def test_rows_one_per_sku_and_counts(presets):
     state = _state(presets).finish("failed", "generation failed: boom")
-    rows = manifest_rows(state)
+    rows = state_rows(state)
     assert [(r.sku, r.status, r.reason) for r in rows] == [("A", "failed", "generation failed: boom"),
                                                            ("A2", "failed", "generation failed: boom")]
     refused = invalid_rows([RowOutcome(row_index=4, sku=None, reason="empty row")], list(presets.values()))
     assert len(refused) == len(presets) and all(r.status == "invalid" and r.sku == "<row 4>" for r in refused)
-    counts = status_counts(rows + refused)
-    assert counts["total"] == {"failed": 2, "invalid": len(presets)}
+    tally = RunTally(limit=10)
+    tally.add(rows + refused)
+    assert tally.counts()["total"] == {"failed": 2, "invalid": len(presets)}
     pub = ManifestRow(sku="x", preset="p", status="published")
     rej = ManifestRow(sku="y", preset="p", status="rejected")
-    assert rejection_rate([pub, pub, pub, rej]) == 0.25 and rejection_rate(refused) == 0.0
+    tally = RunTally(limit=10)
+    tally.add([pub, pub, pub, rej])
+    assert tally.rejection_rate() == 0.25
+    tally = RunTally(limit=10)
+    tally.add(refused)
+    assert tally.rejection_rate() == 0.0
 
 
 def test_partial_runs_carry_untouched_rows():

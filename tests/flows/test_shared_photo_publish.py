@@ -12,9 +12,9 @@ from catalog_motion.presets import load_presets
 from catalog_motion.settings import RunSettings
 from catalog_motion.types import ManifestRow, WorkItem
 from quality.synthetic import draw_garment_photo
-from tasks.context import ItemState, RunContext
-from tasks.items import manifest_rows
-from tasks.stages import check_batch, fetch_batch, generate_batch, publish_batch
+from pipeline.recording import state_rows
+from pipeline.state import ItemState, RunContext
+from pipeline.steps import check_batch, fetch_batch, generate_batch, publish_batch
 from tests.flows.conftest import SMALL_PRESETS
 
 
@@ -38,7 +38,7 @@ def _run_item(tmp_path: Path, skus: list[str], blocked: list[str]) -> tuple[Item
         states = stage(states, ctx)
     assert states[0].status is None and states[0].qc is not None and states[0].qc.passed, states[0].qc
     states = publish_batch(states, ctx)
-    return states[0], {row.sku: row for row in manifest_rows(states[0])}, out
+    return states[0], {row.sku: row for row in state_rows(states[0])}, out
 
 
 def test_one_skus_publish_failure_leaves_its_siblings_published(tmp_path):

@@ -4,15 +4,17 @@ batches, the journal as the run's row store (resume compaction), streamed invari
 from __future__ import annotations
 
 import gc
+from collections import Counter
 
 from catalog_motion.invariants import check_run_invariants
 from catalog_motion.presets import load_presets
 from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome, WorkItem
-from tasks.artifacts import failures_table, links_markdown, summary_table
-from tasks.context import ItemState
-from tasks.items import batch_states, make_batches, plan_items, rejection_rate, status_counts
-from tasks.journal import RunJournal
-from tasks.tally import RunTally, tally_rows
+from catalog_motion.planning import plan_items
+from pipeline.batching import batch_states
+from pipeline.journal import RunJournal
+from pipeline.state import ItemState
+from pipeline.summary import failures_table, links_markdown, summary_table
+from pipeline.tally import RunTally
 
 
 def _rows() -> list[ManifestRow]:
@@ -24,26 +26,25 @@ def _rows() -> list[ManifestRow]:
     return rows
 
 
-def test_tally_matches_the_list_functions_it_replaces():
+def test_tally_counts_every_row_but_keeps_only_the_first_failures_and_links():
     rows = _rows()
     tally = RunTally(limit=5)
     for start in range(0, len(rows), 7):  # fed batch by batch, as the flow does
         tally.add(rows[start : start + 7])
-    assert tally.counts() == status_counts(rows) and tally.rows == len(rows)
-    assert tally.rejection_rate() == rejection_rate(rows) == 0.5
+    per_preset = {preset: dict(Counter(r.status for r in rows if r.preset == preset)) for preset in ("pp", "social")}
+    assert tally.counts() == {**per_preset, "total": dict(Counter(r.status for r in rows))}
+    assert tally.rows == len(rows)
+    assert tally.rejection_rate() == 0.5  # 8 rejected of 16 generated (published + rejected)
     bad = [r for r in rows if r.status in ("rejected", "invalid", "failed")]
     assert failures_table(tally, 5) == [{"sku": r.sku, "preset": r.preset, "status": r.status,
                                          "reason": r.reason[:300]} for r in bad[:5]]
-    assert failures_table(rows, 5) == failures_table(tally, 5)  # lists still work
-    assert summary_table(tally) == summary_table(rows)
     assert summary_table(tally)[-1] == {"preset": "total", "published": 8, "rejected": 8, "invalid": 8,
                                         "failed": 8, "skipped": 8, "rows": 40}
     # links: only the first `limit` published rows are kept, the total is still right
     assert [p.sku for p in tally.published] == ["S0", "S5", "S10", "S15", "S20"] and tally.published_links == 8
     page = links_markdown("r1", tally, 5, manifest=None, qc_report=None, review=None)
-    assert page == links_markdown("r1", rows, 5, manifest=None, qc_report=None, review=None)
     assert "… and 3 more" in page and "/v/20.mp4" in page and "/v/25.mp4" not in page
-    assert RunTally(limit=3).rejection_rate() == 0.0 and tally_rows([], 3).counts() == {}
+    assert RunTally(limit=3).rejection_rate() == 0.0 and RunTally(limit=3).counts() == {}
 
 
 def test_batch_states_builds_states_only_for_the_batch_taken():
@@ -59,8 +60,10 @@ def test_batch_states_builds_states_only_for_the_batch_taken():
     # only this batch's states exist so far (the rest are built when the driver takes them)
     assert sum(type(o) is ItemState and id(o.item) in ours for o in gc.get_objects()) == len(first) == 4
     batches = [first, *lazy]
-    eager = list(make_batches([ItemState(item=i) for i in items], 4))
-    assert [[s.item.item_id for s in b] for b in batches] == [[s.item.item_id for s in b] for b in eager]
+    # one engine and preset per batch, presets in order, at most 4 items each
+    expected = [[f"S{i}/{preset}" for i in range(start, min(start + 4, 9))]
+                for preset in presets for start in range(0, 9, 4)]
+    assert [[s.item.item_id for s in b] for b in batches] == expected
     with_previous = [s for b in batches for s in b if s.previous]
     assert [(s.item.sku, s.item.preset, s.previous[0].video) for s in with_previous] == [("S1", "product-page", "v")]
 
@@ -143,7 +146,7 @@ def test_work_items_are_let_go_once_their_batch_is_done():
 def test_collect_every_frees_cyclic_garbage_on_schedule():
     import weakref
 
-    from tasks.memory import CollectEvery
+    from pipeline.memory import CollectEvery
 
     class Node:
         pass

@@ -11,7 +11,8 @@ import pytest
 from catalog_motion.errors import EngineError, PermanentError
 from catalog_motion.media import probe, read_frames
 from catalog_motion.presets import load_presets
-from generation.base import LOAD_COUNTS, GenerationRequest, clear_engine_cache, get_engine
+from generation.base import GenerationRequest
+from generation.registry import LOAD_COUNTS, clear_engine_cache, get_engine
 from tests.generation.conftest import draw_garment, save_png, small_preset
 
 

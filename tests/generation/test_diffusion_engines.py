@@ -12,7 +12,8 @@ import pytest
 
 from catalog_motion.errors import EngineError, PermanentError
 from catalog_motion.media import probe, read_frames
-from generation.base import GenerationRequest, get_engine
+from generation.base import GenerationRequest
+from generation.registry import get_engine
 from tests.fixtures.tiny_pipelines import TINY_ENGINES, tiny_engine_name
 from tests.generation.conftest import draw_garment, save_png, small_preset
 

@@ -17,7 +17,7 @@ from .test_sinks_manifest import local_assets
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "catalog_motion.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120)
 
 

@@ -126,9 +126,10 @@ def test_manifest_refuses_rows_naming_missing_objects(tmp_path):
     with pytest.raises(ManifestError, match="not written: 1 object"):
         store.write_run("run-1", rows)
     assert store.list_runs() == [] and store.latest_run_id() is None
-    written = store.write_run("run-1", rows, on_missing="fail_row")
-    assert [r.status for r in written.rows] == ["failed", "invalid"]
-    assert written.rows[0].assets == [] and "missing" in written.rows[0].reason
+    store.write_run("run-1", rows, on_missing="fail_row")
+    written = store.read_run("run-1")
+    assert [r.status for r in written] == ["failed", "invalid"]
+    assert written[0].assets == [] and "missing" in written[0].reason
     # A corrupted object (same size, other bytes) does not verify either.
     rows = rows_for(sink, tmp_path, "c")
     path = sink.path_for(rows[0].assets[1].key)
@@ -196,22 +197,22 @@ def test_put_sweeps_temp_files_of_killed_writers(tmp_path):
     assert sink.list_keys("SKU-1/") == [key]
 
 
-def test_streamed_manifest_is_the_same_files_as_the_in_memory_one(tmp_path):
-    """write_run_stream (rows verified and written a few at a time, as the flow does from its journal)
-    stores byte-identical JSON and the same Parquet rows as write_run, and re-reads them in batches."""
-    from publishing.manifest import iter_rows_from_parquet
+def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
+    """write_run (rows verified and written a few at a time, as the flow does from its journal) stores
+    JSON byte-identical to the whole RunManifest document and the same Parquet rows, re-read in batches."""
+    from publishing.manifest import RunManifest, iter_rows_from_parquet
 
     sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
     store = ManifestStore(sink)
     rows = rows_for(sink, tmp_path, "a") + rows_for(sink, tmp_path, "b")[:1] + [
         ManifestRow(sku="SKU-é\n3", preset="social", status="failed", reason='quote " and\nnewline')]
     rows[2] = rows[2].model_copy(update={"sku": "SKU-3"})
-    memory = store.write_run("run-mem", rows)
-    streamed = store.write_run_stream("run-str", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
-                                      keep_parquet=tmp_path / "kept.parquet")
-    assert streamed.counts == memory.counts and streamed.n_rows == len(rows)
+    streamed = store.write_run("run-str", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
+                               keep_parquet=tmp_path / "kept.parquet")
+    counts = {status: sum(r.status == status for r in rows) for status in {r.status for r in rows}}
+    assert streamed.counts == counts and streamed.n_rows == len(rows)
     out = tmp_path / "out" / "runs"
-    expected = memory.model_copy(update={"run_id": "run-str", "created_at": streamed.created_at})
+    expected = RunManifest(run_id="run-str", created_at=streamed.created_at, counts=streamed.counts, rows=rows)
     assert (out / "run-str" / "manifest.json").read_text(encoding="utf-8") == expected.model_dump_json(indent=1)
     assert store.read_run("run-str") == rows == store.read_run_parquet("run-str")
     assert list(iter_rows_from_parquet(tmp_path / "kept.parquet", batch_rows=2)) == rows
@@ -219,7 +220,7 @@ def test_streamed_manifest_is_the_same_files_as_the_in_memory_one(tmp_path):
     assert (tmp_path / "out" / "latest" / "manifest.json").read_bytes() == (out / "run-str" / "manifest.json").read_bytes()
     assert not list((tmp_path / "scratch").iterdir())  # scratch files removed
     # an empty manifest is valid JSON of the same shape
-    store.write_run_stream("run-empty", iter([]), scratch_dir=tmp_path / "scratch")
+    store.write_run("run-empty", iter([]), scratch_dir=tmp_path / "scratch")
     assert store.read_run("run-empty") == [] and store.read_run_parquet("run-empty") == []
 
 
@@ -230,10 +231,10 @@ def test_streamed_manifest_verifies_every_chunk_before_storing_anything(tmp_path
     sink.path_for(rows[0].assets[0].key).unlink()  # first chunk
     sink.path_for(rows[2].assets[1].key).unlink()  # second chunk
     with pytest.raises(ManifestError, match="not written: 2 object"):
-        store.write_run_stream("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2)
+        store.write_run("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2)
     assert store.list_runs() == [] and store.latest_run_id() is None
-    written = store.write_run_stream("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
-                                     on_missing="fail_row")
+    written = store.write_run("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
+                              on_missing="fail_row")
     stored = store.read_run("run-1")
     assert [r.status for r in stored] == ["failed", "invalid", "failed", "invalid"]
     assert written.counts == {"failed": 2, "invalid": 2}

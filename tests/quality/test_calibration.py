@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.bench_qc_calibration import render_with_camera
 from catalog_motion.presets import load_presets
 from quality.calibration import DEFECT_CHECK, STRENGTHS, expected_check, run_calibration, summarise
 
@@ -16,7 +17,8 @@ def qc_calibration_outcomes(tmp_path_factory):
            # the size the gate scores a delivery-size clip at (work_long_side 320)
            for name, (w, h) in (("product-page", (256, 320)), ("social", (180, 320)), ("close-up", (320, 320)))}
     return run_calibration(presets["product-page"], n=24, photos=["drawn-garment", "astronaut"], camera_presets=cam,
-                           camera_motion_scales=(1.0, 0.4), work_dir=tmp_path_factory.mktemp("qc_calibration"))
+                           camera_motion_scales=(1.0, 0.4), camera_renderer=render_with_camera,
+                           work_dir=tmp_path_factory.mktemp("qc_calibration"))
 
 
 def test_every_good_clip_passes(qc_calibration_outcomes):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from quality.mask import subject_mask
+from catalog_motion.images import subject_mask
 from quality.synthetic import draw_garment_photo, garment_mask
 
 

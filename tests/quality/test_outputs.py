@@ -145,7 +145,7 @@ def test_qc_spool_becomes_the_same_table_as_write_qc_table(tmp_path, qc_two_repo
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "catalog_motion.cli", "qc", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "flows.cli", "qc", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
 
 

@@ -1,6 +1,6 @@
 """Engine faults: engines that raise, hang past the timeout, or return NaN/black frames.
 
-Test engines are registered through generation.base.register_engine and chosen by a test presets file;
+Test engines are registered through generation.registry.register_engine and chosen by a test presets file;
 every item must end with a recorded outcome (never a hung run, never a bad clip published).
 """
 
@@ -18,7 +18,8 @@ from catalog_motion.errors import TransientError
 from catalog_motion.media import write_master
 from catalog_motion.presets import load_presets
 from catalog_motion.types import ClipRef
-from generation.base import Engine, GenerationRequest, register_engine
+from generation.base import Engine, GenerationRequest
+from generation.registry import register_engine
 from tests.reliability.conftest import TINY_PRESETS
 from tests.reliability.helpers import judge, latest_rows, make_sink, run_flow
 

@@ -11,9 +11,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from catalog_motion.types import ManifestRow
+from catalog_motion.types import ManifestRow, Status
 
-FAILED_STATUSES = ("rejected", "invalid", "failed")
+FAILED_STATUSES: tuple[Status, ...] = ("rejected", "invalid", "failed")
 REASON_CHARS = 300  # a failures-table cell, not a log
 
 
@@ -51,18 +51,11 @@ class RunTally:
                     self.published.append(PublishedLink(row.sku, row.preset, row.video, row.poster))
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Same shape as tasks.items.status_counts: {preset: {status: n}} plus a 'total' preset."""
+        """{preset: {status: n}} plus a 'total' preset."""
         return {preset: dict(counter) for preset, counter in self._counts.items() if counter}
 
     def rejection_rate(self) -> float:
-        """Rejected among generated outcomes (published + rejected), as tasks.items.rejection_rate."""
+        """Rejected among generated outcomes (published + rejected); 0 when nothing was generated."""
         total = self._counts["total"] if "total" in self._counts else Counter()
         generated = total["published"] + total["rejected"]
         return total["rejected"] / generated if generated else 0.0
-
-
-def tally_rows(rows: Iterable[ManifestRow], limit: int) -> RunTally:
-    """A tally of `rows` (for callers that have a list)."""
-    tally = RunTally(limit=limit)
-    tally.add(rows)
-    return tally

@@ -1,4 +1,4 @@
-"""The per-batch stage functions the Prefect tasks wrap: fetch, generate, check, publish.
+"""The per-batch stage steps the Prefect tasks wrap: fetch, generate, check, publish.
 
 Each takes and returns a list of ItemState (references only). One item's failure never fails its
 neighbours: a PermanentError becomes that item's outcome; a TransientError is retried for that item
@@ -8,77 +8,35 @@ engine cannot be built) is raised so the task's own retry policy applies.
 
 from __future__ import annotations
 
+import importlib
 import json
-import random
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
 
+from catalog_connectors.intake import fetch_photo
+from catalog_connectors.models import FetchedPhoto
 from catalog_motion.errors import ConfigError, PermanentError, TransientError, is_environment_error
 from catalog_motion.media import MASTER_SUFFIX, pick_master_format, raw_master_bytes
 from catalog_motion.paths import safe_segment, within
-from tasks import stage_api
-from tasks.context import ItemState, RunContext
-from catalog_motion.planning import content_key, is_standing
-from tasks.items import apply_verdict
+from catalog_motion.planning import UNCHANGED, key_item, preset_fingerprint
+from catalog_motion.types import ClipRef, QCReport
+from generation.base import GenerationRequest
+from generation.registry import get_engine
+from pipeline.calls import GenerationTimeout, call_with_retries, call_with_timeout, failure_text
+from pipeline.outputs import sink_for
+from pipeline.state import ItemState, RunContext
+from publishing.encode import encode_variants
+from publishing.publish import publish_variant
+from quality.gate import check_clip, check_encoded
+from quality.report import ReportEntry, build_report
+from quality.review import add_to_review_queue
+from quality.table import qc_rows
+from quality.verdict import judge
 
-T = TypeVar("T")
 _REPORT_LOCK = threading.Lock()
-
-
-class GenerationTimeout(PermanentError):
-    """An engine call ran past OrchestrationSettings.generation_timeout_s (not retried: it would hang again)."""
-
-
-def call_with_timeout(fn: Callable[[], T], seconds: float | None) -> T:
-    """`fn()`, or GenerationTimeout after `seconds`; the call keeps running in an abandoned daemon thread."""
-    if not seconds:
-        return fn()
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
-            box["error"] = exc
-
-    worker = threading.Thread(target=target, daemon=True, name="generate-with-timeout")
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise GenerationTimeout(f"timed out after {seconds:g} s (orchestration.generation_timeout_s)")
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
-
-
-def backoff_delays(retries: int, first: float, jitter: float, rng: random.Random | None = None) -> list[float]:
-    """Exponential delays first, 2*first, 4*first... each stretched by up to `jitter` at random."""
-    rng = rng or random.Random()
-    return [first * (2**n) * (1.0 + jitter * rng.random()) for n in range(retries)]
-
-
-def call_with_retries(fn: Callable[[], T], ctx: RunContext) -> T:
-    """Run `fn`, retrying TransientError with backoff; anything else propagates at once."""
-    orch = ctx.settings.orchestration
-    for delay in [*backoff_delays(orch.retries, orch.retry_delay_s, orch.retry_jitter_factor), None]:
-        try:
-            return fn()
-        except TransientError:
-            if delay is None:
-                raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, PermanentError | TransientError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _item_dir(ctx: RunContext, area: str, state: ItemState) -> Path:
@@ -98,62 +56,65 @@ def _mark(states: list[ItemState]) -> None:
 
 def load_plugins(ctx: RunContext) -> None:
     """Import the configured plugin modules (idempotent) so custom engines are registered here too."""
-    import importlib
-
     for module in ctx.settings.orchestration.plugins:
         importlib.import_module(module)
 
 
 def engine_identity(ctx: RunContext, engine: str) -> str:
-    return stage_api.get_engine(engine, ctx.settings.engines.get(engine)).identity()
+    return get_engine(engine, ctx.settings.engines.get(engine) or {}).identity()
 
 
 def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
-    """Fetch and normalise each item's photo, compute its content key, skip unchanged items."""
+    """Fetch and normalise each item's photo (`intake.download_concurrency` at once), give the item its
+    content key and skip it when unchanged since the latest published manifest."""
     load_plugins(ctx)
     _mark(states)
-    photos = ctx.work / "photos"
-    base_dir = Path(ctx.catalog_dir) if ctx.catalog_dir else None
+    pending = [state for state in states if not state.done]
+    if not pending:
+        return states
+    workers = max(1, min(ctx.settings.intake.download_concurrency, len(pending)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        photos = list(pool.map(lambda state: _fetch_one(state, ctx), pending))
     identities: dict[str, str] = {}
-    for state in states:
-        if state.done:
+    for state, photo in zip(pending, photos, strict=True):
+        if photo is None:
             continue
-        item, preset = state.item, ctx.presets[state.item.preset]
-        started = time.perf_counter()
-        try:
-            photo = call_with_retries(
-                lambda: stage_api.fetch_photo(
-                    item.image, photos, ctx.settings.intake, background=preset.background, base_dir=base_dir
-                ),
-                ctx,
-            )
-        except PermanentError as exc:
-            state.finish("invalid", _describe(exc))
-            continue
-        except ConfigError as exc:  # the run's settings, not the photo (e.g. an unreadable intake.ca_bundle)
-            state.finish("failed", f"photo fetch not possible: {_describe(exc)}")
-            continue
-        except TransientError as exc:
-            state.finish("failed", f"photo fetch kept failing: {_describe(exc)}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - a connector bug must not sink the batch
-            if is_environment_error(exc):  # e.g. the work folder is full: not the photo's fault
-                state.finish("failed", f"photo could not be stored in the work folder: {_describe(exc)}")
-            else:
-                state.finish("invalid", f"photo could not be read: {_describe(exc)}")
-            continue
-        finally:
-            state.add_time("fetch", time.perf_counter() - started)
+        item = state.item
         item.source_path = str(photo.path)
-        item.source_sha256 = photo.sha256
         if item.engine not in identities:
             identities[item.engine] = engine_identity(ctx, item.engine)
-        # Phase 2 of catalog_motion.planning, per item: content key, then skip if unchanged.
-        item.key = content_key(photo.sha256, preset, identities[item.engine])
-        previous = {row.sku: row for row in state.previous}
-        if not ctx.full and all(is_standing(previous.get(sku), item.key) for sku in item.skus):
-            state.finish("skipped", "unchanged since the last published manifest")
+        fingerprint = preset_fingerprint(ctx.presets[item.preset])
+        if key_item(item, photo.sha256, fingerprint, identities[item.engine], previous=state.previous,
+                    full=ctx.full):
+            state.finish("skipped", UNCHANGED)
     return states
+
+
+def _fetch_one(state: ItemState, ctx: RunContext) -> FetchedPhoto | None:
+    """The item's photo, or None once the item has its outcome (why the photo could not be had)."""
+    item, preset = state.item, ctx.presets[state.item.preset]
+    base_dir = Path(ctx.catalog_dir) if ctx.catalog_dir else None
+    started = time.perf_counter()
+    try:
+        return call_with_retries(
+            lambda: fetch_photo(item.image, ctx.work / "photos", ctx.settings.intake, background=preset.background,
+                                base_dir=base_dir),
+            ctx.settings.orchestration,
+        )
+    except PermanentError as exc:
+        state.finish("invalid", failure_text(exc))
+    except ConfigError as exc:  # the run's settings, not the photo (e.g. an unreadable intake.ca_bundle)
+        state.finish("failed", f"photo fetch not possible: {failure_text(exc)}")
+    except TransientError as exc:
+        state.finish("failed", f"photo fetch kept failing: {failure_text(exc)}")
+    except Exception as exc:  # noqa: BLE001 - a connector bug must not sink the batch
+        if is_environment_error(exc):  # e.g. the work folder is full: not the photo's fault
+            state.finish("failed", f"photo could not be stored in the work folder: {failure_text(exc)}")
+        else:
+            state.finish("invalid", f"photo could not be read: {failure_text(exc)}")
+    finally:
+        state.add_time("fetch", time.perf_counter() - started)
+    return None
 
 
 def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
@@ -178,14 +139,14 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         return states
     engine_name = pending[0].item.engine
     # Raised EngineError/TransientError here fails the task: Prefect's retry policy decides.
-    engine = stage_api.get_engine(engine_name, ctx.settings.engines.get(engine_name))
+    engine = get_engine(engine_name, ctx.settings.engines.get(engine_name) or {})
     suffix = _master_suffix(ctx, pending)
     requests = []
     for state in pending:
         out_dir = _item_dir(ctx, "masters", state)
         out_dir.mkdir(parents=True, exist_ok=True)
         requests.append(
-            stage_api.generation_request(
+            GenerationRequest(
                 source_path=state.item.source_path, preset=ctx.presets[state.item.preset], seed=state.item.seed,
                 out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"), attempt=state.item.attempt,
                 motion_scale=min(1.0, state.motion_scale), duration_scale=min(1.0, state.duration_scale),
@@ -203,11 +164,11 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         state.add_time("generate", share)
         if isinstance(result, TransientError):
             try:
-                result = call_with_retries(lambda r=request: engine.generate(r), ctx)
+                result = call_with_retries(lambda r=request: engine.generate(r), ctx.settings.orchestration)
             except Exception as exc:  # noqa: BLE001 - recorded below
                 result = exc
         if isinstance(result, BaseException):
-            state.finish("failed", f"generation failed: {_describe(result)}")
+            state.finish("failed", f"generation failed: {failure_text(result)}")
             _remove_master(ctx, state)
             continue
         state.clip = result
@@ -232,7 +193,7 @@ def _marker_path(master_path: str | Path) -> Path:
     return Path(master_path).with_suffix(".clip.json")
 
 
-def _write_marker(master_path: str, state: ItemState, clip) -> None:
+def _write_marker(master_path: str, state: ItemState, clip: ClipRef) -> None:
     marker = _marker_path(master_path)
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps({"key": state.item.key, "attempt": state.item.attempt, "seed": state.item.seed,
@@ -240,9 +201,7 @@ def _write_marker(master_path: str, state: ItemState, clip) -> None:
     tmp.replace(marker)  # atomic: a marker is either complete or absent
 
 
-def _reuse_master(ctx: RunContext, state: ItemState):
-    from catalog_motion.types import ClipRef
-
+def _reuse_master(ctx: RunContext, state: ItemState) -> ClipRef | None:
     # One marker per attempt whatever the master's format (auto may pick another one this run); it names
     # the master's path.
     marker = _marker_path(_item_dir(ctx, "masters", state) / f"attempt-{state.item.attempt}.master")
@@ -267,35 +226,34 @@ def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         state.checked_attempt = state.item.attempt
         started = time.perf_counter()
         try:
-            report = stage_api.check_clip(
+            report = check_clip(
                 state.item.source_path, state.clip.path, preset, expected_frames=state.clip.n_frames
             )
         except Exception as exc:  # noqa: BLE001 - an unreadable clip is an item failure
-            state.finish("failed", f"quality check failed to run: {_describe(exc)}")
+            state.finish("failed", f"quality check failed to run: {failure_text(exc)}")
             _remove_master(ctx, state)
             continue
         finally:
             state.add_time("check", time.perf_counter() - started)
         _record_qc(ctx, state, report)
-        apply_verdict(state, report, preset)
+        state.record_qc(report)
+        state.apply_verdict(judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku,
+                                  preset=state.item.preset))
         if state.status == "rejected":
             try:
-                stage_api.add_to_review_queue(
+                add_to_review_queue(
                     ctx.review_root, sku=state.item.sku, preset=state.item.preset,
                     source_path=state.item.source_path, clip_path=state.clip.path, report=report,
                 )
             except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
-                state.reason += f" (review queue entry not written: {_describe(exc)})"
+                state.reason += f" (review queue entry not written: {failure_text(exc)})"
             _remove_master(ctx, state)
     return states
 
 
-def _record_qc(ctx: RunContext, state: ItemState, report) -> None:
+def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
     """Keep this attempt's QC-table row and render its report material (filmstrip, curves) now,
     while the master clip still exists (masters are deleted once published or rejected)."""
-    from quality.report import ReportEntry, build_report
-    from quality.table import qc_rows
-
     item = state.item
     clip_dir = report_clip_dir(ctx, item.sku, item.preset, item.attempt)
     identity = {"sku": item.sku, "skus": ",".join(item.skus or [item.sku]), "preset": item.preset,
@@ -311,7 +269,7 @@ def _record_qc(ctx: RunContext, state: ItemState, report) -> None:
                          clip_dir, title=f"{item.sku} {item.preset} attempt {item.attempt}",
                          thresholds={"max_subject_drift": max_drift} if max_drift is not None else None)
     except Exception as exc:  # noqa: BLE001 - a report picture must never change an item's outcome
-        state.qc_rows[-1]["report"] = f"not written: {_describe(exc)}"
+        state.qc_rows[-1]["report"] = f"not written: {failure_text(exc)}"
     finally:
         state.add_time("qc_report", time.perf_counter() - started)
 
@@ -331,9 +289,9 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         enc_dir = _item_dir(ctx, "encodes", state)
         started = time.perf_counter()
         try:
-            local_assets = stage_api.encode_variants(state.clip, preset, enc_dir)
+            local_assets = encode_variants(state.clip, preset, enc_dir)
         except Exception as exc:  # noqa: BLE001
-            state.finish("failed", f"encoding failed: {_describe(exc)}")
+            state.finish("failed", f"encoding failed: {failure_text(exc)}")
             _remove_master(ctx, state)
             continue
         finally:
@@ -342,9 +300,9 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         for asset in local_assets:
             if asset.kind.startswith("video"):
                 try:
-                    verdict = stage_api.check_encoded(asset.path, preset, expected_frames=state.clip.n_frames)
+                    verdict = check_encoded(asset.path, preset, expected_frames=state.clip.n_frames)
                 except Exception as exc:  # noqa: BLE001 - an unreadable encode is a failed item
-                    problems.append(f"{Path(asset.path).name}: {_describe(exc)}")
+                    problems.append(f"{Path(asset.path).name}: {failure_text(exc)}")
                     continue
                 if not verdict.passed:
                     problems.append(f"{Path(asset.path).name}: {'; '.join(verdict.reasons)}")
@@ -354,7 +312,7 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
             continue
         started = time.perf_counter()
         try:
-            sink = sink or stage_api.sink_for(ctx.settings.sink)
+            sink = sink or sink_for(ctx.settings.sink)
             metadata = {
                 "preset": preset.name, "engine": state.item.engine, "seed": str(state.item.seed),
                 "run": ctx.run_id,
@@ -365,20 +323,19 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
                 # Each SKU sharing the photo publishes on its own: one SKU's failure is that SKU's outcome.
                 try:
                     state.assets[sku] = call_with_retries(
-                        lambda s=sku: stage_api.publish_assets(
-                            sink, local_assets, sku=s, preset=preset.name, metadata={**metadata, "sku": s}
-                        ),
-                        ctx,
+                        lambda s=sku: publish_variant(sku=s, preset=preset.name, assets=local_assets, sink=sink,
+                                                      metadata={**metadata, "sku": s}),
+                        ctx.settings.orchestration,
                     )
                 except Exception as exc:  # noqa: BLE001 - recorded for this SKU
-                    state.sku_failures[sku] = f"publishing failed: {_describe(exc)}"
+                    state.sku_failures[sku] = f"publishing failed: {failure_text(exc)}"
             if len(state.sku_failures) == len(skus):
                 state.finish("failed", state.sku_failures[skus[0]])
             else:
                 state.finish("published")
         except Exception as exc:  # noqa: BLE001 - e.g. the sink cannot be built
             state.assets.clear()
-            state.finish("failed", f"publishing failed: {_describe(exc)}")
+            state.finish("failed", f"publishing failed: {failure_text(exc)}")
         finally:
             state.add_time("publish", time.perf_counter() - started)
             shutil.rmtree(enc_dir, ignore_errors=True)

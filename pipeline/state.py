@@ -1,4 +1,4 @@
-"""Records the orchestration passes between tasks: the run's context and each item's progress.
+"""What the stage steps pass each other: the run's context and each work item's progress.
 
 Both are small pydantic records (paths and facts, never frames) so they travel to threads, processes
 and Dask workers alike.
@@ -10,9 +10,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from catalog_motion.paths import is_uri
 from catalog_motion.presets import Preset
 from catalog_motion.settings import RunSettings
 from catalog_motion.types import Asset, ClipRef, ManifestRow, QCReport, Status, WorkItem
+from quality.verdict import Attempt, Verdict
 
 
 class RunContext(BaseModel):
@@ -39,7 +41,7 @@ class RunContext(BaseModel):
     def run_root(self) -> Path:
         """Local folder for this run's reports (QC report, Data Docs): under `out`, or the work folder
         when `out` is remote (the manifest and QC table still go through the sink)."""
-        base = Path(self.out) if "://" not in self.out else self.work
+        base = self.work if is_uri(self.out) else Path(self.out)
         return base / "runs" / self.run_id
 
     @property
@@ -77,6 +79,30 @@ class ItemState(BaseModel):
     @property
     def done(self) -> bool:
         return self.status is not None
+
+    @property
+    def attempt(self) -> Attempt:
+        return Attempt(number=self.item.attempt, seed=self.item.seed, motion_scale=self.motion_scale,
+                       duration_scale=self.duration_scale)
+
+    def record_qc(self, report: QCReport) -> None:
+        """Keep the latest verdict (per-frame curves dropped: they are in the QC table) and its scores."""
+        self.qc = report.model_copy(update={"per_frame": {}})
+        self.qc_history.append(dict(report.scores))
+
+    def apply_verdict(self, verdict: Verdict) -> None:
+        """Act on the QC verdict of the latest attempt: publish next, generate again asking for less
+        (quality.verdict.judge chose the next attempt), or reject."""
+        if verdict.decision == "retry" and verdict.retry is not None:
+            attempt = verdict.retry
+            self.item.attempt, self.item.seed = attempt.number, attempt.seed
+            self.motion_scale, self.duration_scale = attempt.motion_scale, attempt.duration_scale
+            self.regenerate = True
+            self.reason = verdict.reason
+        elif verdict.decision == "reject":
+            self.finish("rejected", verdict.reason)
+        else:
+            self.regenerate = False
 
     def finish(self, status: Status, reason: str = "") -> "ItemState":
         self.status = status

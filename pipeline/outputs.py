@@ -1,0 +1,98 @@
+"""What a run writes besides clips: the manifest, the QC table and the QC suite's verdict.
+
+The run keeps its rows on disk, never all in memory: manifest rows stream from the run's journal, QC
+rows from a spool (`quality.table.QCSpool`); the QC suite reads back only the columns it checks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from catalog_motion.paths import safe_segment
+from catalog_motion.settings import SinkSettings
+from catalog_motion.types import ManifestRow
+from pipeline.journal import RunJournal
+from publishing.manifest import ManifestStore, ManifestSummary
+from publishing.sinks import Sink, make_sink
+from quality.expectations import validate_qc_table
+from quality.table import CORE_SCORES, QCSpool
+
+_SINKS: dict[str, Sink] = {}
+_SINKS_LOCK = threading.Lock()
+
+
+class QCSuiteFailed(Exception):
+    """The run's QC table failed the great-expectations suite (raised by the validation task)."""
+
+
+def sink_for(settings: SinkSettings) -> Sink:
+    """One sink per process and settings (S3 clients are reusable and thread-safe)."""
+    key = json.dumps(settings.model_dump(mode="json"), sort_keys=True)
+    with _SINKS_LOCK:
+        if key not in _SINKS:
+            _SINKS[key] = make_sink(settings)
+        return _SINKS[key]
+
+
+def read_latest_manifest(settings: SinkSettings) -> list[ManifestRow]:
+    """Rows of the latest published manifest, [] when there is none yet."""
+    return ManifestStore(sink_for(settings)).read_latest()
+
+
+def manifest_uri(settings: SinkSettings, run_id: str) -> str:
+    """Where the run's JSON manifest lives (a path or an s3:// URI)."""
+    return sink_for(settings).uri_for(f"runs/{run_id}/manifest.json")
+
+
+def write_run_manifest(settings: SinkSettings, run_id: str, journal: str | Path, refused: Iterable[ManifestRow],
+                       carried: Iterable[ManifestRow], work_dir: str | Path) -> ManifestSummary:
+    """Write the run manifest once every object it names is stored. Rows, in order: the refused catalog
+    rows, the run's journal (streamed from disk: every finished item, resumed ones included) and the rows
+    a partial run carries from `latest`. An object that vanished turns its row `failed` rather than losing
+    the manifest. The summary's `parquet` is a local copy of what was stored (for the invariants)."""
+    rows = itertools.chain(refused, RunJournal.at(journal).rows(), carried)
+    scratch = Path(work_dir) / "manifest"
+    return ManifestStore(sink_for(settings)).write_run(run_id, rows, scratch_dir=scratch, on_missing="fail_row",
+                                                       keep_parquet=scratch / f"{run_id}.parquet")
+
+
+def local_qc_table_path(work_dir: str | Path, run_id: str) -> Path:
+    """Where the run's QC table is written before it is stored (kept until the suite has read it)."""
+    return Path(work_dir) / "qc" / f"{safe_segment(run_id)}.parquet"
+
+
+def qc_spool_path(work_dir: str | Path, run_id: str) -> Path:
+    """Where the flow spools the run's QC rows (JSON lines) while batches finish."""
+    return Path(work_dir) / "qc" / f"{safe_segment(run_id)}.jsonl"
+
+
+def store_qc_table(settings: SinkSettings, run_id: str, spool: str | Path, work_dir: str | Path) -> str:
+    """Convert the run's QC spool (in chunks) to a local Parquet table, store it as
+    `runs/<run_id>/qc.parquet`; its URI. The local file stays for `validate_qc` (the flow removes it)."""
+    local = local_qc_table_path(work_dir, run_id)
+    QCSpool.existing(spool).write_parquet(local)
+    key = f"runs/{run_id}/qc.parquet"
+    sink = sink_for(settings)
+    sink.put(local, key, "application/vnd.apache.parquet", {"run": run_id}, kind="qc-table")
+    return sink.uri_for(key)
+
+
+def validate_qc(table: str | Path, docs_dir: str | Path, *, min_pass_rate: float) -> dict[str, Any]:
+    """The GX QC suite over a QC-table Parquet file, reading only the columns the suite checks (an empty
+    table - nothing checked this run - is not validated)."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(table).names)
+    frame = pq.read_table(table, columns=[c for c in (*CORE_SCORES, "passed") if c in present]).to_pandas()
+    if not len(frame):
+        return {"success": True, "validated": False, "reason": "no clips checked in this run",
+                "failed_expectations": [], "statistics": {}, "docs": None}
+    result = validate_qc_table(frame, docs_dir, min_pass_rate=min_pass_rate)
+    return {"success": result.success, "validated": True, "failed_expectations": list(result.failed_expectations),
+            "statistics": dict(result.statistics),
+            "docs": str(result.docs_index_path) if result.docs_index_path else None}

@@ -1,0 +1,83 @@
+"""A run's summary for people: the outcome tables and link pages the flow attaches as Prefect artifacts.
+
+Built from the run's tally (counts plus the first failures and links), never from every row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, get_args
+
+from catalog_motion.paths import is_uri
+from catalog_motion.types import Status
+from pipeline.tally import RunTally
+
+STATUSES: tuple[Status, ...] = get_args(Status)
+
+
+def summary_table(tally: RunTally) -> list[dict[str, object]]:
+    """Outcomes per preset and status, a `total` line last."""
+    counts = tally.counts()
+    table = []
+    for preset in sorted(p for p in counts if p != "total") + (["total"] if counts else []):
+        line: dict[str, object] = {"preset": preset}
+        line.update({status: counts[preset].get(status, 0) for status in STATUSES})
+        line["rows"] = sum(counts[preset].values())
+        table.append(line)
+    return table
+
+
+def failures_table(tally: RunTally, limit: int) -> list[dict[str, str]]:
+    """The first `limit` rejected, invalid and failed rows with their reasons."""
+    return [dict(f) for f in tally.failures[:limit]]
+
+
+def _link(uri: str) -> str:
+    if is_uri(uri):
+        return uri
+    return Path(uri).resolve().as_uri()
+
+
+def links_markdown(run_id: str, tally: RunTally, limit: int, *, manifest: str | None,
+                   qc_report: str | None, review: str | None, qc_table: str | None = None,
+                   catalog_docs: str | None = None) -> str:
+    counts = tally.counts().get("total", {})
+    lines = [f"# catalog-motion run `{run_id}`", ""]
+    lines.append(" · ".join(f"**{s}** {counts.get(s, 0)}" for s in STATUSES))
+    lines.append(f"rejection rate {tally.rejection_rate():.1%}")
+    lines.append("")
+    if manifest:
+        lines.append(f"- Manifest: [{manifest}]({_link(manifest)})")
+    if qc_report:
+        lines.append(f"- QC report: [{qc_report}]({_link(qc_report)})")
+    if qc_table:
+        lines.append(f"- QC table (one row per checked attempt): [{qc_table}]({_link(qc_table)})")
+    if catalog_docs:
+        lines.append(f"- Catalog validation (Data Docs): [{catalog_docs}]({_link(catalog_docs)})")
+    if review:
+        lines.append(f"- Review queue: [{review}]({_link(review)})")
+    if tally.published_links:
+        lines += ["", "## Published", "", "| sku | preset | video | poster |", "|---|---|---|---|"]
+        for row in tally.published[:limit]:
+            poster = f"[poster]({_link(row.poster)})" if row.poster else ""
+            lines.append(f"| {row.sku} | {row.preset} | [video]({_link(row.video)}) | {poster} |")
+        if tally.published_links > limit:
+            lines.append(f"\n… and {tally.published_links - limit} more (see the manifest).")
+    return "\n".join(lines)
+
+
+def qc_validation_markdown(run_id: str, result: dict[str, Any]) -> str:
+    verdict = "passed" if result["success"] else "**FAILED**"
+    lines = [f"# QC suite (great-expectations), run `{run_id}`: {verdict}", ""]
+    if not result.get("validated"):
+        lines.append(f"Not validated: {result.get('reason', '')}.")
+    stats = result.get("statistics") or {}
+    if stats:
+        lines.append(f"{stats.get('successful_expectations', 0)}/{stats.get('evaluated_expectations', 0)} "
+                     f"expectations met over {stats.get('rows', 0)} clip attempts, pass rate "
+                     f"{stats.get('pass_rate', 0.0):.1%}.")
+    if result.get("failed_expectations"):
+        lines += ["", "Failed expectations:", ""] + [f"- `{name}`" for name in result["failed_expectations"]]
+    if result.get("docs"):
+        lines += ["", f"- Data Docs: [{result['docs']}]({Path(result['docs']).resolve().as_uri()})"]
+    return "\n".join(lines)
