@@ -61,15 +61,28 @@ def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
             scale = 0.25 if quick else 1.0
             best = float("inf")
             for rep in range(reps):
-                request = GenerationRequest(source_path=str(photo), preset=preset, seed=0, duration_scale=scale,
-                                            out_path=str(Path(tmp) / f"{name}-{rep}.mkv"))
+                request = GenerationRequest(
+                    source_path=str(photo),
+                    preset=preset,
+                    seed=0,
+                    duration_scale=scale,
+                    out_path=str(Path(tmp) / f"{name}-{rep}.mkv"),
+                )
                 started = time.perf_counter()
                 ref = engine.generate(request)
                 best = min(best, time.perf_counter() - started)
-            rows.append({"preset": name, "size": f"{preset.width}x{preset.height}", "path": preset.motion.path,
-                         "frames": ref.n_frames, "clip_s": round(ref.n_frames / preset.fps, 3),
-                         "seconds": round(best, 3), "fps": round(ref.n_frames / best, 1),
-                         "seconds_per_4s_clip": round(best * 4.0 / (ref.n_frames / preset.fps), 3)})
+            rows.append(
+                {
+                    "preset": name,
+                    "size": f"{preset.width}x{preset.height}",
+                    "path": preset.motion.path,
+                    "frames": ref.n_frames,
+                    "clip_s": round(ref.n_frames / preset.fps, 3),
+                    "seconds": round(best, 3),
+                    "fps": round(ref.n_frames / best, 1),
+                    "seconds_per_4s_clip": round(best * 4.0 / (ref.n_frames / preset.fps), 3),
+                }
+            )
     return rows
 
 
@@ -78,15 +91,31 @@ def _t5_xxl_config(umt5: bool):
     from transformers import T5Config, UMT5Config
 
     cls = UMT5Config if umt5 else T5Config
-    return cls(vocab_size=256384 if umt5 else 32128, d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64,
-               feed_forward_proj="gated-gelu", relative_attention_num_buckets=32)
+    return cls(
+        vocab_size=256384 if umt5 else 32128,
+        d_model=4096,
+        d_kv=64,
+        d_ff=10240,
+        num_layers=24,
+        num_heads=64,
+        feed_forward_proj="gated-gelu",
+        relative_attention_num_buckets=32,
+    )
 
 
 def _clip_vit_h(with_projection: bool):
     from transformers import CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
 
-    config = CLIPVisionConfig(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
-                              patch_size=14, image_size=224, projection_dim=1024, hidden_act="gelu")
+    config = CLIPVisionConfig(
+        hidden_size=1280,
+        intermediate_size=5120,
+        num_hidden_layers=32,
+        num_attention_heads=16,
+        patch_size=14,
+        image_size=224,
+        projection_dim=1024,
+        hidden_act="gelu",
+    )
     return (CLIPVisionModelWithProjection if with_projection else CLIPVisionModel)(config)
 
 
@@ -100,9 +129,16 @@ def denoiser_config(engine: str) -> tuple[str, dict[str, Any]]:
         # LTX-Video 0.9.x (2B): the class defaults.
         "ltx": ("LTXVideoTransformer3DModel", {}),
         # CogVideoX-5b-I2V: 42 layers x 48 heads, image latents concatenated (32 channels), learned positions.
-        "cogvideox": ("CogVideoXTransformer3DModel", {"num_attention_heads": 48, "num_layers": 42, "in_channels": 32,
-                                                      "use_rotary_positional_embeddings": True,
-                                                      "use_learned_positional_embeddings": True}),
+        "cogvideox": (
+            "CogVideoXTransformer3DModel",
+            {
+                "num_attention_heads": 48,
+                "num_layers": 42,
+                "in_channels": 32,
+                "use_rotary_positional_embeddings": True,
+                "use_learned_positional_embeddings": True,
+            },
+        ),
     }[engine]
 
 
@@ -146,28 +182,58 @@ def build_real_pipeline(engine: str, device: str):
         if engine == "wan":
             vae = diffusers.AutoencoderKLWan()  # fp32, as Wan recommends
             return diffusers.WanImageToVideoPipeline(
-                transformer=model, vae=vae, text_encoder=text, tokenizer=_t5_tokenizer(), image_encoder=image,
-                image_processor=CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}),
-                scheduler=diffusers.UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                                            flow_shift=3.0))
+                transformer=model,
+                vae=vae,
+                text_encoder=text,
+                tokenizer=_t5_tokenizer(),
+                image_encoder=image,
+                image_processor=CLIPImageProcessor(
+                    crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}
+                ),
+                scheduler=diffusers.UniPCMultistepScheduler(
+                    prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+                ),
+            )
         if engine == "svd":
-            vae = diffusers.AutoencoderKLTemporalDecoder(block_out_channels=(128, 256, 512, 512), layers_per_block=2,
-                                                         down_block_types=("DownEncoderBlock2D",) * 4).to(torch.bfloat16)
+            vae = diffusers.AutoencoderKLTemporalDecoder(
+                block_out_channels=(128, 256, 512, 512),
+                layers_per_block=2,
+                down_block_types=("DownEncoderBlock2D",) * 4,
+            ).to(torch.bfloat16)
             return diffusers.StableVideoDiffusionPipeline(
-                unet=model, vae=vae, image_encoder=image,
-                feature_extractor=CLIPImageProcessor(crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}),
-                scheduler=diffusers.EulerDiscreteScheduler(prediction_type="v_prediction", use_karras_sigmas=True,
-                                                           timestep_type="continuous", sigma_max=700.0, sigma_min=0.002))
+                unet=model,
+                vae=vae,
+                image_encoder=image,
+                feature_extractor=CLIPImageProcessor(
+                    crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}
+                ),
+                scheduler=diffusers.EulerDiscreteScheduler(
+                    prediction_type="v_prediction",
+                    use_karras_sigmas=True,
+                    timestep_type="continuous",
+                    sigma_max=700.0,
+                    sigma_min=0.002,
+                ),
+            )
         if engine == "ltx":
             vae = diffusers.AutoencoderKLLTXVideo().to(torch.bfloat16)
-            return diffusers.LTXImageToVideoPipeline(transformer=model, vae=vae, text_encoder=text,
-                                                     tokenizer=_t5_tokenizer(),
-                                                     scheduler=diffusers.FlowMatchEulerDiscreteScheduler())
+            return diffusers.LTXImageToVideoPipeline(
+                transformer=model,
+                vae=vae,
+                text_encoder=text,
+                tokenizer=_t5_tokenizer(),
+                scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+            )
         vae = diffusers.AutoencoderKLCogVideoX().to(torch.bfloat16)
         return diffusers.CogVideoXImageToVideoPipeline(
-            transformer=model, vae=vae, text_encoder=text, tokenizer=_t5_tokenizer(),
-            scheduler=diffusers.CogVideoXDDIMScheduler(prediction_type="v_prediction", rescale_betas_zero_snr=True,
-                                                       timestep_spacing="trailing"))
+            transformer=model,
+            vae=vae,
+            text_encoder=text,
+            tokenizer=_t5_tokenizer(),
+            scheduler=diffusers.CogVideoXDDIMScheduler(
+                prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing"
+            ),
+        )
 
 
 # ----- diffusion engines -------------------------------------------------------------------------
@@ -200,12 +266,16 @@ def _run_clip(engine, preset, photo: Path, out: Path, steps: int, full_steps: in
     denoise, call = timings.get("denoise_s", 0.0), timings.get("call_s", 0.0)
     per_step = denoise / max(1, steps * ref.params["takes"])
     return {
-        "wall_s": round(wall, 3), "call_s": round(call, 3), "denoise_s": round(denoise, 3),
+        "wall_s": round(wall, 3),
+        "call_s": round(call, 3),
+        "denoise_s": round(denoise, 3),
         "outside_denoise_share": ref.params.get("outside_denoise_share"),
         "seconds_per_clip_at_default_steps": round(wall - denoise + per_step * full_steps * ref.params["takes"], 3),
         "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
-        "native_size": ref.params["fit"]["native_size"], "frames_per_take": ref.params["frames_per_take"],
-        "takes": ref.params["takes"], "levers": ref.params["levers"],
+        "native_size": ref.params["fit"]["native_size"],
+        "frames_per_take": ref.params["frames_per_take"],
+        "takes": ref.params["takes"],
+        "levers": ref.params["levers"],
     }
 
 
@@ -246,8 +316,11 @@ def bench_diffusion(engines: list[str], levers: list[str], steps: int, quick: bo
                         full_steps = steps
                     first = _run_clip(engine, base, photo, tmp / f"{name}-{lever}-0.mkv", steps, full_steps)
                     second = _run_clip(engine, base, photo, tmp / f"{name}-{lever}-1.mkv", steps, full_steps)
-                    row |= second | {"first_run_wall_s": first["wall_s"], "steps_measured": steps,
-                                     "default_steps": full_steps}
+                    row |= second | {
+                        "first_run_wall_s": first["wall_s"],
+                        "steps_measured": steps,
+                        "default_steps": full_steps,
+                    }
                 except Exception as exc:  # noqa: BLE001 - a lever a model does not support is a result too
                     row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 rows.append(row)
@@ -271,28 +344,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     cuda = torch.cuda.is_available()
     result: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "cuda": cuda, "gpu": torch.cuda.get_device_name(0) if cuda else None},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "cuda": cuda,
+            "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        },
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if not args.skip_camera:
         result["camera"] = bench_camera(args.reps, args.quick)
     result["real_size_denoiser_params_billion"] = real_size_parameter_counts()
     if not cuda:
-        note = ("CUDA is not available: the diffusion benchmark needs a CUDA GPU for meaningful numbers. Running the "
-                "same measurements with tiny random pipelines on CPU so the script stays working; these numbers say "
-                "nothing about GPU speed.")
+        note = (
+            "CUDA is not available: the diffusion benchmark needs a CUDA GPU for meaningful numbers. Running the "
+            "same measurements with tiny random pipelines on CPU so the script stays working; these numbers say "
+            "nothing about GPU speed."
+        )
         print(note)
         result["diffusion_note"] = note
     steps = args.steps or (4 if cuda else 2)
-    result["diffusion"] = bench_diffusion([e for e in args.engines.split(",") if e],
-                                          [lv for lv in args.levers.split(",") if lv], steps, args.quick)
+    result["diffusion"] = bench_diffusion(
+        [e for e in args.engines.split(",") if e], [lv for lv in args.levers.split(",") if lv], steps, args.quick
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
 
     for row in result.get("camera", []):
-        print(f"camera {row['preset']:13s} {row['size']:9s} {row['path']:15s} {row['frames']:4d} frames "
-              f"{row['seconds']:6.2f} s ({row['fps']:6.1f} fps; {row['seconds_per_4s_clip']:.2f} s per 4 s clip)")
+        print(
+            f"camera {row['preset']:13s} {row['size']:9s} {row['path']:15s} {row['frames']:4d} frames "
+            f"{row['seconds']:6.2f} s ({row['fps']:6.1f} fps; {row['seconds_per_4s_clip']:.2f} s per 4 s clip)"
+        )
     print("real-size denoisers (B params):", result["real_size_denoiser_params_billion"])
     for row in result["diffusion"]:
         head = f"{row['engine']:10s} {row['lever']:8s} [{row['scale']}]"
@@ -300,9 +383,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"{head} {row.get('skipped') or row.get('error')}")
         else:
             mem = f", peak {row['peak_gpu_gib']} GiB" if row["peak_gpu_gib"] is not None else ""
-            print(f"{head} {row['wall_s']:.2f} s/clip at {row['steps_measured']} steps "
-                  f"(~{row['seconds_per_clip_at_default_steps']:.1f} s at {row['default_steps']}), "
-                  f"outside denoise {row['outside_denoise_share']:.0%}{mem}")
+            print(
+                f"{head} {row['wall_s']:.2f} s/clip at {row['steps_measured']} steps "
+                f"(~{row['seconds_per_clip_at_default_steps']:.1f} s at {row['default_steps']}), "
+                f"outside denoise {row['outside_denoise_share']:.0%}{mem}"
+            )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return result
 

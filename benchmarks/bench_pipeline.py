@@ -52,8 +52,12 @@ def run_items_plainly(items: list, ctx) -> list:
     from pipeline.recording import state_rows
     from publishing.manifest import ManifestStore
 
-    functions = {"fetch": steps.fetch_batch, "generate": steps.generate_batch, "check": steps.check_batch,
-                 "publish": steps.publish_batch}
+    functions = {
+        "fetch": steps.fetch_batch,
+        "generate": steps.generate_batch,
+        "check": steps.check_batch,
+        "publish": steps.publish_batch,
+    }
     rows = []
     for batch in batch_states(items, ctx.settings.orchestration.batch_size, {}):
         stage = "fetch"
@@ -67,10 +71,10 @@ def run_items_plainly(items: list, ctx) -> list:
 
 def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
-    from catalog_motion.presets import load_presets, select_presets
-    from catalog_motion.settings import resolve_run_settings
     from catalog_connectors.sources import load_catalog
     from catalog_motion.planning import plan_items
+    from catalog_motion.presets import load_presets, select_presets
+    from catalog_motion.settings import resolve_run_settings
     from pipeline.state import RunContext
 
     started = time.perf_counter()
@@ -80,8 +84,15 @@ def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
     load = load_catalog(catalog, settings.intake)
     load_s = time.perf_counter() - t0
     items, _ = plan_items(list(load.rows), selected)
-    ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,
-                     presets={p.name: p for p in selected}, catalog_dir=str(Path(catalog).resolve().parent))
+    ctx = RunContext(
+        run_id="plain",
+        catalog=catalog,
+        out=str(out),
+        work_dir=settings.work_dir,
+        settings=settings,
+        presets={p.name: p for p in selected},
+        catalog_dir=str(Path(catalog).resolve().parent),
+    )
     rows = run_items_plainly(items, ctx)
     return {"seconds": time.perf_counter() - started, "load_s": load_s, "rows": rows, "items": len(items)}
 
@@ -131,9 +142,9 @@ def main(argv: list[str] | None = None) -> dict:
             started = time.perf_counter()
             summary = catalog_run(catalog=catalog, out=str(tmp_path / "flow"), presets_file=presets_file)
             flow_s = time.perf_counter() - started
+            from catalog_motion.settings import SinkSettings
             from publishing.manifest import ManifestStore
             from publishing.sinks import make_sink
-            from catalog_motion.settings import SinkSettings
 
             flow_rows = ManifestStore(make_sink(SinkSettings(uri=str(tmp_path / "flow")))).read_run(summary["run_id"])
         finally:
@@ -159,9 +170,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"pipeline: {items} items, plain loop {result['plain_loop_s']:.1f} s, flow {result['flow_s']:.1f} s, "
-          f"overhead {result['orchestration_overhead_per_item_ms']:.0f} ms/item; "
-          f"stages (plain) {result['stage_seconds_plain']}")
+    print(
+        f"pipeline: {items} items, plain loop {result['plain_loop_s']:.1f} s, flow {result['flow_s']:.1f} s, "
+        f"overhead {result['orchestration_overhead_per_item_ms']:.0f} ms/item; "
+        f"stages (plain) {result['stage_seconds_plain']}"
+    )
     return result
 
 

@@ -54,7 +54,7 @@ def photo_like_frames(width: int, height: int, n: int, seed: int = 0):
     shade = 0.75 + 0.25 * np.cos((xx - big_w / 2) / big_w * 3.0)
     canvas = np.full((big_h, big_w, 3), 238.0, np.float32)
     colour = np.array([150, 60, 70], np.float32)
-    canvas[body] = (colour * shade[body, None] + weave[body, None])
+    canvas[body] = colour * shade[body, None] + weave[body, None]
     canvas = np.clip(canvas, 0, 255).astype(np.uint8)
     import cv2
 
@@ -103,8 +103,15 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
     for preset in presets:
         master = work / f"{preset.name}{MASTER_SUFFIX[master_format]}"
         write_master(photo_like_frames(preset.width, preset.height, preset.n_frames), master, preset.fps)
-        clip = ClipRef(path=str(master), fps=preset.fps, n_frames=preset.n_frames, width=preset.width,
-                       height=preset.height, engine="bench", seed=0)
+        clip = ClipRef(
+            path=str(master),
+            fps=preset.fps,
+            n_frames=preset.n_frames,
+            width=preset.width,
+            height=preset.height,
+            engine="bench",
+            seed=0,
+        )
         raw = work / f"{preset.name}.raw"
         frames = MasterFrames(master)  # the exact bytes the pipeline pipes (rgb24 or planar GBR)
         with open(raw, "wb") as handle:
@@ -125,9 +132,17 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
             single = preset.model_copy(update={"encodings": [spec]})
             out = work / f"{preset.name}-{spec.format}"
             suffix = ".mp4" if spec.format == "mp4-h264" else ".webm"
-            bare_argv = build_video_command(spec, preset, preset.width, preset.height, preset.fps,
-                                            work / f"bare{suffix}", source=str(raw), pix_fmt=frames.pix_fmt,
-                                            stride=frames.stride)
+            bare_argv = build_video_command(
+                spec,
+                preset,
+                preset.width,
+                preset.height,
+                preset.fps,
+                work / f"bare{suffix}",
+                source=str(raw),
+                pix_fmt=frames.pix_fmt,
+                stride=frames.stride,
+            )
             # Same command, but ffmpeg decodes the master itself (no Python in the frame path).
             direct_argv = list(bare_argv)
             index = direct_argv.index(str(raw))
@@ -143,18 +158,28 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
             bare_total += bare
             bare_cpu_total += bare_cpu
             size = os.path.getsize(out / ("video.mp4" if suffix == ".mp4" else "video.webm"))
-            rows.append({
-                "preset": preset.name, "format": spec.format, "size": f"{preset.width}x{preset.height}",
-                "frames": preset.n_frames, "pipeline_s": round(pipeline, 3), "bare_ffmpeg_s": round(bare, 3),
-                "direct_master_s": round(direct, 3), "overhead_pct": round(100 * (pipeline / bare - 1), 1),
-                "pipeline_cpu_s": round(pipeline_cpu, 3), "bare_cpu_s": round(bare_cpu, 3),
-                "direct_cpu_s": round(direct_cpu, 3), "cpu_overhead_pct": round(100 * (pipeline_cpu / bare_cpu - 1), 1),
-                "master_decode_cpu_s": round(decode_cpu, 3),
-                # What the pipeline adds beyond decoding the master (which any reader of it must do):
-                "plumbing_cpu_overhead_pct": round(100 * ((pipeline_cpu - decode_cpu) / bare_cpu - 1), 1),
-                "overhead_vs_direct_pct": round(100 * (pipeline / direct - 1), 1),
-                "bytes": size, "kbps": round(size * 8 / preset.duration_s / 1000),
-            })
+            rows.append(
+                {
+                    "preset": preset.name,
+                    "format": spec.format,
+                    "size": f"{preset.width}x{preset.height}",
+                    "frames": preset.n_frames,
+                    "pipeline_s": round(pipeline, 3),
+                    "bare_ffmpeg_s": round(bare, 3),
+                    "direct_master_s": round(direct, 3),
+                    "overhead_pct": round(100 * (pipeline / bare - 1), 1),
+                    "pipeline_cpu_s": round(pipeline_cpu, 3),
+                    "bare_cpu_s": round(bare_cpu, 3),
+                    "direct_cpu_s": round(direct_cpu, 3),
+                    "cpu_overhead_pct": round(100 * (pipeline_cpu / bare_cpu - 1), 1),
+                    "master_decode_cpu_s": round(decode_cpu, 3),
+                    # What the pipeline adds beyond decoding the master (which any reader of it must do):
+                    "plumbing_cpu_overhead_pct": round(100 * ((pipeline_cpu - decode_cpu) / bare_cpu - 1), 1),
+                    "overhead_vs_direct_pct": round(100 * (pipeline / direct - 1), 1),
+                    "bytes": size,
+                    "kbps": round(size * 8 / preset.duration_s / 1000),
+                }
+            )
         posters = [s for s in preset.encodings if not s.is_video]
         if posters:
             first = next(iter_frames(master))
@@ -167,14 +192,22 @@ def bench_encode(presets: list[Preset], work: Path, reps: int, master_format: st
             bare_total += poster_s
             bare_cpu_total += poster_cpu
         everything, everything_cpu = measure(lambda: encode_variants(clip, preset, work / f"{preset.name}-all"), reps)
-        rows.append({"preset": preset.name, "format": "all (" + ",".join(s.format for s in preset.encodings) + ")",
-                     "size": f"{preset.width}x{preset.height}", "frames": preset.n_frames,
-                     "pipeline_s": round(everything, 3), "bare_ffmpeg_s": round(bare_total, 3),
-                     "overhead_pct": round(100 * (everything / bare_total - 1), 1),
-                     "pipeline_cpu_s": round(everything_cpu, 3), "bare_cpu_s": round(bare_cpu_total, 3),
-                     "cpu_overhead_pct": round(100 * (everything_cpu / bare_cpu_total - 1), 1),
-                     "master_decode_cpu_s": round(decode_cpu, 3),
-                     "plumbing_cpu_overhead_pct": round(100 * ((everything_cpu - decode_cpu) / bare_cpu_total - 1), 1)})
+        rows.append(
+            {
+                "preset": preset.name,
+                "format": "all (" + ",".join(s.format for s in preset.encodings) + ")",
+                "size": f"{preset.width}x{preset.height}",
+                "frames": preset.n_frames,
+                "pipeline_s": round(everything, 3),
+                "bare_ffmpeg_s": round(bare_total, 3),
+                "overhead_pct": round(100 * (everything / bare_total - 1), 1),
+                "pipeline_cpu_s": round(everything_cpu, 3),
+                "bare_cpu_s": round(bare_cpu_total, 3),
+                "cpu_overhead_pct": round(100 * (everything_cpu / bare_cpu_total - 1), 1),
+                "master_decode_cpu_s": round(decode_cpu, 3),
+                "plumbing_cpu_overhead_pct": round(100 * ((everything_cpu - decode_cpu) / bare_cpu_total - 1), 1),
+            }
+        )
     return rows
 
 
@@ -193,9 +226,15 @@ def bench_s3(work: Path, variants: int) -> dict:
         folder.mkdir(parents=True)
         (folder / "video.mp4").write_bytes(rng.bytes(int(rng.integers(800_000, 2_500_000))))
         (folder / "poster.jpg").write_bytes(rng.bytes(int(rng.integers(80_000, 200_000))))
-        items.append((f"SKU-{i:04d}", [
-            LocalAsset(kind="video", path=str(folder / "video.mp4"), content_type="video/mp4"),
-            LocalAsset(kind="poster_jpeg", path=str(folder / "poster.jpg"), content_type="image/jpeg")]))
+        items.append(
+            (
+                f"SKU-{i:04d}",
+                [
+                    LocalAsset(kind="video", path=str(folder / "video.mp4"), content_type="video/mp4"),
+                    LocalAsset(kind="poster_jpeg", path=str(folder / "poster.jpg"), content_type="image/jpeg"),
+                ],
+            )
+        )
     total = sum(os.path.getsize(a.path) for _, assets in items for a in assets)
     big = work / "s3" / "big.mp4"
     big.write_bytes(rng.bytes(64 * 1024 * 1024))
@@ -206,25 +245,45 @@ def bench_s3(work: Path, variants: int) -> dict:
         settings = SinkSettings(uri="s3://bench/catalog", endpoint_url=server.url)
         sink = make_sink(settings)
         first_assets: list = []
-        first = timed(lambda: first_assets.extend(publish_variant(
-            sku=s, preset="product-page", assets=a, sink=sink,
-            metadata={"engine": "camera", "seed": 1, "qc": {"subject_drift": 0.1}}) for s, a in items))
+        first = timed(
+            lambda: first_assets.extend(
+                publish_variant(
+                    sku=s,
+                    preset="product-page",
+                    assets=a,
+                    sink=sink,
+                    metadata={"engine": "camera", "seed": 1, "qc": {"subject_drift": 0.1}},
+                )
+                for s, a in items
+            )
+        )
         rerun_sink = make_sink(settings)
-        rerun = timed(lambda: [publish_variant(sku=s, preset="product-page", assets=a, sink=rerun_sink,
-                                               metadata={}) for s, a in items])
+        rerun = timed(
+            lambda: [
+                publish_variant(sku=s, preset="product-page", assets=a, sink=rerun_sink, metadata={}) for s, a in items
+            ]
+        )
         multipart = timed(lambda: sink.put(big, "big/video.mp4", "video/mp4", {}, kind="video"))
         from catalog_motion.types import ManifestRow
         from publishing.manifest import ManifestStore
 
-        rows = [ManifestRow(sku=s, preset="product-page", status="published", assets=stored)
-                for (s, _), stored in zip(items, first_assets)]
+        rows = [
+            ManifestRow(sku=s, preset="product-page", status="published", assets=stored)
+            for (s, _), stored in zip(items, first_assets, strict=True)
+        ]
         manifest_s = timed(lambda: ManifestStore(make_sink(settings)).write_run("bench", rows))
     return {
-        "variants": variants, "objects": sink.uploads - 1, "bytes": total,
-        "first_publish_s": round(first, 3), "objects_per_s": round(2 * variants / first, 1),
-        "MB_per_s": round(total / 1e6 / first, 1), "rerun_s": round(rerun, 3), "rerun_uploads": rerun_sink.uploads,
+        "variants": variants,
+        "objects": sink.uploads - 1,
+        "bytes": total,
+        "first_publish_s": round(first, 3),
+        "objects_per_s": round(2 * variants / first, 1),
+        "MB_per_s": round(total / 1e6 / first, 1),
+        "rerun_s": round(rerun, 3),
+        "rerun_uploads": rerun_sink.uploads,
         "manifest_write_verified_s": round(manifest_s, 3),
-        "multipart_64MiB_s": round(multipart, 3), "multipart_MB_per_s": round(64 * 1.048576 / multipart, 1),
+        "multipart_64MiB_s": round(multipart, 3),
+        "multipart_MB_per_s": round(64 * 1.048576 / multipart, 1),
     }
 
 
@@ -235,8 +294,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--variants", type=int, default=40, help="variants published in the S3 benchmark")
     parser.add_argument("--presets", nargs="*", default=None, help="preset names (default: all packaged)")
     parser.add_argument("--s3-only", action="store_true", help="skip the encode benchmark")
-    parser.add_argument("--master-format", choices=sorted(MASTER_SUFFIX), default="raw",
-                        help="master clip format the encodes read (the pipeline's default: raw)")
+    parser.add_argument(
+        "--master-format",
+        choices=sorted(MASTER_SUFFIX),
+        default="raw",
+        help="master clip format the encodes read (the pipeline's default: raw)",
+    )
     args = parser.parse_args(argv)
     presets = [p for name, p in load_presets().items() if not args.presets or name in args.presets]
     if args.quick:
@@ -247,27 +310,40 @@ def main(argv: list[str] | None = None) -> dict:
         s3 = bench_s3(work, args.variants)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "ffmpeg": ffmpeg_exe()},
-        "reps": args.reps, "quick": args.quick, "master_format": args.master_format, "encode": encode, "s3": s3,
+        "reps": args.reps,
+        "quick": args.quick,
+        "master_format": args.master_format,
+        "encode": encode,
+        "s3": s3,
         "max_overhead_pct_single_encodings": max(
-            (r["overhead_pct"] for r in encode if not r["format"].startswith("all")), default=None),
+            (r["overhead_pct"] for r in encode if not r["format"].startswith("all")), default=None
+        ),
         "max_plumbing_cpu_overhead_pct": max((r["plumbing_cpu_overhead_pct"] for r in encode), default=None),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=1))
-    print(f"{'preset':13} {'format':16} {'pipeline':>9} {'bare':>7} {'direct':>7} {'overhead':>8} "
-          f"{'cpu ovh':>8} {'plumbing':>8} {'kbps':>6}")
+    print(
+        f"{'preset':13} {'format':16} {'pipeline':>9} {'bare':>7} {'direct':>7} {'overhead':>8} "
+        f"{'cpu ovh':>8} {'plumbing':>8} {'kbps':>6}"
+    )
     for r in encode:
         fmt = "all encodings" if r["format"].startswith("all") else r["format"]
         direct = f"{r['direct_master_s']:6.2f}s" if "direct_master_s" in r else "      -"
-        print(f"{r['preset']:13} {fmt:16} {r['pipeline_s']:8.2f}s {r['bare_ffmpeg_s']:6.2f}s {direct} "
-              f"{r['overhead_pct']:7.1f}% {r['cpu_overhead_pct']:7.1f}% {r['plumbing_cpu_overhead_pct']:7.1f}% "
-              f"{r.get('kbps', ''):>6}")
-    print("overhead: wall time over bare ffmpeg reading the same raw frames from a file; cpu ovh: same in CPU "
-          "seconds; plumbing: CPU beyond the master decode (master_decode_cpu_s) that any reader pays")
-    print(f"S3: {s3['variants']} variants, {s3['bytes'] / 1e6:.0f} MB in {s3['first_publish_s']:.2f}s "
-          f"({s3['objects_per_s']} objects/s, {s3['MB_per_s']} MB/s); re-run {s3['rerun_s']:.2f}s with "
-          f"{s3['rerun_uploads']} uploads; manifest (every object HEAD-verified) {s3['manifest_write_verified_s']:.2f}s; "
-          f"64 MiB multipart {s3['multipart_MB_per_s']} MB/s")
+        print(
+            f"{r['preset']:13} {fmt:16} {r['pipeline_s']:8.2f}s {r['bare_ffmpeg_s']:6.2f}s {direct} "
+            f"{r['overhead_pct']:7.1f}% {r['cpu_overhead_pct']:7.1f}% {r['plumbing_cpu_overhead_pct']:7.1f}% "
+            f"{r.get('kbps', ''):>6}"
+        )
+    print(
+        "overhead: wall time over bare ffmpeg reading the same raw frames from a file; cpu ovh: same in CPU "
+        "seconds; plumbing: CPU beyond the master decode (master_decode_cpu_s) that any reader pays"
+    )
+    print(
+        f"S3: {s3['variants']} variants, {s3['bytes'] / 1e6:.0f} MB in {s3['first_publish_s']:.2f}s "
+        f"({s3['objects_per_s']} objects/s, {s3['MB_per_s']} MB/s); re-run {s3['rerun_s']:.2f}s with "
+        f"{s3['rerun_uploads']} uploads; manifest (every object HEAD-verified) {s3['manifest_write_verified_s']:.2f}s; "
+        f"64 MiB multipart {s3['multipart_MB_per_s']} MB/s"
+    )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return result
 

@@ -53,12 +53,16 @@ def make_clip(tmp: Path, preset) -> tuple[Path, Path, str]:
         from generation.base import GenerationRequest
         from generation.registry import get_engine
 
-        get_engine("camera").generate(GenerationRequest(source_path=str(photo_path), preset=preset, seed=0,
-                                                        out_path=str(clip)))
+        get_engine("camera").generate(
+            GenerationRequest(source_path=str(photo_path), preset=preset, seed=0, out_path=str(clip))
+        )
         how = "camera engine"
     except ImportError:
-        write_master(camera_frames(photo, preset.width, preset.height, preset.n_frames, zoom=0.05, path="breathing"),
-                     clip, preset.fps)
+        write_master(
+            camera_frames(photo, preset.width, preset.height, preset.n_frames, zoom=0.05, path="breathing"),
+            clip,
+            preset.fps,
+        )
         how = "quality.synthetic.camera_frames"
     return photo_path, clip, how
 
@@ -82,8 +86,26 @@ def main(argv: list[str] | None = None) -> dict:
         tmp = Path(tmp_name)
         photo_path, clip, how = make_clip(tmp, preset)
         encoded = tmp / "delivery.mp4"
-        subprocess.run([ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(clip), "-c:v", "libx264", "-pix_fmt",
-                        "yuv420p", "-crf", "20", "-preset", "veryfast", str(encoded)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-y",
+                "-loglevel",
+                "error",
+                "-i",
+                str(clip),
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-crf",
+                "20",
+                "-preset",
+                "veryfast",
+                str(encoded),
+            ],
+            check=True,
+        )
         n = preset.n_frames
 
         compact = convert_master(clip, tmp / "master.mkv")
@@ -119,20 +141,31 @@ def main(argv: list[str] | None = None) -> dict:
         "gate_encoded_mp4_s": round(gate_encoded, 3),
         "meets_target_master": gate_master < TARGET_S,
         "meets_target_encoded": gate_encoded < TARGET_S,
-        "verdicts": {"master": report.passed, "master_lossless_h264": report_compact.passed,
-                     "encoded": report_enc.passed},
+        "verdicts": {
+            "master": report.passed,
+            "master_lossless_h264": report_compact.passed,
+            "encoded": report_enc.passed,
+        },
         "note": "stages timed one after another; the gate decodes in a background thread while it scores, so "
-                "its total is less than their sum",
+        "its total is less than their sum",
         "stages_s": {
-            "decode_master": round(decode_s, 3), "decode_master_lossless_h264": round(decode_compact_s, 3),
+            "decode_master": round(decode_s, 3),
+            "decode_master_lossless_h264": round(decode_compact_s, 3),
             "decode_mp4": round(decode_enc_s, 3),
-            "photo_prepare": round(prep_s, 3), "subject_mask": round(mask_s, 3), "drift": round(drift_s, 3),
-            "flicker": round(flicker_s, 3), "flashes": round(flash_s, 3), "technical": round(tech_s, 3),
+            "photo_prepare": round(prep_s, 3),
+            "subject_mask": round(mask_s, 3),
+            "drift": round(drift_s, 3),
+            "flicker": round(flicker_s, 3),
+            "flashes": round(flash_s, 3),
+            "technical": round(tech_s, 3),
         },
         "frames_per_s": {
-            "decode_master": round(n / decode_s, 1), "decode_mp4": round(n / decode_enc_s, 1),
-            "drift (sampled frames)": round(sampled / drift_s, 1), "drift (clip frames covered)": round(n / drift_s, 1),
-            "flicker (frame pairs)": round((n - 1) / flicker_s, 1), "flashes": round(n / flash_s, 1),
+            "decode_master": round(n / decode_s, 1),
+            "decode_mp4": round(n / decode_enc_s, 1),
+            "drift (sampled frames)": round(sampled / drift_s, 1),
+            "drift (clip frames covered)": round(n / drift_s, 1),
+            "flicker (frame pairs)": round((n - 1) / flicker_s, 1),
+            "flashes": round(n / flash_s, 1),
             "technical": round(n / tech_s, 1),
         },
         "drift_sampled_frames": sampled,
@@ -141,8 +174,10 @@ def main(argv: list[str] | None = None) -> dict:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"QC gate on {result['clip']}")
-    print(f"  whole gate: raw master {gate_master:.2f} s, lossless-h264 master {gate_compact:.2f} s, "
-          f"mp4 {gate_encoded:.2f} s (target < {TARGET_S} s)")
+    print(
+        f"  whole gate: raw master {gate_master:.2f} s, lossless-h264 master {gate_compact:.2f} s, "
+        f"mp4 {gate_encoded:.2f} s (target < {TARGET_S} s)"
+    )
     for name, value in result["stages_s"].items():
         print(f"  {name:14s} {value:6.3f} s")
     print("  frames/s: " + ", ".join(f"{k} {v}" for k, v in result["frames_per_s"].items()))

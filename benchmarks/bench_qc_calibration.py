@@ -44,23 +44,35 @@ def render_with_camera(source: Path, preset: Preset, out: Path, motion_scale: fl
     from generation.base import GenerationRequest
     from generation.registry import get_engine
 
-    ref = get_engine("camera").generate(GenerationRequest(source_path=str(source), preset=preset, seed=0,
-                                                          out_path=str(out), motion_scale=motion_scale))
+    ref = get_engine("camera").generate(
+        GenerationRequest(source_path=str(source), preset=preset, seed=0, out_path=str(out), motion_scale=motion_scale)
+    )
     return Path(ref.path)
 
 
 def main() -> dict:
     started = time.perf_counter()
     presets = load_presets()
-    outcomes = run_calibration(presets["product-page"], camera_presets=camera_presets(),
-                               camera_renderer=render_with_camera)
+    outcomes = run_calibration(
+        presets["product-page"], camera_presets=camera_presets(), camera_renderer=render_with_camera
+    )
     summary = summarise(outcomes)
     summary["clips"] = len(outcomes)
     summary["wall_s"] = round(time.perf_counter() - started, 1)
-    summary["machine"] = f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    summary["machine"] = (
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    )
     summary["outcomes"] = [
-        {"name": o.name, "defect": o.defect, "strength": o.strength, "visible": o.visible, "passed": o.passed,
-         "failed_checks": o.failed_checks, "drift": round(o.drift, 4), "flicker": round(o.flicker, 5)}
+        {
+            "name": o.name,
+            "defect": o.defect,
+            "strength": o.strength,
+            "visible": o.visible,
+            "passed": o.passed,
+            "failed_checks": o.failed_checks,
+            "drift": round(o.drift, 4),
+            "flicker": round(o.flicker, 5),
+        }
         for o in outcomes
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

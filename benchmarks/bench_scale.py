@@ -70,8 +70,16 @@ def install_fast_path() -> None:
             frames = np.stack([base, np.roll(base, 1, axis=1)])
             path = Path(request.out_path).with_suffix(".npy")
             np.save(path, frames)
-            return ClipRef(path=str(path), fps=preset.fps, n_frames=2, width=preset.width, height=preset.height,
-                           engine=self.name, seed=request.seed, attempt=request.attempt)
+            return ClipRef(
+                path=str(path),
+                fps=preset.fps,
+                n_frames=2,
+                width=preset.width,
+                height=preset.height,
+                engine=self.name,
+                seed=request.seed,
+                attempt=request.attempt,
+            )
 
     register_engine("bench-tiny")(lambda settings: TinyEngine(settings))
 
@@ -83,12 +91,18 @@ def install_fast_path() -> None:
         drift = float(np.abs(frames - ref).mean(axis=(1, 2, 3)).max())
         flicker = float(np.abs(np.diff(frames, axis=0)).mean()) if len(frames) > 1 else 0.0
         shape_ok = frames.shape[0] == (expected_frames or frames.shape[0]) and frames.shape[1:3] == (
-            preset.height, preset.width)
+            preset.height,
+            preset.width,
+        )
         reasons = [] if shape_ok else ["wrong clip shape"]
         reasons += [f"drift {drift:.3f}"] if drift > preset.qc.max_subject_drift else []
         reasons += [f"flicker {flicker:.3f}"] if flicker > preset.qc.max_flicker else []
-        return QCReport(passed=not reasons, scores={"drift": drift, "flicker": flicker},
-                        reasons=reasons, failed_checks=["technical"] if reasons else [])
+        return QCReport(
+            passed=not reasons,
+            scores={"drift": drift, "flicker": flicker},
+            reasons=reasons,
+            failed_checks=["technical"] if reasons else [],
+        )
 
     def check_encoded(video_path, preset, *, expected_frames=None):
         return QCReport(passed=Path(video_path).stat().st_size > 0)
@@ -100,8 +114,10 @@ def install_fast_path() -> None:
         video.write_bytes(frames.tobytes())  # stands in for an encode: same bytes each run
         poster = out_dir / "poster.jpg"
         Image.fromarray(frames[0]).save(poster, quality=80)
-        return [LocalAsset(kind="video", path=str(video), content_type="video/mp4"),
-                LocalAsset(kind="poster_jpeg", path=str(poster), content_type="image/jpeg")]
+        return [
+            LocalAsset(kind="video", path=str(video), content_type="video/mp4"),
+            LocalAsset(kind="poster_jpeg", path=str(poster), content_type="image/jpeg"),
+        ]
 
     # The steps call these names from their module, so the fast path replaces them there.
     steps.check_clip = check_clip
@@ -160,8 +176,9 @@ class Sampler(threading.Thread):
 
 def count_task_runs(api_url: str, flow_run_id: Any) -> int:
     body = json.dumps({"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}).encode()
-    request = urllib.request.Request(f"{api_url}/task_runs/count", data=body,
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{api_url}/task_runs/count", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return int(json.loads(response.read()))
 
@@ -173,8 +190,19 @@ def run_scale(n_skus: int, batch_size: int, tmp: Path, api_url: str) -> dict:
     presets = tmp / "presets.yaml"
     presets.write_text(PRESETS, encoding="utf-8")
     settings = tmp / f"settings-{n_skus}.yaml"
-    settings.write_text(json.dumps({"presets_file": str(presets), "orchestration": {
-        "batch_size": batch_size, "max_workers": 1, "max_inflight_batches": 4, "progress_every_s": 5.0}}))
+    settings.write_text(
+        json.dumps(
+            {
+                "presets_file": str(presets),
+                "orchestration": {
+                    "batch_size": batch_size,
+                    "max_workers": 1,
+                    "max_inflight_batches": 4,
+                    "progress_every_s": 5.0,
+                },
+            }
+        )
+    )
     out = tmp / f"out-{n_skus}"
     sampler = Sampler(api_url)
     sampler.start()
@@ -195,24 +223,33 @@ def run_scale(n_skus: int, batch_size: int, tmp: Path, api_url: str) -> dict:
         time.sleep(2)
     health = sorted(sampler.health_ms)
     return {
-        "skus": n_skus, "work_items": summary["items"], "manifest_rows": len(manifest["rows"]),
-        "distinct_outcomes": len(keys), "statuses": manifest["counts"], "flow_wall_s": round(wall, 1),
-        "task_runs_submitted": summary["task_runs"] + 3, "task_runs_recorded": recorded,
+        "skus": n_skus,
+        "work_items": summary["items"],
+        "manifest_rows": len(manifest["rows"]),
+        "distinct_outcomes": len(keys),
+        "statuses": manifest["counts"],
+        "flow_wall_s": round(wall, 1),
+        "task_runs_submitted": summary["task_runs"] + 3,
+        "task_runs_recorded": recorded,
         "peak_rss_mb": round(sampler.peak_rss / 2**20, 1),
-        "server_health": {"samples": len(health) + sampler.health_failures, "failures": sampler.health_failures,
-                          "p50_ms": round(health[len(health) // 2], 1) if health else None,
-                          "max_ms": round(health[-1], 1) if health else None},
-        "catalog": str(catalog), "settings": str(settings),
+        "server_health": {
+            "samples": len(health) + sampler.health_failures,
+            "failures": sampler.health_failures,
+            "p50_ms": round(health[len(health) // 2], 1) if health else None,
+            "max_ms": round(health[-1], 1) if health else None,
+        },
+        "catalog": str(catalog),
+        "settings": str(settings),
     }
 
 
 def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int) -> float:
     """Seconds per item of the same stage functions in a plain loop (no Prefect), on a subset."""
-    from catalog_motion.presets import load_presets, select_presets
-    from catalog_motion.settings import resolve_run_settings
     from benchmarks.bench_pipeline import run_items_plainly
     from catalog_connectors.sources import load_catalog
     from catalog_motion.planning import plan_items
+    from catalog_motion.presets import load_presets, select_presets
+    from catalog_motion.settings import resolve_run_settings
     from pipeline.state import RunContext
 
     started = time.perf_counter()
@@ -221,8 +258,15 @@ def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int
     load = load_catalog(catalog, settings.intake)
     items, _ = plan_items(list(load.rows), selected)
     items = items[:limit_items]
-    ctx = RunContext(run_id="plain", catalog=catalog, out=str(out), work_dir=settings.work_dir, settings=settings,
-                     presets={p.name: p for p in selected}, catalog_dir=str(Path(catalog).parent))
+    ctx = RunContext(
+        run_id="plain",
+        catalog=catalog,
+        out=str(out),
+        work_dir=settings.work_dir,
+        settings=settings,
+        presets={p.name: p for p in selected},
+        catalog_dir=str(Path(catalog).parent),
+    )
     run_items_plainly(items, ctx)
     return (time.perf_counter() - started) / max(len(items), 1)
 
@@ -272,11 +316,13 @@ def main(argv: list[str] | None = None) -> dict:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"scale: {large['work_items']} items in {large['flow_wall_s']} s; rows {large['manifest_rows']}; task runs "
-          f"{large['task_runs_recorded']}/{large['task_runs_submitted']}; overhead "
-          f"{result['orchestration_overhead_per_item_ms']} ms/item; peak RSS {small['peak_rss_mb']} MB "
-          f"({small['work_items']} items) -> {large['peak_rss_mb']} MB ({large['work_items']} items); "
-          f"health failures {large['server_health']['failures']}")
+    print(
+        f"scale: {large['work_items']} items in {large['flow_wall_s']} s; rows {large['manifest_rows']}; task runs "
+        f"{large['task_runs_recorded']}/{large['task_runs_submitted']}; overhead "
+        f"{result['orchestration_overhead_per_item_ms']} ms/item; peak RSS {small['peak_rss_mb']} MB "
+        f"({small['work_items']} items) -> {large['peak_rss_mb']} MB ({large['work_items']} items); "
+        f"health failures {large['server_health']['failures']}"
+    )
     return result
 
 

@@ -1,6 +1,6 @@
 """Run every benchmarks/bench_*.py `main()` in turn (continuing past failures); write results/summary.md.
 
-    python -m benchmarks.run_all [NAME ...]     # e.g. python -m benchmarks.run_all pipeline
+python -m benchmarks.run_all [NAME ...]     # e.g. python -m benchmarks.run_all pipeline
 """
 
 from __future__ import annotations

@@ -52,8 +52,14 @@ class EventEmitter(Protocol):
     def __call__(self, event: str, resource: dict[str, str], payload: dict[str, Any]) -> object | None: ...
 
 
-def emit_ingested(skus: Sequence[str | CatalogRow], *, emit: EventEmitter, flush: Callable[[], None] | None = None,
-                  state_path: Path | str | None = None, source: str | None = None) -> list[str]:
+def emit_ingested(
+    skus: Sequence[str | CatalogRow],
+    *,
+    emit: EventEmitter,
+    flush: Callable[[], None] | None = None,
+    state_path: Path | str | None = None,
+    source: str | None = None,
+) -> list[str]:
     """Emit one event per SKU not announced before; returns the SKUs announced now (in order).
 
     `skus` may be SKU strings or `CatalogRow`s (rows add image, item group and updated_at to the payload).
@@ -75,8 +81,10 @@ def emit_ingested(skus: Sequence[str | CatalogRow], *, emit: EventEmitter, flush
             payload.update(image=row.image, item_group_id=row.item_group_id, updated_at=row.updated_at)
         resource = {"prefect.resource.id": f"sku.{sku}", "prefect.resource.name": sku}
         if emit(EVENT_NAME, resource, payload) is None:
-            raise CatalogMotionError(f"the event emitter did not accept events (refused SKU {sku!r}); check that "
-                                     "its event service is reachable")
+            raise CatalogMotionError(
+                f"the event emitter did not accept events (refused SKU {sku!r}); check that "
+                "its event service is reachable"
+            )
         announced[sku] = {"at": now, "source": source}
         done.append(sku)
     if flush is not None:

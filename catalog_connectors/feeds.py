@@ -51,8 +51,9 @@ def parse_merchant_xml(data: bytes, source: str, *, remote: bool) -> CatalogLoad
     depth = 0
     root_checked = False
     try:
-        events = SafeET.iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=False,
-                                  forbid_entities=True, forbid_external=True)
+        events = SafeET.iterparse(
+            io.BytesIO(data), events=("start", "end"), forbid_dtd=False, forbid_entities=True, forbid_external=True
+        )
         for event, element in events:
             if event == "start":
                 if not root_checked:
@@ -71,8 +72,10 @@ def parse_merchant_xml(data: bytes, source: str, *, remote: bool) -> CatalogLoad
                     records.append(record)
                     element.clear()
     except DefusedXmlException as exc:
-        raise IntakeError(f"{source}: feed refused: unsafe XML ({type(exc).__name__}: entity declarations "
-                          "and external references are not allowed)") from None
+        raise IntakeError(
+            f"{source}: feed refused: unsafe XML ({type(exc).__name__}: entity declarations "
+            "and external references are not allowed)"
+        ) from None
     except SafeET.ParseError as exc:
         raise IntakeError(f"{source}: not well-formed XML: {exc}") from None
     builder = RowBuilder(list(columns), remote=remote, base_uri=source if remote else None)

@@ -43,15 +43,21 @@ def _group(names: list[str]) -> tuple[dict[str, dict], list[tuple[str, str]]]:
     return groups, duplicates
 
 
-def _build(groups: dict[str, dict], duplicates: list[tuple[str, str]], read_sidecar, ref, source: str,
-           kind: str, remote: bool) -> CatalogLoad:
-    builder = RowBuilder(["sku", "image", "title", "color", "item_group_id", "updated_at", "lifestyle_image",
-                          "additional_images"], remote=False)
+def _build(
+    groups: dict[str, dict], duplicates: list[tuple[str, str]], read_sidecar, ref, source: str, kind: str, remote: bool
+) -> CatalogLoad:
+    builder = RowBuilder(
+        ["sku", "image", "title", "color", "item_group_id", "updated_at", "lifestyle_image", "additional_images"],
+        remote=False,
+    )
     index = 0
     for sku, entry in groups.items():
-        record = {"sku": sku, "image": ref(entry["image"]) if entry["image"] else None,
-                  "lifestyle_image": ref(entry["lifestyle_image"]) if entry["lifestyle_image"] else None,
-                  "additional_images": [ref(n) for n in entry["additional_images"]]}
+        record = {
+            "sku": sku,
+            "image": ref(entry["image"]) if entry["image"] else None,
+            "lifestyle_image": ref(entry["lifestyle_image"]) if entry["lifestyle_image"] else None,
+            "additional_images": [ref(n) for n in entry["additional_images"]],
+        }
         try:
             sidecar = read_sidecar(sku)
         except (ValueError, IntakeError) as exc:
@@ -94,7 +100,7 @@ def load_local_folder(folder: Path, settings: IntakeSettings) -> CatalogLoad:
 
 
 def load_s3_folder(bucket: str, prefix: str, settings: IntakeSettings) -> CatalogLoad:
-    keys = {k[len(prefix):]: size for k, size in list_keys(bucket, prefix, settings) if "/" not in k[len(prefix):]}
+    keys = {k[len(prefix) :]: size for k, size in list_keys(bucket, prefix, settings) if "/" not in k[len(prefix) :]}
     groups, duplicates = _group(list(keys))
     source = f"s3://{bucket}/{prefix}"
     if not groups:

@@ -21,8 +21,9 @@ from catalog_motion.settings import IntakeSettings
 _SRGB = ImageCms.createProfile("sRGB")
 
 
-def decode_photo(path: Path, settings: IntakeSettings, *,
-                 background: str = "#ffffff") -> tuple[Image.Image, list[str], str]:
+def decode_photo(
+    path: Path, settings: IntakeSettings, *, background: str = "#ffffff"
+) -> tuple[Image.Image, list[str], str]:
     """Open `path` and return (RGB image, flags, source format). Raises `IntakeError` with the reason."""
     try:
         bg = ImageColor.getrgb(background)[:3]

@@ -15,8 +15,6 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -51,8 +49,14 @@ def local_path(ref: str, base_dir: Path | str | None) -> Path:
     return path
 
 
-def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None, *, background: str = "#ffffff",
-                base_dir: Path | None = None) -> FetchedPhoto:
+def fetch_photo(
+    ref: str,
+    dest_dir: Path,
+    settings: IntakeSettings | None = None,
+    *,
+    background: str = "#ffffff",
+    base_dir: Path | None = None,
+) -> FetchedPhoto:
     """Fetch and normalise one photo; see the module docstring for outcomes."""
     settings = settings or IntakeSettings()
     ref = (ref or "").strip()
@@ -60,8 +64,9 @@ def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None
         raise IntakeError("empty photo reference")
     scheme = ref_scheme(ref)
     if scheme not in settings.allowed_schemes:
-        raise IntakeError(f"photo reference scheme '{scheme}' is not allowed "
-                          f"(allowed: {', '.join(settings.allowed_schemes)})")
+        raise IntakeError(
+            f"photo reference scheme '{scheme}' is not allowed (allowed: {', '.join(settings.allowed_schemes)})"
+        )
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     if scheme == "file":
@@ -90,8 +95,7 @@ def fetch_photo(ref: str, dest_dir: Path, settings: IntakeSettings | None = None
             if scheme == "s3":
                 size = download_object(ref, sink, settings, limit=settings.max_bytes, what="photo")
             else:
-                size = net.request(ref, settings, sink=sink, what="photo",
-                                   headers={"Accept": "image/*"}).size
+                size = net.request(ref, settings, sink=sink, what="photo", headers={"Accept": "image/*"}).size
         if size == 0:
             raise IntakeError("photo download is empty")
         return _normalise(Path(tmp_name), dest_dir, settings, background, size)
@@ -117,12 +121,20 @@ def _normalise(src: Path, dest_dir: Path, settings: IntakeSettings, background: 
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, target)
-    return FetchedPhoto(path=str(target), sha256=digest, width=image.width, height=image.height, flags=flags,
-                        source_format=fmt, source_bytes=size)
+    return FetchedPhoto(
+        path=str(target),
+        sha256=digest,
+        width=image.width,
+        height=image.height,
+        flags=flags,
+        source_format=fmt,
+        source_bytes=size,
+    )
 
 
-def download_bytes(url: str, settings: IntakeSettings, *, limit: int,
-                   what: str = "catalog") -> tuple[bytes, str | None]:
+def download_bytes(
+    url: str, settings: IntakeSettings, *, limit: int, what: str = "catalog"
+) -> tuple[bytes, str | None]:
     """A small document (a feed) over guarded HTTP, bounded by `limit`; returns (bytes, content type)."""
     response = net.request(url, settings, limit=limit, what=what)
     return response.body, response.headers.get("content-type")

@@ -36,9 +36,14 @@ def address_problem(ip: Address) -> str | None:
         return address_problem(ip.ipv4_mapped)
     if ip in METADATA:
         return "cloud-metadata"
-    for label, test in (("loopback", ip.is_loopback), ("unspecified", ip.is_unspecified),
-                        ("link-local", ip.is_link_local), ("multicast", ip.is_multicast),
-                        ("private", ip.is_private), ("reserved", ip.is_reserved)):
+    for label, test in (
+        ("loopback", ip.is_loopback),
+        ("unspecified", ip.is_unspecified),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+    ):
         if test:
             return label
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
@@ -105,8 +110,15 @@ def checked_addresses(host: str, port: int, settings: IntakeSettings) -> list[st
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to a pre-checked IP while speaking HTTP to the original host name."""
 
-    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float,
-                 context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ip: str,
+        connect_timeout: float,
+        read_timeout: float,
+        context: ssl.SSLContext | None = None,
+    ):
         super().__init__(host, port, timeout=connect_timeout)
         self._ip, self._read_timeout = ip, read_timeout
 
@@ -127,8 +139,9 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float,
-                 context: ssl.SSLContext):
+    def __init__(
+        self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float, context: ssl.SSLContext
+    ):
         super().__init__(host, port, timeout=connect_timeout, context=context)
         self._ip, self._read_timeout = ip, read_timeout
 
@@ -148,9 +161,19 @@ class Response:
     redirects: list[str] = field(default_factory=list)
 
 
-def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: bytes | None = None,
-            headers: dict[str, str] | None = None, limit: int | None = None, sink=None,
-            what: str = "photo", follow_redirects: bool = True, raw_status: bool = False) -> Response:
+def request(
+    url: str,
+    settings: IntakeSettings,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    limit: int | None = None,
+    sink=None,
+    what: str = "photo",
+    follow_redirects: bool = True,
+    raw_status: bool = False,
+) -> Response:
     """One guarded request. The body goes to `sink.write` if given (streaming), else into `Response.body`.
 
     Raises `IntakeError` for refusals, 4xx and bodies over `limit`; `TransientError` for network faults,
@@ -228,8 +251,9 @@ def request(url: str, settings: IntakeSettings, *, method: str = "GET", body: by
                 raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}") from None
             if declared and declared.isdigit() and size < int(declared):
                 raise TransientError(f"{what} download truncated: got {size} of {declared} bytes")
-            return Response(url=current, status=status, headers=resp_headers, body=bytes(out), size=size,
-                            redirects=hops)
+            return Response(
+                url=current, status=status, headers=resp_headers, body=bytes(out), size=size, redirects=hops
+            )
         finally:
             conn.close()
 

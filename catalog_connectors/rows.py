@@ -133,8 +133,9 @@ class RowBuilder:
                 for key in ("image", "lifestyle_image"):
                     if fields.get(key):
                         fields[key] = resolve_remote_ref(fields[key], self.base_uri)
-                fields["additional_images"] = [resolve_remote_ref(r, self.base_uri)
-                                               for r in fields.get("additional_images") or []]
+                fields["additional_images"] = [
+                    resolve_remote_ref(r, self.base_uri) for r in fields.get("additional_images") or []
+                ]
             except ValueError as exc:
                 self.refuse(index, sku, str(exc))
                 return

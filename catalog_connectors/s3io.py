@@ -38,8 +38,13 @@ def s3_client(settings: IntakeSettings) -> Any:
     with _LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            client = make_client(endpoint_url=endpoint, region=region, connect_timeout_s=settings.connect_timeout_s,
-                                 read_timeout_s=settings.read_timeout_s, path_style=True)
+            client = make_client(
+                endpoint_url=endpoint,
+                region=region,
+                connect_timeout_s=settings.connect_timeout_s,
+                read_timeout_s=settings.read_timeout_s,
+                path_style=True,
+            )
             _CLIENTS[key] = client
     return client
 

@@ -56,6 +56,7 @@ def _smooth_field(w: int, h: int, fn: Callable[[np.ndarray, np.ndarray, int, int
 
 def _background(w: int, h: int, tone: float) -> np.ndarray:
     """Near-white studio sweep: brighter in the middle, a soft vignette, slightly darker floor."""
+
     def field(xs: np.ndarray, ys: np.ndarray, w: int, h: int) -> np.ndarray:
         r = np.sqrt(((xs / w - 0.5) * 1.2) ** 2 + ((ys / h - 0.45) * 1.0) ** 2)
         return tone - 0.09 * np.clip(r, 0, 1) ** 2 - 0.025 * (ys / h)
@@ -104,8 +105,9 @@ def _shading(mask: np.ndarray, folds: float, seed: int) -> np.ndarray:
     return (depth * _smooth_field(w, h, field)).astype(np.float32)
 
 
-def _compose(w: int, h: int, mask: np.ndarray, surface: np.ndarray, *, folds: float, seed: int,
-             tone: float = 0.965) -> np.ndarray:
+def _compose(
+    w: int, h: int, mask: np.ndarray, surface: np.ndarray, *, folds: float, seed: int, tone: float = 0.965
+) -> np.ndarray:
     """Lay the shaded subject on the background with a soft drop shadow; returns RGB uint8."""
     bg = _background(w, h, tone)
     shift = np.float32([[1, 0, 0.012 * w], [0, 1, 0.016 * h]])
@@ -191,8 +193,20 @@ def _leather(w: int, h: int, seed: int, colour: str) -> np.ndarray:
 
 # --- subjects -------------------------------------------------------------------------------------
 
-_TEE = [(690, 330), (560, 360), (330, 560), (430, 760), (540, 680), (540, 1650), (1060, 1650),
-        (1060, 680), (1170, 760), (1270, 560), (1040, 360), (910, 330)]
+_TEE = [
+    (690, 330),
+    (560, 360),
+    (330, 560),
+    (430, 760),
+    (540, 680),
+    (540, 1650),
+    (1060, 1650),
+    (1060, 680),
+    (1170, 760),
+    (1270, 560),
+    (1040, 360),
+    (910, 330),
+]
 
 
 def _draw_tee(colour: str, seed: int) -> Callable[[int, int], np.ndarray]:
@@ -203,7 +217,7 @@ def _draw_tee(colour: str, seed: int) -> Callable[[int, int], np.ndarray]:
         surface = _plain(w, h, colour)
         rib = np.zeros((h, w), np.uint8)
         cv2.ellipse(rib, neck_c, neck_axes, 0, 0, 180, 255, max(2, int(22 * w / DESIGN_W)), cv2.LINE_AA)
-        surface *= (1 - 0.18 * rib[..., None] / 255)  # darker collar rib
+        surface *= 1 - 0.18 * rib[..., None] / 255  # darker collar rib
         return _compose(w, h, mask, surface, folds=0.06, seed=seed)
 
     return draw
@@ -220,8 +234,22 @@ def _draw_dress(w: int, h: int) -> np.ndarray:
 
 
 def _draw_hoodie(w: int, h: int) -> np.ndarray:
-    body = [(680, 400), (520, 430), (400, 560), (300, 1350), (430, 1375), (505, 820), (510, 1600),
-            (1090, 1600), (1095, 820), (1170, 1375), (1300, 1350), (1200, 560), (1080, 430), (920, 400)]
+    body = [
+        (680, 400),
+        (520, 430),
+        (400, 560),
+        (300, 1350),
+        (430, 1375),
+        (505, 820),
+        (510, 1600),
+        (1090, 1600),
+        (1095, 820),
+        (1170, 1375),
+        (1300, 1350),
+        (1200, 560),
+        (1080, 430),
+        (920, 400),
+    ]
     mask = _poly_mask(w, h, [body])
     cv2.ellipse(mask, _pt(w, h, 800, 380), _pt(w, h, 200, 175), 0, 0, 360, 255, -1, cv2.LINE_AA)
     surface = _plain(w, h, "#9a9ea3")
@@ -231,7 +259,7 @@ def _draw_hoodie(w: int, h: int) -> np.ndarray:
     pocket = np.array([_pt(w, h, x, y) for x, y in [(610, 1250), (990, 1250), (1040, 1520), (560, 1520)]])
     cv2.polylines(marks, [pocket], True, 160, t, cv2.LINE_AA)
     cv2.rectangle(marks, _pt(w, h, 510, 1530), _pt(w, h, 1090, 1600), 110, -1)
-    surface *= (1 - 0.35 * marks[..., None] / 255)
+    surface *= 1 - 0.35 * marks[..., None] / 255
     # The logo: an emblem and a word mark, off-white on the chest (drift shows first on letters).
     logo = np.zeros((h, w), np.uint8)
     s = w / DESIGN_W
@@ -240,16 +268,33 @@ def _draw_hoodie(w: int, h: int) -> np.ndarray:
     scale = 2.2 * s
     thick = max(1, int(6 * s))
     (tw, _), _ = cv2.getTextSize("NORDWIND", cv2.FONT_HERSHEY_DUPLEX, scale, thick)
-    cv2.putText(logo, "NORDWIND", (int(800 * s - tw / 2), int(920 * h / DESIGN_H)), cv2.FONT_HERSHEY_DUPLEX,
-                scale, 255, thick, cv2.LINE_AA)
+    cv2.putText(
+        logo,
+        "NORDWIND",
+        (int(800 * s - tw / 2), int(920 * h / DESIGN_H)),
+        cv2.FONT_HERSHEY_DUPLEX,
+        scale,
+        255,
+        thick,
+        cv2.LINE_AA,
+    )
     a = logo[..., None].astype(np.float32) / 255
     surface = surface * (1 - a) + _rgb("#f4f1ea") * a
     return _compose(w, h, mask, surface, folds=0.07, seed=12)
 
 
 def _draw_trousers(w: int, h: int) -> np.ndarray:
-    legs = [(560, 260), (1040, 260), (1070, 600), (1050, 1800), (840, 1800), (800, 760), (760, 1800),
-            (550, 1800), (530, 600)]
+    legs = [
+        (560, 260),
+        (1040, 260),
+        (1070, 600),
+        (1050, 1800),
+        (840, 1800),
+        (800, 760),
+        (760, 1800),
+        (550, 1800),
+        (530, 600),
+    ]
     mask = _poly_mask(w, h, [legs])
     surface = _denim(w, h, seed=13)
     marks = np.zeros((h, w), np.uint8)
@@ -260,7 +305,7 @@ def _draw_trousers(w: int, h: int) -> np.ndarray:
     cv2.ellipse(marks, _pt(w, h, 980, 340), _pt(w, h, 110, 120), 0, 90, 180, 255, t, cv2.LINE_AA)
     stitch = np.zeros((h, w), np.uint8)  # the orange top-stitching denim is known for
     cv2.line(stitch, _pt(w, h, 555, 330), _pt(w, h, 1045, 330), 255, max(1, t // 2), cv2.LINE_AA)
-    surface *= (1 - 0.45 * marks[..., None] / 255)
+    surface *= 1 - 0.45 * marks[..., None] / 255
     a = stitch[..., None].astype(np.float32) / 255
     surface = surface * (1 - a) + _rgb("#d08a3a") * a
     cv2.circle(mask, _pt(w, h, 800, 300), max(2, int(16 * w / DESIGN_W)), 255, -1)  # button (inside mask)
@@ -290,7 +335,7 @@ def _draw_bag(w: int, h: int) -> np.ndarray:
     surface = _leather(w, h, seed=15, colour="#b07a45")
     seam = np.zeros((h, w), np.uint8)
     cv2.line(seam, _pt(w, h, 470, 880), _pt(w, h, 1130, 880), 255, max(1, int(4 * w / DESIGN_W)), cv2.LINE_AA)
-    surface *= (1 - 0.3 * seam[..., None] / 255)
+    surface *= 1 - 0.3 * seam[..., None] / 255
     return _compose(w, h, mask, surface, folds=0.03, seed=15)
 
 
@@ -309,8 +354,9 @@ SKUS: tuple[SampleSku, ...] = (
     SampleSku("TEE-RED-S", "tee-red", "Classic cotton tee", "red", "TEE-CLASSIC", "2026-11-20T09:00:00Z"),
     SampleSku("TEE-RED-M", "tee-red", "Classic cotton tee", "red", "TEE-CLASSIC", "2026-11-20T09:00:00Z"),
     SampleSku("TEE-NAVY-M", "tee-navy", "Classic cotton tee", "navy", "TEE-CLASSIC", "2026-11-20T09:00:00Z"),
-    SampleSku("DRS-FLORAL-M", "dress-print", "Floral print midi dress", "navy floral", "DRS-FLORAL",
-              "2026-11-21T10:30:00Z"),
+    SampleSku(
+        "DRS-FLORAL-M", "dress-print", "Floral print midi dress", "navy floral", "DRS-FLORAL", "2026-11-21T10:30:00Z"
+    ),
     SampleSku("HOOD-LOGO-L", "hoodie-logo", "Logo hoodie", "heather grey", "HOOD-LOGO", "2026-11-21T11:00:00Z"),
     SampleSku("JEAN-INDIGO-32", "jeans-denim", "Straight leg jeans", "indigo", "JEAN-STRAIGHT", "2026-11-22T08:15:00Z"),
     SampleSku("SCF-KNIT-OS", "scarf-knit", "Chunky knit scarf", "mustard", "SCF-KNIT", "2026-11-22T14:45:00Z"),
@@ -318,8 +364,9 @@ SKUS: tuple[SampleSku, ...] = (
 )
 
 
-def draw_sample_catalog(out_dir: Path, *, size: tuple[int, int] = (DESIGN_W, DESIGN_H),
-                        photos: Sequence[str] | None = None) -> Path:
+def draw_sample_catalog(
+    out_dir: Path, *, size: tuple[int, int] = (DESIGN_W, DESIGN_H), photos: Sequence[str] | None = None
+) -> Path:
     """Draw the sample photos under ``out_dir/images/`` and write ``out_dir/catalog.csv``; returns the CSV.
 
     ``size`` is (width, height) of every photo (1600x2000 by default); ``photos`` picks a subset by photo
@@ -348,6 +395,7 @@ def draw_sample_catalog(out_dir: Path, *, size: tuple[int, int] = (DESIGN_W, DES
         writer.writerow(CSV_COLUMNS)
         for sku in SKUS:
             if sku.photo in chosen:
-                writer.writerow([sku.sku, PHOTOS[sku.photo].file, sku.title, sku.color, sku.item_group_id,
-                                 sku.updated_at])
+                writer.writerow(
+                    [sku.sku, PHOTOS[sku.photo].file, sku.title, sku.color, sku.item_group_id, sku.updated_at]
+                )
     return csv_path

@@ -74,9 +74,11 @@ def resolve_token(settings: IntakeSettings, secrets: SecretResolver | None = Non
     name = settings.shopify_token_block
     if name:
         if secrets is None:
-            raise IntakeError(f"intake.shopify_token_block '{name}' is set but no secret resolver was passed to "
-                              "load_catalog(secrets=...): pass one, or unset the block and set "
-                              f"${settings.shopify_token_env}")
+            raise IntakeError(
+                f"intake.shopify_token_block '{name}' is set but no secret resolver was passed to "
+                "load_catalog(secrets=...): pass one, or unset the block and set "
+                f"${settings.shopify_token_env}"
+            )
         try:
             return secrets(name)
         except IntakeError:
@@ -92,8 +94,9 @@ def resolve_token(settings: IntakeSettings, secrets: SecretResolver | None = Non
 class ShopifyClient:
     """Posts GraphQL queries with throttle handling. `waits` records each pause (seconds, why)."""
 
-    def __init__(self, endpoint: str, token: str, settings: IntakeSettings,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, endpoint: str, token: str, settings: IntakeSettings, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.endpoint, self._token, self.settings, self._sleep = endpoint, token, settings, sleep
         self.waits: list[tuple[float, str]] = []
         self.requests = 0
@@ -112,8 +115,11 @@ class ShopifyClient:
 
     def query(self, query: str, variables: dict) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "X-Shopify-Access-Token": self._token}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Shopify-Access-Token": self._token,
+        }
         # Pace ourselves: if the bucket is lower than what the last page cost, wait for it to refill.
         if self._available is not None and self._last_cost and self._restore and self._available < self._last_cost:
             self._wait((self._last_cost - self._available) / self._restore, "cost budget low")
@@ -121,9 +127,17 @@ class ShopifyClient:
         while True:
             self.requests += 1
             try:
-                resp = net.request(self.endpoint, self.settings, method="POST", body=body, headers=headers,
-                                   limit=self.settings.max_catalog_bytes, what="Shopify response",
-                                   follow_redirects=False, raw_status=True)
+                resp = net.request(
+                    self.endpoint,
+                    self.settings,
+                    method="POST",
+                    body=body,
+                    headers=headers,
+                    limit=self.settings.max_catalog_bytes,
+                    what="Shopify response",
+                    follow_redirects=False,
+                    raw_status=True,
+                )
             except TransientError as exc:
                 if attempt >= self.settings.max_retries:
                     raise
@@ -173,7 +187,7 @@ class ShopifyClient:
             return payload.get("data") or {}
 
     def _backoff(self, attempt: int) -> float:
-        return min(30.0, self.settings.backoff_s * (2 ** attempt))
+        return min(30.0, self.settings.backoff_s * (2**attempt))
 
 
 def _image_urls(media: dict | None) -> list[str]:
@@ -199,14 +213,30 @@ def iter_products(client: ShopifyClient, page_size: int) -> Iterator[dict[str, A
             raise IntakeError("Shopify said there is a next page but gave no cursor")
 
 
-def load_shopify(source: str, settings: IntakeSettings, *, client: ShopifyClient | None = None,
-                 secrets: SecretResolver | None = None) -> CatalogLoad:
+def load_shopify(
+    source: str, settings: IntakeSettings, *, client: ShopifyClient | None = None, secrets: SecretResolver | None = None
+) -> CatalogLoad:
     """One row per variant; `secrets` resolves `shopify_token_block` (unused when `client` is given)."""
     endpoint = endpoint_for(source, settings)
     if client is None:
         client = ShopifyClient(endpoint, resolve_token(settings, secrets), settings)
-    builder = RowBuilder(["sku", "image", "title", "color", "item_group_id", "updated_at", "additional_images",
-                          "product_id", "variant_id", "handle", "variant_title"], remote=True, base_uri=endpoint)
+    builder = RowBuilder(
+        [
+            "sku",
+            "image",
+            "title",
+            "color",
+            "item_group_id",
+            "updated_at",
+            "additional_images",
+            "product_id",
+            "variant_id",
+            "handle",
+            "variant_title",
+        ],
+        remote=True,
+        base_uri=endpoint,
+    )
     index = 0
     for product in iter_products(client, settings.shopify_page_size):
         featured = ((product.get("featuredMedia") or {}).get("image") or {}).get("url")
@@ -215,15 +245,30 @@ def load_shopify(source: str, settings: IntakeSettings, *, client: ShopifyClient
         for variant in (product.get("variants") or {}).get("nodes") or []:
             own = _image_urls(variant.get("media"))
             image = own[0] if own else main
-            color = next((o.get("value") for o in variant.get("selectedOptions") or []
-                          if str(o.get("name", "")).lower() in COLOR_OPTIONS), None)
+            color = next(
+                (
+                    o.get("value")
+                    for o in variant.get("selectedOptions") or []
+                    if str(o.get("name", "")).lower() in COLOR_OPTIONS
+                ),
+                None,
+            )
             additional = [u for u in product_images if u != image][:MAX_ADDITIONAL]
-            builder.add(index, {
-                "sku": variant.get("sku"), "image": image, "title": product.get("title"), "color": color,
-                "item_group_id": product.get("handle") or product.get("id"),
-                "updated_at": variant.get("updatedAt") or product.get("updatedAt"),
-                "additional_images": additional, "product_id": product.get("id"), "variant_id": variant.get("id"),
-                "handle": product.get("handle"), "variant_title": variant.get("title"),
-            })
+            builder.add(
+                index,
+                {
+                    "sku": variant.get("sku"),
+                    "image": image,
+                    "title": product.get("title"),
+                    "color": color,
+                    "item_group_id": product.get("handle") or product.get("id"),
+                    "updated_at": variant.get("updatedAt") or product.get("updatedAt"),
+                    "additional_images": additional,
+                    "product_id": product.get("id"),
+                    "variant_id": variant.get("id"),
+                    "handle": product.get("handle"),
+                    "variant_title": variant.get("title"),
+                },
+            )
             index += 1
     return CatalogLoad(source=source, kind="shopify", rows=builder.rows, refused=builder.refused)

@@ -32,8 +32,9 @@ from catalog_motion.errors import IntakeError
 from catalog_motion.settings import IntakeSettings
 
 
-def load_catalog(source: str, settings: IntakeSettings | None = None, *,
-                 secrets: SecretResolver | None = None) -> CatalogLoad:
+def load_catalog(
+    source: str, settings: IntakeSettings | None = None, *, secrets: SecretResolver | None = None
+) -> CatalogLoad:
     """Load a catalog. Bad rows become `refused` outcomes; an unreadable source raises `IntakeError`.
 
     This is the one place that picks a loader by scheme. `secrets` resolves named secrets
@@ -50,8 +51,9 @@ def load_catalog(source: str, settings: IntakeSettings | None = None, *,
         return _load_s3(source, settings)
     if scheme in ("http", "https"):
         data, content_type = download_bytes(source, settings, limit=settings.max_catalog_bytes, what="catalog")
-        return parse_catalog_bytes(data, source, settings, name=source.rsplit("/", 1)[-1], remote=True,
-                                   content_type=content_type)
+        return parse_catalog_bytes(
+            data, source, settings, name=source.rsplit("/", 1)[-1], remote=True, content_type=content_type
+        )
     if scheme != "file":
         raise IntakeError(f"catalog source scheme '{scheme}' is not supported (file, s3, http(s), shopify)")
     path = Path(source[7:] if source.lower().startswith("file://") else source).expanduser()
@@ -91,9 +93,9 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 class SourceBlock(BaseModel):
     """A small config block naming a catalog source, e.g. in YAML::
 
-        catalog:
-          uri: shopify://my-shop.myshopify.com
-          intake: {shopify_token_block: shopify-prod, shopify_page_size: 100}
+    catalog:
+      uri: shopify://my-shop.myshopify.com
+      intake: {shopify_token_block: shopify-prod, shopify_page_size: 100}
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -115,8 +117,9 @@ def _load_from_block(path: Path, settings: IntakeSettings, secrets: SecretResolv
         merged = IntakeSettings.model_validate({**settings.model_dump(), **block.intake})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise IntakeError(f"{path}: invalid catalog source field '{'.'.join(map(str, first['loc']))}': "
-                          f"{first['msg']}") from None
+        raise IntakeError(
+            f"{path}: invalid catalog source field '{'.'.join(map(str, first['loc']))}': {first['msg']}"
+        ) from None
     uri = block.uri
     if "://" not in uri and not Path(uri).expanduser().is_absolute():
         uri = str(path.parent / uri)
@@ -125,16 +128,22 @@ def _load_from_block(path: Path, settings: IntakeSettings, secrets: SecretResolv
     return load_catalog(uri, merged, secrets=secrets)
 
 
-def parse_catalog_bytes(data: bytes, source: str, settings: IntakeSettings, *, name: str, remote: bool,
-                        content_type: str | None = None) -> CatalogLoad:
+def parse_catalog_bytes(
+    data: bytes, source: str, settings: IntakeSettings, *, name: str, remote: bool, content_type: str | None = None
+) -> CatalogLoad:
     """Parse a catalog file's bytes, recognising Parquet, XML feeds and delimited text by content.
 
     Remote catalogs (`remote=True`) resolve relative photo refs against `source` and refuse local ones.
     """
     if data[:4] == b"PAR1":
         return _parse_parquet(data, source, remote=remote)
-    if content_type and "html" in content_type.lower() and data.lstrip()[:1] == b"<" and b"<rss" not in data[:4096] \
-            and b"<feed" not in data[:4096]:
+    if (
+        content_type
+        and "html" in content_type.lower()
+        and data.lstrip()[:1] == b"<"
+        and b"<rss" not in data[:4096]
+        and b"<feed" not in data[:4096]
+    ):
         raise IntakeError(f"{source}: not a catalog (an HTML page was served)")
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
@@ -168,8 +177,11 @@ def _parse_delimited(data: bytes, source: str, *, name: str, remote: bool) -> Ca
             f"(need {', '.join(REQUIRED)}; found {', '.join(h for h in header[:12] if h) or 'none'})"
         )
     lowered = {h.lower() for h in header}
-    kind = "merchant-tsv" if delimiter == "\t" and {"id", "image_link"} <= lowered else (
-        "tsv" if delimiter == "\t" else "csv")
+    kind = (
+        "merchant-tsv"
+        if delimiter == "\t" and {"id", "image_link"} <= lowered
+        else ("tsv" if delimiter == "\t" else "csv")
+    )
     builder = RowBuilder(header, remote=remote, base_uri=source if remote else None)
     sku_column = next((i for i, h in enumerate(header) if builder.mapping.get(h) == "sku"), None)
     index = 0
@@ -180,7 +192,7 @@ def _parse_delimited(data: bytes, source: str, *, name: str, remote: bool) -> Ca
             break
         except csv.Error as exc:
             raise IntakeError(f"{source}: CSV syntax error near data row {index}: {exc}") from None
-        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             sku_cell = cells[sku_column].strip() if sku_column is not None else ""
             builder.refuse(index, sku_cell or None, f"row has {len(cells)} fields, the header has {len(header)}")
         else:

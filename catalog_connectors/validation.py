@@ -22,10 +22,10 @@ from catalog_motion.expectations import run_suite
 from catalog_motion.types import RowOutcome
 
 IMAGE_REF_REGEX = (
-    r"^(?:https?://[A-Za-z0-9.\-\[\]:]+(?:/[^\s]*)?"     # http(s) with a host
-    r"|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[^\s]+"   # s3 bucket and key
-    r"|file:///[^\x00-\x1f]+"                          # local file URI
-    r"|(?![A-Za-z][A-Za-z0-9+.\-]*:)[^\x00-\x1f]+)$"   # a plain path (no other scheme, e.g. data:, ftp:)
+    r"^(?:https?://[A-Za-z0-9.\-\[\]:]+(?:/[^\s]*)?"  # http(s) with a host
+    r"|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[^\s]+"  # s3 bucket and key
+    r"|file:///[^\x00-\x1f]+"  # local file URI
+    r"|(?![A-Za-z][A-Za-z0-9+.\-]*:)[^\x00-\x1f]+)$"  # a plain path (no other scheme, e.g. data:, ftp:)
 )
 SKU_REGEX = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
 
@@ -49,14 +49,16 @@ def _suite_expectations(gx, max_sku_length: int) -> list:
 def _frame(load: CatalogLoad):
     import pandas as pd
 
-    return pd.DataFrame({
-        "row_index": [r.row_index for r in load.rows],
-        "sku": [r.sku for r in load.rows],
-        "image": [r.image for r in load.rows],
-        "lifestyle_image": [r.lifestyle_image for r in load.rows],
-        "title": [r.title for r in load.rows],
-        "additional_images_count": [len(r.additional_images) for r in load.rows],
-    })
+    return pd.DataFrame(
+        {
+            "row_index": [r.row_index for r in load.rows],
+            "sku": [r.sku for r in load.rows],
+            "image": [r.image for r in load.rows],
+            "lifestyle_image": [r.lifestyle_image for r in load.rows],
+            "title": [r.title for r in load.rows],
+            "additional_images_count": [len(r.additional_images) for r in load.rows],
+        }
+    )
 
 
 def validate_catalog(load: CatalogLoad, docs_dir: Path | None = None, *, max_sku_length: int = 100) -> CatalogLoad:
@@ -68,7 +70,10 @@ def validate_catalog(load: CatalogLoad, docs_dir: Path | None = None, *, max_sku
     if not load.rows:
         return load.model_copy(update={"docs_path": None})
     result = run_suite(
-        "catalog", _suite_expectations(gx, max_sku_length), _frame(load), docs_dir,
+        "catalog",
+        _suite_expectations(gx, max_sku_length),
+        _frame(load),
+        docs_dir,
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row_index"]},
     )
     failures: dict[int, list[str]] = {}
@@ -94,8 +99,11 @@ def validate_catalog(load: CatalogLoad, docs_dir: Path | None = None, *, max_sku
     for row in load.rows:
         names = failures.get(row.row_index)
         if names:
-            refused.append(RowOutcome(row_index=row.row_index, sku=row.sku,
-                                      reason=f"catalog validation failed: {', '.join(names)}"))
+            refused.append(
+                RowOutcome(
+                    row_index=row.row_index, sku=row.sku, reason=f"catalog validation failed: {', '.join(names)}"
+                )
+            )
         else:
             rows.append(row)
     refused.sort(key=lambda o: o.row_index)

@@ -41,8 +41,9 @@ class EngineError(PermanentError):
 
 
 # The machine, not the input: a full or read-only work folder, no file handles, no memory.
-ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE,
-                                errno.ENOMEM})
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+)
 
 
 def is_environment_error(exc: BaseException) -> bool:

@@ -42,8 +42,11 @@ def run_suite(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-        batch = context.data_sources.add_pandas(name).add_dataframe_asset(f"{name}_rows") \
+        batch = (
+            context.data_sources.add_pandas(name)
+            .add_dataframe_asset(f"{name}_rows")
             .add_batch_definition_whole_dataframe("all")
+        )
         suite = context.suites.add(gx.ExpectationSuite(name=name))
         for expectation in expectations:
             suite.add_expectation(expectation)
@@ -51,8 +54,12 @@ def run_suite(
         checkpoint_args: dict[str, Any] = {}
         if result_format:
             checkpoint_args["result_format"] = result_format
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=name, validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site])], **checkpoint_args,
-        ))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site])],
+                **checkpoint_args,
+            )
+        )
         return checkpoint.run(batch_parameters={"dataframe": frame})

@@ -25,7 +25,7 @@ def _hex_rgb(colour: str) -> tuple[int, int, int]:
     if len(value) != 6:
         return (255, 255, 255)
     try:
-        return tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
     except ValueError:
         return (255, 255, 255)
 
@@ -81,10 +81,14 @@ def subject_mask(rgb: np.ndarray, work_long_side: int = 512, refine: bool = Fals
     small = cv2.resize(rgb, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
     band = max(2, int(0.03 * min(lab.shape[:2])))
-    border = np.concatenate([
-        lab[:band].reshape(-1, 3), lab[-band:].reshape(-1, 3),
-        lab[:, :band].reshape(-1, 3), lab[:, -band:].reshape(-1, 3),
-    ])
+    border = np.concatenate(
+        [
+            lab[:band].reshape(-1, 3),
+            lab[-band:].reshape(-1, 3),
+            lab[:, :band].reshape(-1, 3),
+            lab[:, -band:].reshape(-1, 3),
+        ]
+    )
     background = np.median(border, axis=0)
     spread = np.percentile(np.linalg.norm(border - background, axis=1), 95)
     distance = np.linalg.norm(lab - background, axis=2)

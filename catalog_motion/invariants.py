@@ -46,15 +46,18 @@ class InvariantReport(BaseModel):
     manifest_rows: int = Field(description="Rows checked")
     objects_checked: int = 0
     counts: dict[str, int] = Field(default_factory=dict, description="Violations per kind (complete)")
-    violations: list[InvariantViolation] = Field(
-        default_factory=list, description=f"The first {MAX_LISTED} violations"
-    )
+    violations: list[InvariantViolation] = Field(default_factory=list, description=f"The first {MAX_LISTED} violations")
 
     def summary(self) -> dict[str, Any]:
         """A small JSON-friendly digest for run summaries and artifacts."""
-        return {"ok": self.ok, "expected_rows": self.expected_rows, "manifest_rows": self.manifest_rows,
-                "objects_checked": self.objects_checked, "violations": dict(self.counts),
-                "first": self.violations[0].detail if self.violations else ""}
+        return {
+            "ok": self.ok,
+            "expected_rows": self.expected_rows,
+            "manifest_rows": self.manifest_rows,
+            "objects_checked": self.objects_checked,
+            "violations": dict(self.counts),
+            "first": self.violations[0].detail if self.violations else "",
+        }
 
     def message(self) -> str:
         """One line for an operator."""
@@ -106,8 +109,13 @@ def qc_problems(scores: dict[str, float], qc: Any) -> list[str]:
     for name, value in scores.items():
         if isinstance(value, float) and math.isnan(value):
             problems.append(f"score {name} is NaN")
-    limits = (("drift", qc.max_subject_drift), ("flicker", qc.max_flicker), ("warp_error", qc.max_warp_error),
-              ("flashes_per_s", qc.max_flashes_per_second), ("black_frames", qc.max_black_frames))
+    limits = (
+        ("drift", qc.max_subject_drift),
+        ("flicker", qc.max_flicker),
+        ("warp_error", qc.max_warp_error),
+        ("flashes_per_s", qc.max_flashes_per_second),
+        ("black_frames", qc.max_black_frames),
+    )
     for name, limit in limits:
         value = scores.get(name)
         if value is None:
@@ -128,7 +136,9 @@ def _object_problem(sink: Any, asset: Any, deep: bool) -> str | None:
         if deep and hashlib.sha256(sink.get_bytes(asset.key)).hexdigest() != asset.sha256:
             return f"object {asset.key}: content does not hash to the recorded sha256"
     except (CatalogMotionError, ValueError, OSError) as exc:
-        return f"object {asset.key} could not be checked: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        return (
+            f"object {asset.key} could not be checked: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
     return None
 
 
@@ -186,15 +196,30 @@ def check_run_invariants(
                     break
             else:
                 if remaining[invalid] > 0:
-                    add(accounting, "not_invalid", row.sku, row.preset,
-                        f"refused catalog row ended {row.status}, not invalid")
+                    add(
+                        accounting,
+                        "not_invalid",
+                        row.sku,
+                        row.preset,
+                        f"refused catalog row ended {row.status}, not invalid",
+                    )
                     remaining[invalid] -= 1
                 elif valid in remaining or invalid in remaining:
-                    add(accounting, "duplicate", row.sku, row.preset,
-                        f"more than one manifest row (extra one {row.status})")
+                    add(
+                        accounting,
+                        "duplicate",
+                        row.sku,
+                        row.preset,
+                        f"more than one manifest row (extra one {row.status})",
+                    )
                 else:
-                    add(accounting, "unexpected", row.sku, row.preset,
-                        f"manifest row ({row.status}) matches no catalog row")
+                    add(
+                        accounting,
+                        "unexpected",
+                        row.sku,
+                        row.preset,
+                        f"manifest row ({row.status}) matches no catalog row",
+                    )
         # 2. storage and 3. quality -------------------------------------------------------------------
         if row.status not in STANDING:
             if row.assets or row.video:
@@ -217,14 +242,23 @@ def check_run_invariants(
                     add(storage, "object", row.sku, row.preset, problem)
     for (sku, preset, kind), left in sorted(remaining.items()):
         for _ in range(left):
-            add(accounting, "missing", sku, preset,
-                f"no manifest row for this {'refused ' if kind == 'invalid' else ''}catalog row")
+            add(
+                accounting,
+                "missing",
+                sku,
+                preset,
+                f"no manifest row for this {'refused ' if kind == 'invalid' else ''}catalog row",
+            )
     for (sku, preset), n in standing.items():
         if n > 1:
             add(accounting, "duplicate", sku, preset, f"{n} standing (published/skipped) rows for one (sku, preset)")
     violations = (accounting + storage)[:MAX_LISTED]
 
     return InvariantReport(
-        ok=not counts, expected_rows=n_expected, manifest_rows=n_rows,
-        objects_checked=checked, counts=dict(counts), violations=violations,
+        ok=not counts,
+        expected_rows=n_expected,
+        manifest_rows=n_rows,
+        objects_checked=checked,
+        counts=dict(counts),
+        violations=violations,
     )

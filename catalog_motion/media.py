@@ -88,9 +88,24 @@ class MasterClipWriter:
         self.n_frames = 0
         self._tmp = self.path.with_name(self.path.name + ".partial")
         cmd = [
-            ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-            *options, "-an", str(self._tmp),
+            ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            str(fps),
+            "-i",
+            "-",
+            *options,
+            "-an",
+            str(self._tmp),
         ]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -156,12 +171,15 @@ def convert_master(source: str | Path, target: str | Path) -> Path:
     tmp = target.with_name(target.name + ".partial")
     done = subprocess.run(
         [ffmpeg_exe(), "-y", "-loglevel", "error", "-nostdin", "-i", str(source), *options, "-an", str(tmp)],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     if done.returncode:
         tmp.unlink(missing_ok=True)
         lines = done.stderr.decode(errors="replace").strip().splitlines()
-        raise PermanentError(f"cannot convert {source.name}: {lines[-1] if lines else f'ffmpeg exit {done.returncode}'}")
+        raise PermanentError(
+            f"cannot convert {source.name}: {lines[-1] if lines else f'ffmpeg exit {done.returncode}'}"
+        )
     tmp.replace(target)
     return target
 
@@ -211,8 +229,11 @@ class ClipReader:
         self.fps = float(rate) if rate else 0.0
         n = stream.frames
         if not n:
-            seconds = float(stream.duration * stream.time_base) if stream.duration else (
-                self._container.duration / 1e6 if self._container.duration else 0.0)
+            seconds = (
+                float(stream.duration * stream.time_base)
+                if stream.duration
+                else (self._container.duration / 1e6 if self._container.duration else 0.0)
+            )
             n = round(seconds * self.fps) if self.fps else 0
         self.n_estimate = n
         self.width = self.height = 0
@@ -302,18 +323,29 @@ def probe(path: str | Path, count_frames: bool = True) -> StreamFacts:
             n = sum(1 for _ in container.demux(video) if _.size)  # packets == frames for video
             container.seek(0)
         rate = video.average_rate or video.guessed_rate or Fraction(0)
-        duration = float(video.duration * video.time_base) if video.duration else (
-            float(container.duration) / 1e6 if container.duration else (n / float(rate) if rate else 0.0))
+        duration = (
+            float(video.duration * video.time_base)
+            if video.duration
+            else (float(container.duration) / 1e6 if container.duration else (n / float(rate) if rate else 0.0))
+        )
         audio = container.streams.audio[0] if container.streams.audio else None
         return StreamFacts(
-            codec=ctx.name, profile=ctx.profile, pix_fmt=ctx.pix_fmt or (video.format.name if video.format else None),
-            width=ctx.width, height=ctx.height, fps=Fraction(rate), n_frames=n, duration_s=duration,
-            has_audio=audio is not None, audio_codec=audio.codec_context.name if audio else None,
+            codec=ctx.name,
+            profile=ctx.profile,
+            pix_fmt=ctx.pix_fmt or (video.format.name if video.format else None),
+            width=ctx.width,
+            height=ctx.height,
+            fps=Fraction(rate),
+            n_frames=n,
+            duration_s=duration,
+            has_audio=audio is not None,
+            audio_codec=audio.codec_context.name if audio else None,
             color_range=ranges.get(int(ctx.color_range)) if ctx.color_range is not None else None,
             color_space=names.get(int(ctx.colorspace)) if ctx.colorspace is not None else None,
             color_primaries=names.get(int(ctx.color_primaries)) if ctx.color_primaries is not None else None,
             color_trc=trcs.get(int(ctx.color_trc)) if ctx.color_trc is not None else None,
-            container=container.format.name, bit_rate=container.bit_rate,
+            container=container.format.name,
+            bit_rate=container.bit_rate,
         )
 
 

@@ -77,8 +77,9 @@ def refuse_duplicate_skus(rows: Iterable[CatalogRow]) -> tuple[list[CatalogRow],
     return unique, refused
 
 
-def fold_refusals(refused: Iterable[RowOutcome], valid_skus: Iterable[str]
-                  ) -> tuple[list[RowOutcome], dict[str, list[str]]]:
+def fold_refusals(
+    refused: Iterable[RowOutcome], valid_skus: Iterable[str]
+) -> tuple[list[RowOutcome], dict[str, list[str]]]:
     """Keep the manifest at one row per (sku, preset) however often a catalog repeats an SKU.
 
     Returns (refusals that become `invalid` rows, notes by SKU). A refusal of an SKU that also has a
@@ -104,7 +105,8 @@ def fold_refusals(refused: Iterable[RowOutcome], valid_skus: Iterable[str]
         if sku in notes:
             first = standalone[index]
             standalone[index] = first.model_copy(
-                update={"reason": f"{first.reason}; also refused: {'; '.join(notes.pop(sku))}"})
+                update={"reason": f"{first.reason}; also refused: {'; '.join(notes.pop(sku))}"}
+            )
     return standalone, notes
 
 
@@ -125,16 +127,30 @@ def plan_items(rows: Iterable[CatalogRow], presets: Sequence[Preset]) -> tuple[l
             ref = select_photo(row, preset)
             item = groups.get(ref)
             if item is None:
-                groups[ref] = WorkItem(sku=row.sku, skus=[row.sku], preset=preset.name, image=ref,
-                                       engine=preset.engine, seed=seed_for(row.sku, preset.name, 0), attempt=0)
+                groups[ref] = WorkItem(
+                    sku=row.sku,
+                    skus=[row.sku],
+                    preset=preset.name,
+                    image=ref,
+                    engine=preset.engine,
+                    seed=seed_for(row.sku, preset.name, 0),
+                    attempt=0,
+                )
             else:
                 item.skus.append(row.sku)
         items.extend(groups.values())
     return items, refused
 
 
-def key_item(item: WorkItem, photo_sha256: str, preset: Preset | str, engine_identity: str, *,
-             previous: Sequence[ManifestRow], full: bool) -> bool:
+def key_item(
+    item: WorkItem,
+    photo_sha256: str,
+    preset: Preset | str,
+    engine_identity: str,
+    *,
+    previous: Sequence[ManifestRow],
+    full: bool,
+) -> bool:
     """Give a fetched item its photo hash and content key (step 2 above); True when it is unchanged, i.e.
     every SKU of it has a standing previous row (`previous`: the latest manifest's rows of its SKUs) with
     this key. `preset` may be a Preset or its precomputed `preset_fingerprint`."""
@@ -144,8 +160,9 @@ def key_item(item: WorkItem, photo_sha256: str, preset: Preset | str, engine_ide
     return not full and all(is_standing(by_sku.get(sku), item.key) for sku in item.skus)
 
 
-def select_skus(rows: list[CatalogRow], refused: list[RowOutcome], skus: Sequence[str] | None
-                ) -> tuple[list[CatalogRow], list[RowOutcome]]:
+def select_skus(
+    rows: list[CatalogRow], refused: list[RowOutcome], skus: Sequence[str] | None
+) -> tuple[list[CatalogRow], list[RowOutcome]]:
     """Only the named SKUs' rows and refusals (all when `skus` is empty); a named SKU the catalog does not
     have is refused as "sku not found in the catalog" (so it still gets its manifest row)."""
     if not skus:
@@ -154,6 +171,7 @@ def select_skus(rows: list[CatalogRow], refused: list[RowOutcome], skus: Sequenc
     kept = [row for row in rows if row.sku in wanted]
     kept_refused = [outcome for outcome in refused if outcome.sku in wanted]
     present = {row.sku for row in kept} | {outcome.sku for outcome in kept_refused}
-    missing = [RowOutcome(row_index=-1, sku=sku, reason="sku not found in the catalog")
-               for sku in wanted if sku not in present]
+    missing = [
+        RowOutcome(row_index=-1, sku=sku, reason="sku not found in the catalog") for sku in wanted if sku not in present
+    ]
     return kept, kept_refused + missing

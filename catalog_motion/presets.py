@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from catalog_motion.errors import ConfigError
 
-
 # --- motion (what to ask an engine for) -------------------------------------------------------
 CameraPath = Literal["push_in", "pan", "parallax_orbit", "breathing", "static"]
 
@@ -30,7 +29,9 @@ class MotionSpec(BaseModel):
         "(subject and background move at different rates), breathing (tiny zoom in and out; loops), static.",
     )
     amount: float = Field(
-        default=0.3, ge=0.0, le=1.0,
+        default=0.3,
+        ge=0.0,
+        le=1.0,
         description="Motion strength 0..1. For `camera` it scales zoom/pan extent; for diffusion engines it "
         "maps to each model's motion control. Lower is the first 'ask for less' lever.",
     )
@@ -49,28 +50,36 @@ class QCThresholds(BaseModel):
 
     # --- subject drift -------------------------------------------------------------------------
     max_subject_drift: float = Field(
-        default=0.25, ge=0.0, le=1.0,
+        default=0.25,
+        ge=0.0,
+        le=1.0,
         description="Highest allowed subject drift (0 = identical to the source photo, 1 = unrelated) at the "
         "worst sampled frame, after compensating the camera motion. Drift per frame is the largest of its "
         "structure, colour, texture and deformation components, each scaled to [0, 1].",
     )
     colour_de_scale: float = Field(
-        default=12.0, gt=0.0,
+        default=12.0,
+        gt=0.0,
         description="CIEDE2000 difference (on the worst subject blocks) that maps to colour drift 1.0; "
         "the default makes a dE of ~3 (clearly noticeable) reach drift 0.25.",
     )
     texture_scale: float = Field(
-        default=0.25, gt=0.0, le=1.0,
+        default=0.25,
+        gt=0.0,
+        le=1.0,
         description="Loss of gradient agreement (1 - 2<g_src, g_frame> / (|g_src|^2 + |g_frame|^2)) on the "
         "worst subject blocks that maps to texture drift 1.0 (prints, logos, text, weave).",
     )
     deformation_px_scale: float = Field(
-        default=0.04, gt=0.0,
+        default=0.04,
+        gt=0.0,
         description="Residual subject displacement after global alignment, as a fraction of the subject "
         "size, that maps to deformation drift 1.0.",
     )
     drift_sample_frames: int = Field(
-        default=24, ge=2, le=1000,
+        default=24,
+        ge=2,
+        le=1000,
         description="Frames compared with the source photo (evenly spaced, first and last included).",
     )
     segmenter_weights: str | None = Field(
@@ -84,50 +93,64 @@ class QCThresholds(BaseModel):
         "(e.g. an exported DINO/CLIP vision tower); None leaves that component at 0.",
     )
     learned_similarity_scale: float = Field(
-        default=0.2, gt=0.0, le=2.0,
+        default=0.2,
+        gt=0.0,
+        le=2.0,
         description="1 - cosine similarity of the source's and the frame's embeddings that maps to drift 1.0.",
     )
     # --- flicker ---------------------------------------------------------------------------------
     max_flicker: float = Field(
-        default=0.02, ge=0.0, le=1.0,
+        default=0.02,
+        ge=0.0,
+        le=1.0,
         description="Highest allowed flicker index: the RMS of high-passed relative luminance changes between "
         "consecutive frames after motion compensation, over the subject and over the background "
         "(0.02 = 2 % frame-to-frame brightness wobble).",
     )
     max_warp_error: float = Field(
-        default=0.004, ge=0.0, le=1.0,
+        default=0.004,
+        ge=0.0,
+        le=1.0,
         description="Highest allowed mean warping error (Lai et al. 2018: mean squared RGB error in [0, 1] "
         "between frame t and frame t+1 warped back by optical flow, non-occluded pixels), worst pair "
         "after a 3-pair median so one cut is caught but a single flow failure is not.",
     )
     max_flashes_per_second: int = Field(
-        default=3, ge=0,
+        default=3,
+        ge=0,
         description="WCAG 2.3.1 general-flash limit: more flashes than this in any 1 s always fails.",
     )
     # --- technical ----------------------------------------------------------------------------------
     max_black_frames: int = Field(default=0, ge=0, description="Frames allowed to be black or blank")
     max_frozen_seconds: float = Field(
-        default=0.5, gt=0.0,
+        default=0.5,
+        gt=0.0,
         description="Longest allowed stretch whose first and last frames differ by less than `frozen_noise` "
         "(a held frame). Skipped when the preset's motion is static or has amount 0.",
     )
     frozen_noise: float = Field(
-        default=0.0002, gt=0.0,
+        default=0.0002,
+        gt=0.0,
         description="Mean absolute difference (RGB in [0, 1], at work size) below which two frames count as "
         "the same picture; also the floor of the loop-seam ratio's denominator.",
     )
     max_loop_seam: float = Field(
-        default=3.0, gt=0.0,
+        default=3.0,
+        gt=0.0,
         description="Loop presets: the last-to-first frame change may be at most this many times the "
         "typical (median) consecutive-frame change.",
     )
     flicker_long_side: int = Field(
-        default=192, ge=32, le=2048,
+        default=192,
+        ge=32,
+        le=2048,
         description="Long side, in pixels, of the frames the flicker and warping-error flow runs on "
         "(flicker is a large-area effect; smaller is faster).",
     )
     work_long_side: int = Field(
-        default=320, ge=64, le=2048,
+        default=320,
+        ge=64,
+        le=2048,
         description="Long side, in pixels, of the frames the metrics run on (speed vs sensitivity).",
     )
 
@@ -147,7 +170,9 @@ class EncodingSpec(BaseModel):
         default="high", description="H.264 profile (mp4-h264 only); High is what every current browser/app plays"
     )
     gop_s: float = Field(
-        default=2.0, gt=0.0, le=10.0,
+        default=2.0,
+        gt=0.0,
+        le=10.0,
         description="Keyframe interval in seconds; GOPs are closed and scene-cut keyframes off so seeking "
         "and looping are predictable (Meta asks for closed GOPs)",
     )
@@ -164,7 +189,7 @@ class EncodingSpec(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _check(self) -> "EncodingSpec":
+    def _check(self) -> EncodingSpec:
         if self.audio != "none" and self.format != "mp4-h264":
             raise ValueError(f"audio={self.audio!r} is only supported for mp4-h264")
         return self
@@ -215,7 +240,7 @@ class Preset(BaseModel):
         return max(2, round(self.duration_s * self.fps))
 
     @model_validator(mode="after")
-    def _check_geometry(self) -> "Preset":
+    def _check_geometry(self) -> Preset:
         try:
             w, h = (int(part) for part in self.aspect.split(":"))
         except ValueError as exc:

@@ -94,7 +94,9 @@ class OrchestrationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_size: int = Field(
-        default=4, ge=1, le=1000,
+        default=4,
+        ge=1,
+        le=1000,
         description="Work items per task run. Match a GPU batch; raise it (e.g. 100) for very large "
         "catalogs so the server records a few thousand task runs rather than one per item.",
     )
@@ -105,11 +107,15 @@ class OrchestrationSettings(BaseModel):
     )
     max_workers: int = Field(default=2, ge=1, le=256, description="Threads/processes/Dask workers")
     max_inflight_batches: int = Field(
-        default=8, ge=1, le=1024,
+        default=8,
+        ge=1,
+        le=1024,
         description="Batches in flight at once; bounds flow memory and work-folder size at any scale",
     )
     max_queued_tasks: int | None = Field(
-        default=None, ge=1, le=1024,
+        default=None,
+        ge=1,
+        le=1024,
         description="Tasks handed to the runner at once; the driver then picks the batch furthest along "
         "first, so only about this many batches hold master clips in the work folder (e.g. max_workers "
         "with raw masters on a small disk). None: every ready task is handed over at once (fastest for "
@@ -138,7 +144,9 @@ class OrchestrationSettings(BaseModel):
         "GPU, e.g. 'gpu'); None runs generation without a global limit",
     )
     rejection_rate_alert: float = Field(
-        default=0.2, ge=0.0, le=1.0,
+        default=0.2,
+        ge=0.0,
+        le=1.0,
         description="Emit catalog.run.rejection-rate-high when rejected/(generated) exceeds this",
     )
     keep_masters: bool = Field(
@@ -160,7 +168,9 @@ class OrchestrationSettings(BaseModel):
         "that register custom engines with generation.registry.register_engine)",
     )
     qc_min_pass_rate: float = Field(
-        default=0.5, ge=0.0, le=1.0,
+        default=0.5,
+        ge=0.0,
+        le=1.0,
         description="GX QC suite floor on the share of checked clip attempts that pass; below it the run's "
         "validate-qc-table task fails (the run still completes with its manifest)",
     )
@@ -168,14 +178,15 @@ class OrchestrationSettings(BaseModel):
         default=2.0, ge=0.0, le=600.0, description="Least time between progress artifact updates"
     )
     generation_timeout_s: float | None = Field(
-        default=None, gt=0.0,
+        default=None,
+        gt=0.0,
         description="Longest one item may generate (a batch gets this times its size); past it the batch's "
         "items end `failed` (timed out) instead of hanging the run. None: no limit. A timed-out engine call "
         "cannot be interrupted in a thread and is abandoned; prefer task_runner=processes where engines may hang.",
     )
 
     @model_validator(mode="after")
-    def _ray_options_need_ray(self) -> "OrchestrationSettings":
+    def _ray_options_need_ray(self) -> OrchestrationSettings:
         if self.ray_remote_options and self.task_runner != "ray":
             raise ValueError(f"ray_remote_options apply only to task_runner 'ray', not {self.task_runner!r}")
         return self
@@ -231,7 +242,8 @@ def _with_absolute_paths(settings: RunSettings, base: Path) -> RunSettings:
         updates["sink"] = settings.sink.model_copy(update={"uri": absolute_location(settings.sink.uri, base)})
     if settings.intake.ca_bundle:
         updates["intake"] = settings.intake.model_copy(
-            update={"ca_bundle": absolute_location(settings.intake.ca_bundle, base)})
+            update={"ca_bundle": absolute_location(settings.intake.ca_bundle, base)}
+        )
     engines: dict[str, dict[str, Any]] = {}
     for name, options in settings.engines.items():
         options = dict(options)

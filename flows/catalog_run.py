@@ -11,7 +11,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def run_name() -> str:
     stem = Path(catalog.rstrip("/")).stem or "catalog"
     skus = params.get("skus")
     suffix = f"-{len(skus)}skus" if skus else ""
-    return f"{stem}{suffix}-{datetime.now(timezone.utc):%Y-%m-%d-%H%M}"
+    return f"{stem}{suffix}-{datetime.now(UTC):%Y-%m-%d-%H%M}"
 
 
 @flow(name="catalog-run", flow_run_name=run_name, persist_result=False, log_prints=False)
@@ -88,21 +88,34 @@ def catalog_run(
     settings = resolve_run_settings(out, settings_file, presets_file)
     selected = select_presets(load_presets(settings.presets_file), presets)
     orch = settings.orchestration
-    task = {name: pt.with_run_retries(t, orch) for name, t in (
-        ("load", pt.load_catalog_task), ("validate", pt.validate_catalog_task),
-        ("previous", pt.previous_manifest_task), ("manifest", pt.write_manifest_task),
-        ("qc_table", pt.write_qc_table_task), ("qc_suite", pt.validate_qc_task))}
+    task = {
+        name: pt.with_run_retries(t, orch)
+        for name, t in (
+            ("load", pt.load_catalog_task),
+            ("validate", pt.validate_catalog_task),
+            ("previous", pt.previous_manifest_task),
+            ("manifest", pt.write_manifest_task),
+            ("qc_table", pt.write_qc_table_task),
+            ("qc_suite", pt.validate_qc_task),
+        )
+    }
 
     # Resume an interrupted run of the same inputs, else start a new one. Preset definitions, not only
     # names, identify it: a resumed run must not reuse outcomes judged under other thresholds.
     work_dir = Path(settings.work_dir)
-    journal = RunJournal(work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected],
-                                              skus, full))
-    run_id = run_id or journal.run_id() or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    journal = RunJournal(
+        work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected], skus, full)
+    )
+    run_id = run_id or journal.run_id() or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     catalog_path = Path(catalog)
     ctx = RunContext(
-        run_id=run_id, catalog=catalog, out=out, work_dir=str(work_dir), settings=settings,
-        presets={p.name: p for p in selected}, full=full,
+        run_id=run_id,
+        catalog=catalog,
+        out=out,
+        work_dir=str(work_dir),
+        settings=settings,
+        presets={p.name: p for p in selected},
+        full=full,
         catalog_dir=str(catalog_path.resolve().parent) if catalog_path.is_file() else None,
     )
 
@@ -116,8 +129,14 @@ def catalog_run(
     items, duplicates = plan_items(rows, selected)
     # One manifest row per (sku, preset): other rows of an SKU become notes on its row.
     refused, ignored_notes = fold_refusals(refused + duplicates, (r.sku for r in rows))
-    logger.info("catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
-                catalog, len(rows), len(refused), len(items), len(selected))
+    logger.info(
+        "catalog %s: %d valid rows, %d refused, %d work items over %d preset(s)",
+        catalog,
+        len(rows),
+        len(refused),
+        len(items),
+        len(selected),
+    )
 
     # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
     with run_step("reading the latest manifest of", settings.sink.uri):
@@ -130,8 +149,9 @@ def catalog_run(
     resume = split_resumed(items, journal.keys())
     del items  # batch_states lets each item go once its batch is taken
     if resume.resumed:
-        logger.info("resuming run %s: %d item(s) already finished, %d to do", run_id, resume.resumed,
-                    len(resume.pending))
+        logger.info(
+            "resuming run %s: %d item(s) already finished, %d to do", run_id, resume.resumed, len(resume.pending)
+        )
     progress = ProgressArtifact(n_items, orch.progress_every_s, run_id)
     progress.advance(resume.resumed, force=True)
     _notify({"event": "start", "run_id": run_id, "total": n_items, "done": resume.resumed, "out": out})
@@ -146,26 +166,39 @@ def catalog_run(
     def on_batch_done(batch: Batch) -> None:
         failed = [r for r in recorder.record(batch) if r.status == "failed"]
         if failed:
-            logger.warning("batch %s: %d failed, first: %s/%s: %s", batch.label, len(failed),
-                           failed[0].sku, failed[0].preset, failed[0].reason)
+            logger.warning(
+                "batch %s: %d failed, first: %s/%s: %s",
+                batch.label,
+                len(failed),
+                failed[0].sku,
+                failed[0].preset,
+                failed[0].reason,
+            )
         _notify({"event": "batch", "run_id": run_id, "n": len(batch.states), "label": batch.label})
 
     engines = sorted({p.engine for p in selected})
     runner = build_task_runner(orch, [(e, settings.engines.get(e, {})) for e in engines])
     # ItemStates are built batch by batch as the driver takes them (batch_states), never all at once.
-    batches = (Batch(label=f"{b[0].item.preset}#{n}", states=b)
-               for n, b in enumerate(batch_states(resume.pending, orch.batch_size, previous)))
+    batches = (
+        Batch(label=f"{b[0].item.preset}#{n}", states=b)
+        for n, b in enumerate(batch_states(resume.pending, orch.batch_size, previous))
+    )
     resume.pending = []
     with run_step("running the work items with the task runner", orch.task_runner), runner:
-        driver = BatchDriver(stage_submitter(runner, ctx, engines), window=orch.max_inflight_batches,
-                             slots=orch.max_queued_tasks, on_batch_done=on_batch_done)
+        driver = BatchDriver(
+            stage_submitter(runner, ctx, engines),
+            window=orch.max_inflight_batches,
+            slots=orch.max_queued_tasks,
+            on_batch_done=on_batch_done,
+        )
         driver.run(batches)
 
     # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
     carried = carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows())) if skus else []
     with run_step("writing the manifest to", settings.sink.uri):
-        written = task["manifest"](settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried),
-                                   str(work_dir))
+        written = task["manifest"](
+            settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried), str(work_dir)
+        )
     journal.close(complete=True)
     progress.advance(0, force=True)
     rate = tally.rejection_rate()
@@ -177,15 +210,21 @@ def catalog_run(
         qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
     with run_step("creating the run's Prefect artifacts for", run_id):
         create_run_artifacts(
-            run_id, tally, limit=orch.artifact_max_rows, manifest=manifest_ref or None,
-            qc_report=str(qc_report), review=str(ctx.review_root) if ctx.review_root.exists() else None,
-            qc_table=qc_table_ref, catalog_docs=load.docs_path,
+            run_id,
+            tally,
+            limit=orch.artifact_max_rows,
+            manifest=manifest_ref or None,
+            qc_report=str(qc_report),
+            review=str(ctx.review_root) if ctx.review_root.exists() else None,
+            qc_table=qc_table_ref,
+            catalog_docs=load.docs_path,
         )
     # GX QC suite as its own task: a failing suite fails that task run (visible in Prefect) while the
     # flow run, whose manifest is already written, completes; the summary carries the verdict.
     local_qc_table = local_qc_table_path(work_dir, run_id)
-    qc_state = task["qc_suite"](str(local_qc_table), str(ctx.run_root / "qc-docs"), run_id, orch.qc_min_pass_rate,
-                                return_state=True)
+    qc_state = task["qc_suite"](
+        str(local_qc_table), str(ctx.run_root / "qc-docs"), run_id, orch.qc_min_pass_rate, return_state=True
+    )
     qc_validation = qc_state.result(raise_on_failure=False) if qc_state.is_completed() else None
     if not qc_state.is_completed():
         logger.error("run %s: %s", run_id, qc_state.message or "QC suite failed")
@@ -193,12 +232,23 @@ def catalog_run(
     counts = tally.counts()
     emit_run_events(run_id, catalog, counts, rate, orch.rejection_rate_alert)
     summary = {
-        "run_id": run_id, "catalog": catalog, "out": out, "manifest": manifest_ref,
-        "counts": counts, "table": summary_table(tally), "rejection_rate": rate,
-        "rows": tally.rows, "manifest_rows": tally.rows + len(carried), "items": n_items,
-        "resumed_items": resume.resumed, "task_runs": driver.task_runs, "task_runner": orch.task_runner,
+        "run_id": run_id,
+        "catalog": catalog,
+        "out": out,
+        "manifest": manifest_ref,
+        "counts": counts,
+        "table": summary_table(tally),
+        "rejection_rate": rate,
+        "rows": tally.rows,
+        "manifest_rows": tally.rows + len(carried),
+        "items": n_items,
+        "resumed_items": resume.resumed,
+        "task_runs": driver.task_runs,
+        "task_runner": orch.task_runner,
         "worker_pids": sorted(recorder.worker_pids),
-        "qc_table": qc_table_ref, "qc_rows": qc_spool.count, "qc_report": str(qc_report),
+        "qc_table": qc_table_ref,
+        "qc_rows": qc_spool.count,
+        "qc_report": str(qc_report),
         "qc_validation": qc_validation or {"success": False, "message": qc_state.message or "QC suite failed"},
         "catalog_docs": load.docs_path,
         "seconds": round(time.perf_counter() - started, 3),
@@ -209,9 +259,12 @@ def catalog_run(
     try:
         with run_step("checking the run's invariants on the manifest in", settings.sink.uri):
             report = check_run_invariants(
-                load.model_copy(update={"rows": rows, "refused": refused}), selected,
-                iter_rows_from_parquet(written.parquet), sink_for(settings.sink),
-                carried={(r.sku, r.preset) for r in carried})
+                load.model_copy(update={"rows": rows, "refused": refused}),
+                selected,
+                iter_rows_from_parquet(written.parquet),
+                sink_for(settings.sink),
+                carried={(r.sku, r.preset) for r in carried},
+            )
     finally:
         Path(written.parquet).unlink(missing_ok=True)
     summary["invariants"] = report.summary()

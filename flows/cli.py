@@ -47,8 +47,9 @@ def _quiet_prefect_env() -> None:
     os.environ.setdefault("PREFECT_CLI_PROMPT", "false")
 
 
-def validate_run_args(catalog: str, presets: list[str] | None, out: str, config: str | None,
-                      presets_file: str | None) -> None:
+def validate_run_args(
+    catalog: str, presets: list[str] | None, out: str, config: str | None, presets_file: str | None
+) -> None:
     """Fail fast, before any Prefect start-up, on arguments that cannot work (one-line ConfigError)."""
     from catalog_motion.presets import load_presets, select_presets
     from catalog_motion.settings import resolve_run_settings
@@ -82,8 +83,16 @@ def print_summary(summary: dict) -> None:
     console.print(f"rejection rate {summary['rejection_rate']:.1%} · {summary['seconds']:.1f} s", highlight=False)
 
 
-def run_locally(catalog: str, presets: list[str] | None, out: str, config: str | None,
-                presets_file: str | None, full: bool, skus: list[str] | None, show_progress: bool = True) -> dict:
+def run_locally(
+    catalog: str,
+    presets: list[str] | None,
+    out: str,
+    config: str | None,
+    presets_file: str | None,
+    full: bool,
+    skus: list[str] | None,
+    show_progress: bool = True,
+) -> dict:
     """Run the flow in this process against PREFECT_API_URL or a private local server."""
     _quiet_prefect_env()
     from catalog_motion.settings import resolve_run_settings
@@ -93,8 +102,10 @@ def run_locally(catalog: str, presets: list[str] | None, out: str, config: str |
         from flows.server import start_prefect_server
 
         home = Path(resolve_run_settings(out, config, presets_file).work_dir) / "prefect"
-        with console.status("starting a local Prefect server…"), run_step("starting the local Prefect server in",
-                                                                              str(home)):
+        with (
+            console.status("starting a local Prefect server…"),
+            run_step("starting the local Prefect server in", str(home)),
+        ):
             server = start_prefect_server(home)
         # The terminal keeps its one-line errors (the CLI's CRITICAL console level); the UI gets every log.
         os.environ.update({k: v for k, v in server.env.items() if k != "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"})
@@ -105,8 +116,13 @@ def run_locally(catalog: str, presets: list[str] | None, out: str, config: str |
         from flows import catalog_run as flow_module
 
         progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False, disable=not show_progress,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+            disable=not show_progress,
         )
         bar: dict[str, int] = {}
 
@@ -120,8 +136,13 @@ def run_locally(catalog: str, presets: list[str] | None, out: str, config: str |
         try:
             with progress:
                 return flow_module.catalog_run(
-                    catalog=catalog, presets=presets, out=out, settings_file=config, presets_file=presets_file,
-                    full=full, skus=skus,
+                    catalog=catalog,
+                    presets=presets,
+                    out=out,
+                    settings_file=config,
+                    presets_file=presets_file,
+                    full=full,
+                    skus=skus,
                 )
         finally:
             flow_module.PROGRESS_LISTENERS.remove(listener)
@@ -161,8 +182,9 @@ def register(app: typer.Typer) -> None:
 
 
 def register_ops(app: typer.Typer) -> None:
-    ops_app = typer.Typer(help="Local Prefect operations: server, pool, deployments, automations, events.",
-                          no_args_is_help=True)
+    ops_app = typer.Typer(
+        help="Local Prefect operations: server, pool, deployments, automations, events.", no_args_is_help=True
+    )
     app.add_typer(ops_app, name="ops")
 
     @app.command("serve")
@@ -223,8 +245,9 @@ def register_ops(app: typer.Typer) -> None:
 
         if not os.environ.get("PREFECT_API_URL"):
             raise ConfigError("set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) or use `catalog-motion serve`")
-        ops.setup({"PREFECT_API_URL": os.environ["PREFECT_API_URL"], **ops.deployment_env(catalog, out, config)},
-                  gpus=gpus)
+        ops.setup(
+            {"PREFECT_API_URL": os.environ["PREFECT_API_URL"], **ops.deployment_env(catalog, out, config)}, gpus=gpus
+        )
         console.print("work pool, concurrency limit, deployments and automations are in place")
 
 
@@ -247,6 +270,7 @@ def _root(
     """Turn catalog photos into quality-checked motion clips."""
     DEBUG["enabled"] = DEBUG["enabled"] or debug
 
+
 err_console = Console(stderr=True)
 
 
@@ -262,9 +286,15 @@ def presets_command(
         table.add_column(column)
     for preset in load_presets(presets_file).values():
         table.add_row(
-            preset.name, f"{preset.width}x{preset.height}", preset.aspect, f"{preset.duration_s:g} s",
-            str(preset.fps), "yes" if preset.loop else "no", preset.engine,
-            f"{preset.motion.path} {preset.motion.amount:g}", preset.description,
+            preset.name,
+            f"{preset.width}x{preset.height}",
+            preset.aspect,
+            f"{preset.duration_s:g} s",
+            str(preset.fps),
+            "yes" if preset.loop else "no",
+            preset.engine,
+            f"{preset.motion.path} {preset.motion.amount:g}",
+            preset.description,
         )
     console.print(table)
 
@@ -292,7 +322,7 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # one line, never a traceback unless asked for
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback unless asked for
         # typer vendors click, so usage errors are recognised by shape rather than class.
         if not isinstance(exc, CatalogMotionError) and hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             _fail(exc.format_message())
@@ -300,8 +330,9 @@ def main() -> None:
             traceback.print_exception(exc, file=sys.stderr)
         if isinstance(exc, CatalogMotionError):
             _fail(str(exc))
-        _fail(f"unexpected failure: {describe_exception(exc)} (run again with --debug for the traceback, "
-              "and report it)")
+        _fail(
+            f"unexpected failure: {describe_exception(exc)} (run again with --debug for the traceback, and report it)"
+        )
 
 
 if __name__ == "__main__":

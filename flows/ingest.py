@@ -25,7 +25,7 @@ def sku_from_resource(resource_id: str, payload: dict[str, Any] | None = None) -
     if payload and isinstance(payload.get("sku"), str) and payload["sku"]:
         return payload["sku"]
     if resource_id.startswith(SKU_RESOURCE_PREFIX):
-        return resource_id[len(SKU_RESOURCE_PREFIX):] or None
+        return resource_id[len(SKU_RESOURCE_PREFIX) :] or None
     return None
 
 
@@ -91,6 +91,11 @@ def on_ingest(
         return {"skus": [], "summary": None}
     logger.info("ingest window from %s: %d SKU(s): %s", start.isoformat(), len(skus), ", ".join(skus[:20]))
     summary = catalog_run(
-        catalog=catalog, presets=presets, out=out, settings_file=settings_file, presets_file=presets_file, skus=skus,
+        catalog=catalog,
+        presets=presets,
+        out=out,
+        settings_file=settings_file,
+        presets_file=presets_file,
+        skus=skus,
     )
     return {"skus": skus, "summary": summary}

@@ -27,12 +27,14 @@ def _prefect() -> str:
     return shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
 
 
-def prefect_cli(args: list[str], env: dict[str, str], *, cwd: Path = ROOT, timeout: float = 300,
-                check: bool = True) -> subprocess.CompletedProcess:
+def prefect_cli(
+    args: list[str], env: dict[str, str], *, cwd: Path = ROOT, timeout: float = 300, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the `prefect` CLI non-interactively; a failure raises ConfigError with its last line."""
     full_env = {**os.environ, **env, "PREFECT_CLI_PROMPT": "false"}
-    result = subprocess.run([_prefect(), "--no-prompt", *args], env=full_env, cwd=cwd, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [_prefect(), "--no-prompt", *args], env=full_env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise ConfigError(f"prefect {' '.join(args[:3])} failed: {tail[0]}")
@@ -64,8 +66,9 @@ def deploy_all(env: dict[str, str]) -> None:
     prefect_cli(["deploy", "--all", "--prefect-file", str(ROOT / "prefect.yaml")], env, timeout=600)
 
 
-def apply_automations(env: dict[str, str], path: Path = ROOT / "automations.yaml",
-                      webhook_url: str | None = None) -> list[str]:
+def apply_automations(
+    env: dict[str, str], path: Path = ROOT / "automations.yaml", webhook_url: str | None = None
+) -> list[str]:
     """Create (or replace, by name) the automations declared in automations.yaml."""
     import asyncio
 
@@ -84,8 +87,7 @@ def apply_automations(env: dict[str, str], path: Path = ROOT / "automations.yaml
                 actions = []
                 for action in spec["actions"]:
                     if action["type"] == "send-notification":
-                        action = ({**action, "block_document_id": str(block_id)} if block_id
-                                  else {"type": "do-nothing"})
+                        action = {**action, "block_document_id": str(block_id)} if block_id else {"type": "do-nothing"}
                     actions.append(action)
                 spec["actions"] = actions
                 for existing in await client.read_automations_by_name(spec["name"]):
@@ -102,7 +104,9 @@ async def _alert_block(url: str) -> Any:
     from prefect.blocks.notifications import CustomWebhookNotificationBlock
 
     block = CustomWebhookNotificationBlock(
-        name=ALERT_BLOCK, url=url, method="POST",
+        name=ALERT_BLOCK,
+        url=url,
+        method="POST",
         json_data={"subject": "{{subject}}", "body": "{{body}}", "source": "catalog-motion"},
     )
     return await block.save(ALERT_BLOCK, overwrite=True)
@@ -148,7 +152,11 @@ def start_worker(env: dict[str, str], *, log_path: Path | None = None, pool: str
     try:
         return subprocess.Popen(
             [_prefect(), "worker", "start", "--pool", pool, "--type", "process"],
-            env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     finally:

@@ -80,12 +80,20 @@ def start_prefect_server(home: Path, *, port: int | None = None, timeout_s: floa
     try:
         process = subprocess.Popen(
             [_prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     finally:
         log_file.close()
     server = PrefectServer(
-        url=url, ui_url=f"http://127.0.0.1:{port}", home=home, process=process, log_path=log_path,
+        url=url,
+        ui_url=f"http://127.0.0.1:{port}",
+        home=home,
+        process=process,
+        log_path=log_path,
         env={**prefect_base_env(home), "PREFECT_API_URL": url},
     )
     deadline = time.monotonic() + timeout_s

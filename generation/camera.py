@@ -44,7 +44,9 @@ class CameraSettings(BaseModel):
         "linear is ~2x faster than cubic and indistinguishable at these ratios.",
     )
     max_upscale: float = Field(
-        default=6.0, ge=1.0, le=16.0,
+        default=6.0,
+        ge=1.0,
+        le=16.0,
         description="Refuse photos that would need more than this many output pixels per source pixel "
         "(such a clip would look soft); smaller enlargements are done with Lanczos and flagged in params.",
     )
@@ -81,8 +83,14 @@ class CameraPlan:
 
 
 def plan_camera(
-    preset: Preset, src_w: int, src_h: int, mask: np.ndarray | None, detail: FocusPoint | None = None, *,
-    motion_scale: float = 1.0, duration_scale: float = 1.0,
+    preset: Preset,
+    src_w: int,
+    src_h: int,
+    mask: np.ndarray | None,
+    detail: FocusPoint | None = None,
+    *,
+    motion_scale: float = 1.0,
+    duration_scale: float = 1.0,
 ) -> CameraPlan:
     """Every frame's crop window(s) for `preset` over a src_w x src_h photo; pure geometry, no pixels.
 
@@ -208,17 +216,24 @@ class CameraEngine(Engine):
         out_w, out_h = preset.width, preset.height
 
         analysis_scale = min(1.0, ANALYSIS_LONG_SIDE / max(src_h, src_w))
-        small = source if analysis_scale >= 1.0 else cv2.resize(
-            source, (max(8, round(src_w * analysis_scale)), max(8, round(src_h * analysis_scale))),
-            interpolation=cv2.INTER_AREA)
+        small = (
+            source
+            if analysis_scale >= 1.0
+            else cv2.resize(
+                source,
+                (max(8, round(src_w * analysis_scale)), max(8, round(src_h * analysis_scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        )
         mask = subject_mask(small)
         detail = None
         if preset.motion.focus == "detail":
             found = detail_focus(small, mask)
             sx, sy = src_w / small.shape[1], src_h / small.shape[0]
             detail = FocusPoint((found.x + 0.5) * sx - 0.5, (found.y + 0.5) * sy - 0.5, found.score, found.method)
-        plan = plan_camera(preset, src_w, src_h, mask, detail,
-                           motion_scale=request.motion_scale, duration_scale=request.duration_scale)
+        plan = plan_camera(
+            preset, src_w, src_h, mask, detail, motion_scale=request.motion_scale, duration_scale=request.duration_scale
+        )
 
         # One working copy where the tightest window maps 1:1 onto the output: every frame then shrinks
         # it by a ratio >= 1 (no enlarging a crop, little aliasing at the ratios used, <= ~1.6).
@@ -226,7 +241,8 @@ class CameraEngine(Engine):
         if upscale > self.settings.max_upscale:
             raise PermanentError(
                 f"source photo {src_w}x{src_h} is too small for {preset.name} ({out_w}x{out_h}): it would be "
-                f"enlarged {upscale:.1f}x (limit {self.settings.max_upscale:g}x, engines.camera.max_upscale)")
+                f"enlarged {upscale:.1f}x (limit {self.settings.max_upscale:g}x, engines.camera.max_upscale)"
+            )
         k = upscale
         work_w, work_h = max(1, round(src_w * k)), max(1, round(src_h * k))
         kx, ky = work_w / src_w, work_h / src_h
@@ -264,8 +280,14 @@ class CameraEngine(Engine):
                         m_roi[:, 2] += m_roi[:, 0] * x0 + m_roi[:, 1] * y0
                         size = (x1 - x0, y1 - y0)
                         fg = cv2.warpAffine(work, m_roi, size, flags=flags, borderMode=cv2.BORDER_REFLECT)
-                        alpha = cv2.warpAffine(work_mask, m_roi, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                        alpha = cv2.warpAffine(
+                            work_mask,
+                            m_roi,
+                            size,
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=0.0,
+                        )
                         frame[y0:y1, x0:x1] = cv2.blendLinear(fg, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
                 else:
                     matrix = affine_for_box(scaled(pose.main), out_w, out_h)
@@ -285,9 +307,13 @@ class CameraEngine(Engine):
             "duration_scale": request.duration_scale,
             "duration_s": round(plan.n_frames / preset.fps, 4),
             "loop": plan.loop,
-            "focus": {"mode": preset.motion.focus, "method": plan.focus.method,
-                      "x": round(float(plan.focus.x), 1), "y": round(float(plan.focus.y), 1),
-                      "score": round(float(plan.focus.score), 6)},
+            "focus": {
+                "mode": preset.motion.focus,
+                "method": plan.focus.method,
+                "x": round(float(plan.focus.x), 1),
+                "y": round(float(plan.focus.y), 1),
+                "score": round(float(plan.focus.score), 6),
+            },
             "zoom_range": [round(float(min(zooms)), 4), round(float(max(zooms)), 4)],
             "crop_first": plan.poses[0].main.as_list(),
             "crop_mid": mid.main.as_list(),
@@ -303,17 +329,26 @@ class CameraEngine(Engine):
             params["subject_crop_first"] = plan.poses[0].subject.as_list()
             params["subject_crop_last"] = plan.poses[-1].subject.as_list()
         if upscale > 1.0:
-            params["note"] = (f"source photo {src_w}x{src_h} is smaller than the clip needs; enlarged "
-                              f"{upscale:.2f}x with Lanczos")
+            params["note"] = (
+                f"source photo {src_w}x{src_h} is smaller than the clip needs; enlarged {upscale:.2f}x with Lanczos"
+            )
         return ClipRef(
-            path=str(out), fps=float(preset.fps), n_frames=plan.n_frames, width=out_w, height=out_h,
-            engine="camera", seed=request.seed, attempt=request.attempt, params=params,
+            path=str(out),
+            fps=float(preset.fps),
+            n_frames=plan.n_frames,
+            width=out_w,
+            height=out_h,
+            engine="camera",
+            seed=request.seed,
+            attempt=request.attempt,
+            params=params,
             seconds=round(time.perf_counter() - started, 4),
         )
 
 
-def _subject_roi(matrix: np.ndarray, bounds: tuple[int, int, int, int] | None, out_w: int, out_h: int
-                 ) -> tuple[int, int, int, int] | None:
+def _subject_roi(
+    matrix: np.ndarray, bounds: tuple[int, int, int, int] | None, out_w: int, out_h: int
+) -> tuple[int, int, int, int] | None:
     """Output-pixel box covering the subject layer (matrix maps output -> working coordinates)."""
     if bounds is None:
         return None

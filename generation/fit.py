@@ -54,8 +54,9 @@ def clamp_center(cx: float, cy: float, win_w: float, win_h: float, src_w: int, s
     return cx, cy
 
 
-def cover_crop_box(src_w: int, src_h: int, out_w: int, out_h: int,
-                   center: tuple[float, float] | None = None, zoom: float = 1.0) -> Box:
+def cover_crop_box(
+    src_w: int, src_h: int, out_w: int, out_h: int, center: tuple[float, float] | None = None, zoom: float = 1.0
+) -> Box:
     """Crop window of the output aspect, `zoom` times tighter than the cover size, centred near `center`."""
     if zoom < 1.0:
         raise ValueError(f"zoom must be >= 1 (a crop cannot be wider than the cover size), got {zoom}")
@@ -76,8 +77,9 @@ def crop_resize(rgb: np.ndarray, box: Box, out_w: int, out_h: int) -> np.ndarray
         x1, y1 = max(x0 + 1, int(round(box.x1))), max(y0 + 1, int(round(box.y1)))
         return cv2.resize(rgb[y0:y1, x0:x1], (out_w, out_h), interpolation=cv2.INTER_AREA)
     matrix = affine_for_box(box, out_w, out_h)
-    return cv2.warpAffine(rgb, matrix, (out_w, out_h), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        rgb, matrix, (out_w, out_h), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def affine_for_box(box: Box, out_w: int, out_h: int) -> np.ndarray:
@@ -89,7 +91,9 @@ def affine_for_box(box: Box, out_w: int, out_h: int) -> np.ndarray:
     return np.array([[sx, 0.0, box.x0 + 0.5 * sx - 0.5], [0.0, sy, box.y0 + 0.5 * sy - 0.5]], dtype=np.float64)
 
 
-def fit_cover(rgb: np.ndarray, out_w: int, out_h: int, center: tuple[float, float] | None = None) -> tuple[np.ndarray, Box]:
+def fit_cover(
+    rgb: np.ndarray, out_w: int, out_h: int, center: tuple[float, float] | None = None
+) -> tuple[np.ndarray, Box]:
     """Cover-crop `rgb` to out_w:out_h around `center` and resize it; returns the image and the crop box."""
     h, w = rgb.shape[:2]
     box = cover_crop_box(w, h, out_w, out_h, center)

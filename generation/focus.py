@@ -43,7 +43,10 @@ def subject_center(mask: np.ndarray, threshold: float = 0.5) -> FocusPoint:
 
 
 def detail_focus(
-    rgb: np.ndarray, mask: np.ndarray, window_frac: float = 0.2, work_long_side: int = 384,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    window_frac: float = 0.2,
+    work_long_side: int = 384,
     min_inside: float = 0.85,
 ) -> FocusPoint:
     """Centre of the most textured/printed region INSIDE the subject.
@@ -74,9 +77,9 @@ def detail_focus(
     valid = inside >= min_inside
     # A window must lie wholly inside the picture to be framed.
     valid[:half, :] = False
-    valid[sh - half:, :] = False
+    valid[sh - half :, :] = False
     valid[:, :half] = False
-    valid[:, sw - half:] = False
+    valid[:, sw - half :] = False
     if not valid.any() or float(local[valid].max()) <= 1e-8:
         return subject_center(mask)
     scores = np.where(valid, local, -1.0)

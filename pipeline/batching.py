@@ -9,8 +9,9 @@ from catalog_motion.types import ManifestRow, WorkItem
 from pipeline.state import ItemState
 
 
-def batch_states(items: Iterable[WorkItem], size: int,
-                 previous: Mapping[tuple[str, str], ManifestRow]) -> Iterator[list[ItemState]]:
+def batch_states(
+    items: Iterable[WorkItem], size: int, previous: Mapping[tuple[str, str], ManifestRow]
+) -> Iterator[list[ItemState]]:
     """Chunks of at most `size` items sharing engine and preset, as ItemStates built only when their
     batch is taken, so a run holds states for the batches in flight, not for the whole catalog. Items
     are let go as their batch is taken (pass the only other reference, e.g. a list the caller then
@@ -22,9 +23,13 @@ def batch_states(items: Iterable[WorkItem], size: int,
         group = groups.pop(next(iter(groups)))
         while group:
             # no local name holds the taken items while the batch is out (they go with its states)
-            yield [ItemState(item=item, previous=[previous[(sku, item.preset)] for sku in item.skus
-                                                  if (sku, item.preset) in previous])
-                   for item in [group.popleft() for _ in range(min(size, len(group)))]]
+            yield [
+                ItemState(
+                    item=item,
+                    previous=[previous[(sku, item.preset)] for sku in item.skus if (sku, item.preset) in previous],
+                )
+                for item in [group.popleft() for _ in range(min(size, len(group)))]
+            ]
 
 
 def _group_items(items: Iterable[WorkItem]) -> dict[tuple[str, str], deque[WorkItem]]:

@@ -67,8 +67,14 @@ def close_unfinished(states: list[ItemState], reason: str) -> None:
 
 
 class BatchDriver:
-    def __init__(self, submit: Callable[[Batch], StageFuture], *, window: int,
-                 on_batch_done: Callable[[Batch], None], slots: int | None = None):
+    def __init__(
+        self,
+        submit: Callable[[Batch], StageFuture],
+        *,
+        window: int,
+        on_batch_done: Callable[[Batch], None],
+        slots: int | None = None,
+    ):
         self.submit = submit
         self.window = window
         self.slots = slots

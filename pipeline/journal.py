@@ -37,7 +37,7 @@ class RunJournal:
         self._handle = None
 
     @classmethod
-    def at(cls, path: str | Path) -> "RunJournal":
+    def at(cls, path: str | Path) -> RunJournal:
         """The journal stored at `path` (`<work_dir>/journal/<id>.jsonl`), e.g. for reading its rows."""
         path = Path(path)
         return cls(path.parent.parent, path.stem)

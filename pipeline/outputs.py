@@ -49,16 +49,23 @@ def manifest_uri(settings: SinkSettings, run_id: str) -> str:
     return sink_for(settings).uri_for(f"runs/{run_id}/manifest.json")
 
 
-def write_run_manifest(settings: SinkSettings, run_id: str, journal: str | Path, refused: Iterable[ManifestRow],
-                       carried: Iterable[ManifestRow], work_dir: str | Path) -> ManifestSummary:
+def write_run_manifest(
+    settings: SinkSettings,
+    run_id: str,
+    journal: str | Path,
+    refused: Iterable[ManifestRow],
+    carried: Iterable[ManifestRow],
+    work_dir: str | Path,
+) -> ManifestSummary:
     """Write the run manifest once every object it names is stored. Rows, in order: the refused catalog
     rows, the run's journal (streamed from disk: every finished item, resumed ones included) and the rows
     a partial run carries from `latest`. An object that vanished turns its row `failed` rather than losing
     the manifest. The summary's `parquet` is a local copy of what was stored (for the invariants)."""
     rows = itertools.chain(refused, RunJournal.at(journal).rows(), carried)
     scratch = Path(work_dir) / "manifest"
-    return ManifestStore(sink_for(settings)).write_run(run_id, rows, scratch_dir=scratch, on_missing="fail_row",
-                                                       keep_parquet=scratch / f"{run_id}.parquet")
+    return ManifestStore(sink_for(settings)).write_run(
+        run_id, rows, scratch_dir=scratch, on_missing="fail_row", keep_parquet=scratch / f"{run_id}.parquet"
+    )
 
 
 def local_qc_table_path(work_dir: str | Path, run_id: str) -> Path:
@@ -90,9 +97,19 @@ def validate_qc(table: str | Path, docs_dir: str | Path, *, min_pass_rate: float
     present = set(pq.read_schema(table).names)
     frame = pq.read_table(table, columns=[c for c in (*CORE_SCORES, "passed") if c in present]).to_pandas()
     if not len(frame):
-        return {"success": True, "validated": False, "reason": "no clips checked in this run",
-                "failed_expectations": [], "statistics": {}, "docs": None}
+        return {
+            "success": True,
+            "validated": False,
+            "reason": "no clips checked in this run",
+            "failed_expectations": [],
+            "statistics": {},
+            "docs": None,
+        }
     result = validate_qc_table(frame, docs_dir, min_pass_rate=min_pass_rate)
-    return {"success": result.success, "validated": True, "failed_expectations": list(result.failed_expectations),
-            "statistics": dict(result.statistics),
-            "docs": str(result.docs_index_path) if result.docs_index_path else None}
+    return {
+        "success": result.success,
+        "validated": True,
+        "failed_expectations": list(result.failed_expectations),
+        "statistics": dict(result.statistics),
+        "docs": str(result.docs_index_path) if result.docs_index_path else None,
+    }

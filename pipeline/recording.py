@@ -44,16 +44,31 @@ def split_resumed(items: Iterable[WorkItem], journaled: set[tuple[str, str]]) ->
 def state_rows(state: ItemState) -> list[ManifestRow]:
     """The manifest rows of one finished item (publishing.rows.item_rows)."""
     assert state.status is not None, f"item {state.item.item_id} has no outcome"
-    return item_rows(state.item, state.status, state.reason, clip=state.clip, qc=state.qc, assets=state.assets,
-                     sku_failures=state.sku_failures, previous=state.previous, timings=state.timings)
+    return item_rows(
+        state.item,
+        state.status,
+        state.reason,
+        clip=state.clip,
+        qc=state.qc,
+        assets=state.assets,
+        sku_failures=state.sku_failures,
+        previous=state.previous,
+        timings=state.timings,
+    )
 
 
 class RunRecorder:
     """Records every finished batch: rows (with notes on ignored catalog rows) to the journal and the tally,
     QC rows to the spool, worker processes seen; collects garbage every GC_EVERY_ITEMS items."""
 
-    def __init__(self, journal: RunJournal, tally: RunTally, qc_spool: QCSpool, notes: Mapping[str, list[str]],
-                 on_items_done: Callable[[int], None] = lambda n: None):
+    def __init__(
+        self,
+        journal: RunJournal,
+        tally: RunTally,
+        qc_spool: QCSpool,
+        notes: Mapping[str, list[str]],
+        on_items_done: Callable[[int], None] = lambda n: None,
+    ):
         self.journal = journal
         self.tally = tally
         self.qc_spool = qc_spool

@@ -82,8 +82,12 @@ class ItemState(BaseModel):
 
     @property
     def attempt(self) -> Attempt:
-        return Attempt(number=self.item.attempt, seed=self.item.seed, motion_scale=self.motion_scale,
-                       duration_scale=self.duration_scale)
+        return Attempt(
+            number=self.item.attempt,
+            seed=self.item.seed,
+            motion_scale=self.motion_scale,
+            duration_scale=self.duration_scale,
+        )
 
     def record_qc(self, report: QCReport) -> None:
         """Keep the latest verdict (per-frame curves dropped: they are in the QC table) and its scores."""
@@ -104,7 +108,7 @@ class ItemState(BaseModel):
         else:
             self.regenerate = False
 
-    def finish(self, status: Status, reason: str = "") -> "ItemState":
+    def finish(self, status: Status, reason: str = "") -> ItemState:
         self.status = status
         self.reason = reason
         self.regenerate = False

@@ -84,8 +84,7 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         if item.engine not in identities:
             identities[item.engine] = engine_identity(ctx, item.engine)
         fingerprint = preset_fingerprint(ctx.presets[item.preset])
-        if key_item(item, photo.sha256, fingerprint, identities[item.engine], previous=state.previous,
-                    full=ctx.full):
+        if key_item(item, photo.sha256, fingerprint, identities[item.engine], previous=state.previous, full=ctx.full):
             state.finish("skipped", UNCHANGED)
     return states
 
@@ -97,8 +96,9 @@ def _fetch_one(state: ItemState, ctx: RunContext) -> FetchedPhoto | None:
     started = time.perf_counter()
     try:
         return call_with_retries(
-            lambda: fetch_photo(item.image, ctx.work / "photos", ctx.settings.intake, background=preset.background,
-                                base_dir=base_dir),
+            lambda: fetch_photo(
+                item.image, ctx.work / "photos", ctx.settings.intake, background=preset.background, base_dir=base_dir
+            ),
             ctx.settings.orchestration,
         )
     except PermanentError as exc:
@@ -147,16 +147,21 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         out_dir.mkdir(parents=True, exist_ok=True)
         requests.append(
             GenerationRequest(
-                source_path=state.item.source_path, preset=ctx.presets[state.item.preset], seed=state.item.seed,
-                out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"), attempt=state.item.attempt,
-                motion_scale=min(1.0, state.motion_scale), duration_scale=min(1.0, state.duration_scale),
+                source_path=state.item.source_path,
+                preset=ctx.presets[state.item.preset],
+                seed=state.item.seed,
+                out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"),
+                attempt=state.item.attempt,
+                motion_scale=min(1.0, state.motion_scale),
+                duration_scale=min(1.0, state.duration_scale),
             )
         )
     started = time.perf_counter()
     timeout = ctx.settings.orchestration.generation_timeout_s
     try:
-        results = call_with_timeout(lambda: engine.generate_batch(requests),
-                                    timeout * len(requests) if timeout else None)
+        results = call_with_timeout(
+            lambda: engine.generate_batch(requests), timeout * len(requests) if timeout else None
+        )
     except GenerationTimeout as exc:
         results = [exc] * len(requests)
     share = (time.perf_counter() - started) / len(pending)
@@ -196,8 +201,17 @@ def _marker_path(master_path: str | Path) -> Path:
 def _write_marker(master_path: str, state: ItemState, clip: ClipRef) -> None:
     marker = _marker_path(master_path)
     tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"key": state.item.key, "attempt": state.item.attempt, "seed": state.item.seed,
-                               "clip": clip.model_dump(mode="json")}), encoding="utf-8")
+    tmp.write_text(
+        json.dumps(
+            {
+                "key": state.item.key,
+                "attempt": state.item.attempt,
+                "seed": state.item.seed,
+                "clip": clip.model_dump(mode="json"),
+            }
+        ),
+        encoding="utf-8",
+    )
     tmp.replace(marker)  # atomic: a marker is either complete or absent
 
 
@@ -226,9 +240,7 @@ def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         state.checked_attempt = state.item.attempt
         started = time.perf_counter()
         try:
-            report = check_clip(
-                state.item.source_path, state.clip.path, preset, expected_frames=state.clip.n_frames
-            )
+            report = check_clip(state.item.source_path, state.clip.path, preset, expected_frames=state.clip.n_frames)
         except Exception as exc:  # noqa: BLE001 - an unreadable clip is an item failure
             state.finish("failed", f"quality check failed to run: {failure_text(exc)}")
             _remove_master(ctx, state)
@@ -237,13 +249,18 @@ def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
             state.add_time("check", time.perf_counter() - started)
         _record_qc(ctx, state, report)
         state.record_qc(report)
-        state.apply_verdict(judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku,
-                                  preset=state.item.preset))
+        state.apply_verdict(
+            judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku, preset=state.item.preset)
+        )
         if state.status == "rejected":
             try:
                 add_to_review_queue(
-                    ctx.review_root, sku=state.item.sku, preset=state.item.preset,
-                    source_path=state.item.source_path, clip_path=state.clip.path, report=report,
+                    ctx.review_root,
+                    sku=state.item.sku,
+                    preset=state.item.preset,
+                    source_path=state.item.source_path,
+                    clip_path=state.clip.path,
+                    report=report,
                 )
             except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
                 state.reason += f" (review queue entry not written: {failure_text(exc)})"
@@ -256,18 +273,37 @@ def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
     while the master clip still exists (masters are deleted once published or rejected)."""
     item = state.item
     clip_dir = report_clip_dir(ctx, item.sku, item.preset, item.attempt)
-    identity = {"sku": item.sku, "skus": ",".join(item.skus or [item.sku]), "preset": item.preset,
-                "attempt": item.attempt, "engine": item.engine, "seed": item.seed, "key": item.key or "",
-                "clip": str(state.clip.path), "report": str(clip_dir / "index.html")}
+    identity = {
+        "sku": item.sku,
+        "skus": ",".join(item.skus or [item.sku]),
+        "preset": item.preset,
+        "attempt": item.attempt,
+        "engine": item.engine,
+        "seed": item.seed,
+        "key": item.key or "",
+        "clip": str(state.clip.path),
+        "report": str(clip_dir / "index.html"),
+    }
     state.qc_rows.extend(qc_rows([(identity, report)]))
     started = time.perf_counter()
     try:
         max_drift = getattr(ctx.presets[item.preset].qc, "max_subject_drift", None)
         with _REPORT_LOCK:  # matplotlib's pyplot keeps global state: one figure at a time per process
-            build_report([ReportEntry(sku=item.sku, preset=item.preset, source_path=item.source_path,
-                                      clip_path=state.clip.path, report=report, attempt=item.attempt)],
-                         clip_dir, title=f"{item.sku} {item.preset} attempt {item.attempt}",
-                         thresholds={"max_subject_drift": max_drift} if max_drift is not None else None)
+            build_report(
+                [
+                    ReportEntry(
+                        sku=item.sku,
+                        preset=item.preset,
+                        source_path=item.source_path,
+                        clip_path=state.clip.path,
+                        report=report,
+                        attempt=item.attempt,
+                    )
+                ],
+                clip_dir,
+                title=f"{item.sku} {item.preset} attempt {item.attempt}",
+                thresholds={"max_subject_drift": max_drift} if max_drift is not None else None,
+            )
     except Exception as exc:  # noqa: BLE001 - a report picture must never change an item's outcome
         state.qc_rows[-1]["report"] = f"not written: {failure_text(exc)}"
     finally:
@@ -314,7 +350,9 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         try:
             sink = sink or sink_for(ctx.settings.sink)
             metadata = {
-                "preset": preset.name, "engine": state.item.engine, "seed": str(state.item.seed),
+                "preset": preset.name,
+                "engine": state.item.engine,
+                "seed": str(state.item.seed),
                 "run": ctx.run_id,
                 **{f"qc-{k}": f"{v:.4g}" for k, v in (state.qc.scores if state.qc else {}).items()},
             }
@@ -323,8 +361,9 @@ def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
                 # Each SKU sharing the photo publishes on its own: one SKU's failure is that SKU's outcome.
                 try:
                     state.assets[sku] = call_with_retries(
-                        lambda s=sku: publish_variant(sku=s, preset=preset.name, assets=local_assets, sink=sink,
-                                                      metadata={**metadata, "sku": s}),
+                        lambda s=sku: publish_variant(
+                            sku=s, preset=preset.name, assets=local_assets, sink=sink, metadata={**metadata, "sku": s}
+                        ),
                         ctx.settings.orchestration,
                     )
                 except Exception as exc:  # noqa: BLE001 - recorded for this SKU

@@ -38,9 +38,17 @@ def _link(uri: str) -> str:
     return Path(uri).resolve().as_uri()
 
 
-def links_markdown(run_id: str, tally: RunTally, limit: int, *, manifest: str | None,
-                   qc_report: str | None, review: str | None, qc_table: str | None = None,
-                   catalog_docs: str | None = None) -> str:
+def links_markdown(
+    run_id: str,
+    tally: RunTally,
+    limit: int,
+    *,
+    manifest: str | None,
+    qc_report: str | None,
+    review: str | None,
+    qc_table: str | None = None,
+    catalog_docs: str | None = None,
+) -> str:
     counts = tally.counts().get("total", {})
     lines = [f"# catalog-motion run `{run_id}`", ""]
     lines.append(" · ".join(f"**{s}** {counts.get(s, 0)}" for s in STATUSES))
@@ -73,9 +81,11 @@ def qc_validation_markdown(run_id: str, result: dict[str, Any]) -> str:
         lines.append(f"Not validated: {result.get('reason', '')}.")
     stats = result.get("statistics") or {}
     if stats:
-        lines.append(f"{stats.get('successful_expectations', 0)}/{stats.get('evaluated_expectations', 0)} "
-                     f"expectations met over {stats.get('rows', 0)} clip attempts, pass rate "
-                     f"{stats.get('pass_rate', 0.0):.1%}.")
+        lines.append(
+            f"{stats.get('successful_expectations', 0)}/{stats.get('evaluated_expectations', 0)} "
+            f"expectations met over {stats.get('rows', 0)} clip attempts, pass rate "
+            f"{stats.get('pass_rate', 0.0):.1%}."
+        )
     if result.get("failed_expectations"):
         lines += ["", "Failed expectations:", ""] + [f"- `{name}`" for name in result["failed_expectations"]]
     if result.get("docs"):

@@ -43,8 +43,9 @@ class RunTally:
             self._counts[row.preset][row.status] += 1
             self._counts["total"][row.status] += 1
             if row.status in FAILED_STATUSES and len(self.failures) < self.limit:
-                self.failures.append({"sku": row.sku, "preset": row.preset, "status": row.status,
-                                      "reason": row.reason[:REASON_CHARS]})
+                self.failures.append(
+                    {"sku": row.sku, "preset": row.preset, "status": row.status, "reason": row.reason[:REASON_CHARS]}
+                )
             if row.status == "published" and row.video:
                 self.published_links += 1
                 if len(self.published) < self.limit:

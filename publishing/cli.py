@@ -43,8 +43,11 @@ def register(app: typer.Typer) -> None:
         dest = _sink(to, endpoint_url)
         manifest = republish_run(run, _sink(source, source_endpoint_url or endpoint_url), dest)
         counts = ", ".join(f"{n} {status}" for status, n in sorted(manifest.counts.items()))
-        console.print(f"run {run} published to {to}: {counts}; {dest.uploads} object(s) uploaded, "
-                      f"{dest.skipped} already there", highlight=False, soft_wrap=True)
+        console.print(
+            f"run {run} published to {to}: {counts}; {dest.uploads} object(s) uploaded, {dest.skipped} already there",
+            highlight=False,
+            soft_wrap=True,
+        )
 
     @manifest_app.command("show")
     def show_command(
@@ -60,8 +63,10 @@ def register(app: typer.Typer) -> None:
         store = ManifestStore(_sink(out, endpoint_url))
         run_id = run or store.latest_run_id()
         if run_id is None:
-            raise PermanentError(f"no runs published in {absolute_location(out)}: pass the run's output folder "
-                                 "with --out (`make demo` writes out/demo)")
+            raise PermanentError(
+                f"no runs published in {absolute_location(out)}: pass the run's output folder "
+                "with --out (`make demo` writes out/demo)"
+            )
         manifest = store.read_manifest(run_id)
         latest = store.latest_run_id()
         title = f"run {run_id}{' (latest)' if run_id == latest else ''} - {manifest.created_at}"
@@ -71,8 +76,17 @@ def register(app: typer.Typer) -> None:
         for row in manifest.rows:
             qc = " ".join(f"{k}={v:.3g}" for k, v in sorted(row.qc.items()))
             size = sum(a.size for a in row.assets) / 1e6
-            table.add_row(row.sku, row.preset, row.status, row.reason, _short(row.video), _short(row.poster),
-                          str(len(row.assets)), f"{size:.2f}" if row.assets else "", qc)
+            table.add_row(
+                row.sku,
+                row.preset,
+                row.status,
+                row.reason,
+                _short(row.video),
+                _short(row.poster),
+                str(len(row.assets)),
+                f"{size:.2f}" if row.assets else "",
+                qc,
+            )
         console.print(table)
         console.print(", ".join(f"{n} {status}" for status, n in sorted(manifest.counts.items())), highlight=False)
 

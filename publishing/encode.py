@@ -27,9 +27,8 @@ from pydantic import BaseModel, Field
 
 from catalog_motion.errors import PermanentError
 from catalog_motion.media import ClipReader, ffmpeg_exe
-from catalog_motion.presets import Preset
+from catalog_motion.presets import EncodingSpec, Preset
 from catalog_motion.types import ClipRef
-from catalog_motion.presets import EncodingSpec
 
 
 class LocalAsset(BaseModel):
@@ -115,8 +114,16 @@ def video_output_kwargs(spec: EncodingSpec, preset: Preset) -> dict[str, Any]:
 
 
 def build_video_command(
-    spec: EncodingSpec, preset: Preset, src_w: int, src_h: int, src_fps: float, out_path: str | Path,
-    source: str = "pipe:", duration_s: float | None = None, pix_fmt: str = "rgb24", stride: int | None = None,
+    spec: EncodingSpec,
+    preset: Preset,
+    src_w: int,
+    src_h: int,
+    src_fps: float,
+    out_path: str | Path,
+    source: str = "pipe:",
+    duration_s: float | None = None,
+    pix_fmt: str = "rgb24",
+    stride: int | None = None,
 ) -> list[str]:
     """The full ffmpeg argv for one video encoding reading raw `pix_fmt` frames from `source`.
 
@@ -124,23 +131,36 @@ def build_video_command(
     as-is to save a copy per frame); ffmpeg crops it off (a free pointer offset).
     """
     padded = stride is not None and stride != src_w
-    stream = ffmpeg.input(source, format="rawvideo", pix_fmt=pix_fmt, s=f"{stride if padded else src_w}x{src_h}",
-                          framerate=_fps_str(src_fps))
+    stream = ffmpeg.input(
+        source,
+        format="rawvideo",
+        pix_fmt=pix_fmt,
+        s=f"{stride if padded else src_w}x{src_h}",
+        framerate=_fps_str(src_fps),
+    )
     video = stream.video
     if padded:
         video = video.filter("crop", src_w, src_h, 0, 0)
     video = video.filter(
-        "scale", preset.width, preset.height,
+        "scale",
+        preset.width,
+        preset.height,
         flags=f"{spec.scale_filter}+accurate_rnd+full_chroma_int",
-        out_color_matrix="bt709", out_range="tv",
+        out_color_matrix="bt709",
+        out_range="tv",
     ).filter(
         # ffmpeg 7+ takes colour properties from the frames, not from -color_* output options alone.
-        "setparams", colorspace="bt709", color_primaries="bt709", color_trc="bt709", range="tv",
+        "setparams",
+        colorspace="bt709",
+        color_primaries="bt709",
+        color_trc="bt709",
+        range="tv",
     )
     streams = [video]
     if spec.format == "mp4-h264" and spec.audio == "silent-aac":
-        silence = ffmpeg.input("anullsrc=channel_layout=stereo:sample_rate=48000", f="lavfi",
-                               t=f"{duration_s or preset.duration_s:.6f}")
+        silence = ffmpeg.input(
+            "anullsrc=channel_layout=stereo:sample_rate=48000", f="lavfi", t=f"{duration_s or preset.duration_s:.6f}"
+        )
         streams.append(silence.audio)
     kwargs = video_output_kwargs(spec, preset)
     if len(streams) > 1:
@@ -293,12 +313,29 @@ def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalA
         for spec in preset.encodings:
             kind, name, mime = OUTPUTS[spec.format]
             final = out_dir / name
-            assets.append(LocalAsset(kind=kind, path=str(final), content_type=mime,
-                                     width=preset.width, height=preset.height, format=spec.format))
+            assets.append(
+                LocalAsset(
+                    kind=kind,
+                    path=str(final),
+                    content_type=mime,
+                    width=preset.width,
+                    height=preset.height,
+                    format=spec.format,
+                )
+            )
             if spec.is_video:
                 tmp = out_dir / f".{name}.partial"
-                argv = build_video_command(spec, preset, master.width, master.height, clip.fps, tmp,
-                                           duration_s=duration, pix_fmt=master.pix_fmt, stride=master.stride)
+                argv = build_video_command(
+                    spec,
+                    preset,
+                    master.width,
+                    master.height,
+                    clip.fps,
+                    tmp,
+                    duration_s=duration,
+                    pix_fmt=master.pix_fmt,
+                    stride=master.stride,
+                )
                 encoders.append(_Encoder(argv, tmp, final))
         for spec in preset.encodings:
             if not spec.is_video:
@@ -318,5 +355,3 @@ def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalA
     finally:
         master.close()
     return assets
-
-

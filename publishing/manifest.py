@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -45,17 +45,37 @@ class RunManifest(BaseModel):
     rows: list[ManifestRow]
 
 
-_ASSET_TYPE = pa.struct([
-    ("kind", pa.string()), ("uri", pa.string()), ("size", pa.int64()), ("sha256", pa.string()),
-    ("content_type", pa.string()), ("key", pa.string()),
-])
-SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("sku", pa.string()), ("preset", pa.string()), ("status", pa.string()),
-    ("reason", pa.string()), ("video", pa.string()), ("poster", pa.string()), ("engine", pa.string()),
-    ("seed", pa.int64()), ("attempts", pa.int64()), ("key", pa.string()), ("source_sha256", pa.string()),
-    ("qc", pa.map_(pa.string(), pa.float64())), ("timings", pa.map_(pa.string(), pa.float64())),
-    ("params_json", pa.string()), ("assets", pa.list_(_ASSET_TYPE)), ("ignored_rows", pa.list_(pa.string())),
-])
+_ASSET_TYPE = pa.struct(
+    [
+        ("kind", pa.string()),
+        ("uri", pa.string()),
+        ("size", pa.int64()),
+        ("sha256", pa.string()),
+        ("content_type", pa.string()),
+        ("key", pa.string()),
+    ]
+)
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("sku", pa.string()),
+        ("preset", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("video", pa.string()),
+        ("poster", pa.string()),
+        ("engine", pa.string()),
+        ("seed", pa.int64()),
+        ("attempts", pa.int64()),
+        ("key", pa.string()),
+        ("source_sha256", pa.string()),
+        ("qc", pa.map_(pa.string(), pa.float64())),
+        ("timings", pa.map_(pa.string(), pa.float64())),
+        ("params_json", pa.string()),
+        ("assets", pa.list_(_ASSET_TYPE)),
+        ("ignored_rows", pa.list_(pa.string())),
+    ]
+)
 
 
 def check_run_id(run_id: str) -> str:
@@ -82,8 +102,19 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     for row in rows:
         columns["run_id"].append(run_id)
-        for name in ("sku", "preset", "status", "reason", "video", "poster", "engine", "seed", "attempts", "key",
-                     "source_sha256"):
+        for name in (
+            "sku",
+            "preset",
+            "status",
+            "reason",
+            "video",
+            "poster",
+            "engine",
+            "seed",
+            "attempts",
+            "key",
+            "source_sha256",
+        ):
             columns[name].append(getattr(row, name))
         columns["qc"].append(list(row.qc.items()))
         columns["timings"].append(list(row.timings.items()))
@@ -95,10 +126,19 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
 
 def _row_from_record(record: dict) -> ManifestRow:
     return ManifestRow(
-        sku=record["sku"], preset=record["preset"], status=record["status"], reason=record["reason"] or "",
-        video=record["video"], poster=record["poster"], engine=record["engine"], seed=record["seed"],
-        attempts=record["attempts"] or 0, key=record["key"], source_sha256=record["source_sha256"],
-        qc=dict(record["qc"] or []), timings=dict(record["timings"] or []),
+        sku=record["sku"],
+        preset=record["preset"],
+        status=record["status"],
+        reason=record["reason"] or "",
+        video=record["video"],
+        poster=record["poster"],
+        engine=record["engine"],
+        seed=record["seed"],
+        attempts=record["attempts"] or 0,
+        key=record["key"],
+        source_sha256=record["source_sha256"],
+        qc=dict(record["qc"] or []),
+        timings=dict(record["timings"] or []),
         params=json.loads(record["params_json"] or "{}"),
         assets=[Asset(**asset) for asset in record["assets"] or []],
         ignored_rows=list(record.get("ignored_rows") or []),
@@ -149,9 +189,17 @@ def _fail_missing(rows: list[ManifestRow], missing: list[tuple[ManifestRow, Asse
         if asset is None:
             fixed.append(row)
         else:
-            fixed.append(row.model_copy(update={
-                "status": "failed", "assets": [], "video": None, "poster": None,
-                "reason": f"publish: object {asset.key or asset.uri} missing after upload"}))
+            fixed.append(
+                row.model_copy(
+                    update={
+                        "status": "failed",
+                        "assets": [],
+                        "video": None,
+                        "poster": None,
+                        "reason": f"publish: object {asset.key or asset.uri} missing after upload",
+                    }
+                )
+            )
     return fixed
 
 
@@ -167,13 +215,20 @@ class ManifestStore:
         pairs = [(row, asset) for row in rows for asset in row.assets]
         checked = [(row, asset) for row, asset in pairs if asset.key]
         results = self.sink.verify_many([(a.key, a.size, a.sha256) for _, a in checked])
-        bad = {id(asset) for (_, asset), ok in zip(checked, results) if not ok}
+        bad = {id(asset) for (_, asset), ok in zip(checked, results, strict=True) if not ok}
         return [(row, asset) for row, asset in pairs if not asset.key or id(asset) in bad]
 
     # ---- writing --------------------------------------------------------------------------------
-    def write_run(self, run_id: str, rows: Iterable[ManifestRow], *, scratch_dir: str | Path | None = None,
-                  on_missing: Literal["raise", "fail_row"] = "raise", chunk_rows: int = STREAM_CHUNK_ROWS,
-                  keep_parquet: str | Path | None = None) -> ManifestSummary:
+    def write_run(
+        self,
+        run_id: str,
+        rows: Iterable[ManifestRow],
+        *,
+        scratch_dir: str | Path | None = None,
+        on_missing: Literal["raise", "fail_row"] = "raise",
+        chunk_rows: int = STREAM_CHUNK_ROWS,
+        keep_parquet: str | Path | None = None,
+    ) -> ManifestSummary:
         """Verify every object the rows name, then write runs/<run_id>/manifest.{parquet,json} and make it
         `latest` (the pointer last). Rows stream: they are verified and serialised `chunk_rows` at a time
         into local files under `scratch_dir` (default: the system temp folder), so a manifest of any size
@@ -189,8 +244,11 @@ class ManifestStore:
             Path(scratch_dir).mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"manifest-{run_id}-", dir=scratch_dir))
         try:
-            parquet_path, json_path, body_path = (scratch / "manifest.parquet", scratch / "manifest.json",
-                                                  scratch / "rows.part")
+            parquet_path, json_path, body_path = (
+                scratch / "manifest.parquet",
+                scratch / "manifest.json",
+                scratch / "rows.part",
+            )
             counts: dict[str, int] = {}
             n_rows = n_missing = 0
             first_missing: tuple[ManifestRow, Asset] | None = None
@@ -216,8 +274,9 @@ class ManifestStore:
                 row, asset = first_missing
                 raise ManifestError(
                     f"manifest for run {run_id} not written: {n_missing} object(s) missing or different in the "
-                    f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})")
-            created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                    f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})"
+                )
+            created_at = datetime.now(UTC).isoformat(timespec="seconds")
             head, tail = _json_frame(run_id, created_at, counts, empty=not n_rows)
             with open(json_path, "w", encoding="utf-8") as out, open(body_path, encoding="utf-8") as body:
                 out.write(head)
@@ -237,16 +296,28 @@ class ManifestStore:
 
     def _put_view_files(self, base: str, parquet_path: Path, json_path: Path) -> None:
         cache = self.sink.settings.manifest_cache_control
-        self.sink.put(parquet_path, f"{base}/manifest.parquet", "application/vnd.apache.parquet",
-                      kind="manifest_parquet", cache_control=cache)
-        self.sink.put(json_path, f"{base}/manifest.json", "application/json", kind="manifest_json",
-                      cache_control=cache)
+        self.sink.put(
+            parquet_path,
+            f"{base}/manifest.parquet",
+            "application/vnd.apache.parquet",
+            kind="manifest_parquet",
+            cache_control=cache,
+        )
+        self.sink.put(json_path, f"{base}/manifest.json", "application/json", kind="manifest_json", cache_control=cache)
 
     def _put_pointer(self, run_id: str, created_at: str) -> None:
-        pointer = {"run_id": run_id, "created_at": created_at,
-                   "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        self.sink.put_bytes(json.dumps(pointer).encode(), LATEST_POINTER, "application/json",
-                            kind="manifest_pointer", cache_control=self.sink.settings.manifest_cache_control)
+        pointer = {
+            "run_id": run_id,
+            "created_at": created_at,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self.sink.put_bytes(
+            json.dumps(pointer).encode(),
+            LATEST_POINTER,
+            "application/json",
+            kind="manifest_pointer",
+            cache_control=self.sink.settings.manifest_cache_control,
+        )
 
     # ---- reading --------------------------------------------------------------------------------
     def read_manifest(self, run_id: str) -> RunManifest:
@@ -254,7 +325,9 @@ class ManifestStore:
         try:
             data = self.sink.get_bytes(f"runs/{run_id}/manifest.json")
         except PermanentError:
-            raise PermanentError(f"no manifest for run {run_id!r}; known runs: {', '.join(self.list_runs()) or 'none'}") from None
+            raise PermanentError(
+                f"no manifest for run {run_id!r}; known runs: {', '.join(self.list_runs()) or 'none'}"
+            ) from None
         return RunManifest.model_validate_json(data)
 
     def read_run(self, run_id: str) -> list[ManifestRow]:
@@ -282,13 +355,21 @@ class ManifestStore:
         manifest = self.read_manifest(run_id)
         missing = self.missing_objects(manifest.rows)
         if missing:
-            raise PermanentError(f"cannot roll back to {run_id}: {len(missing)} object(s) it names are gone, "
-                                 f"first {missing[0][1].key}")
+            raise PermanentError(
+                f"cannot roll back to {run_id}: {len(missing)} object(s) it names are gone, first {missing[0][1].key}"
+            )
         # `latest` becomes a copy of the run's own stored files, byte for byte, then the pointer moves.
         cache = self.sink.settings.manifest_cache_control
-        for name, content_type, kind in (("manifest.parquet", "application/vnd.apache.parquet", "manifest_parquet"),
-                                         ("manifest.json", "application/json", "manifest_json")):
-            self.sink.put_bytes(self.sink.get_bytes(f"runs/{run_id}/{name}"), f"latest/{name}", content_type,
-                                kind=kind, cache_control=cache)
+        for name, content_type, kind in (
+            ("manifest.parquet", "application/vnd.apache.parquet", "manifest_parquet"),
+            ("manifest.json", "application/json", "manifest_json"),
+        ):
+            self.sink.put_bytes(
+                self.sink.get_bytes(f"runs/{run_id}/{name}"),
+                f"latest/{name}",
+                content_type,
+                kind=kind,
+                cache_control=cache,
+            )
         self._put_pointer(manifest.run_id, manifest.created_at)
         return manifest

@@ -25,8 +25,9 @@ def asset_key(sku: str, preset: str, local_path: str | Path, sha256: str) -> str
     return make_key(sku, preset, f"{stem}-{sha256[:16]}{''.join(path.suffixes[-1:])}")
 
 
-def publish_variant(*, sku: str, preset: Preset | str, assets: list[LocalAsset], sink: Sink,
-                    metadata: dict[str, Any] | None = None) -> list[Asset]:
+def publish_variant(
+    *, sku: str, preset: Preset | str, assets: list[LocalAsset], sink: Sink, metadata: dict[str, Any] | None = None
+) -> list[Asset]:
     """Store every local asset of one (sku, preset) and return the stored, verified Assets (same order).
 
     `metadata` (engine, seed, qc scores, ...) becomes object metadata; sku and preset are always added.
@@ -38,8 +39,9 @@ def publish_variant(*, sku: str, preset: Preset | str, assets: list[LocalAsset],
     for local in assets:
         digest = sha256_file(local.path)
         key = asset_key(sku, preset_name, local.path, digest)
-        stored.append(sink.put(local.path, key, local.content_type, {**meta, "kind": local.kind},
-                               kind=local.kind, sha256=digest))
+        stored.append(
+            sink.put(local.path, key, local.content_type, {**meta, "kind": local.kind}, kind=local.kind, sha256=digest)
+        )
     return stored
 
 
@@ -49,14 +51,21 @@ def published_row(*, sku: str, preset: Preset | str, stored: list[Asset], **fiel
     by_kind = {asset.kind: asset for asset in stored}
     video = by_kind.get("video") or by_kind.get("video_webm")
     poster = by_kind.get("poster_jpeg") or by_kind.get("poster_webp")
-    return ManifestRow(sku=sku, preset=preset_name, status="published", assets=stored,
-                       video=video.uri if video else None, poster=poster.uri if poster else None, **fields)
+    return ManifestRow(
+        sku=sku,
+        preset=preset_name,
+        status="published",
+        assets=stored,
+        video=video.uri if video else None,
+        poster=poster.uri if poster else None,
+        **fields,
+    )
 
 
 _SIDECAR_ONLY = {"size", "mtime_ns", "content_type", "cache_control", "sha256"}
 
 
-def republish_run(run_id: str, source: Sink, dest: Sink) -> "ManifestSummary":
+def republish_run(run_id: str, source: Sink, dest: Sink) -> ManifestSummary:
     """Copy a finished run's objects from `source` to `dest` (same keys, metadata) and write its manifest there.
 
     Objects already in `dest` with the same checksum are not copied again, so re-running is cheap. Rows
@@ -87,9 +96,25 @@ def republish_run(run_id: str, source: Sink, dest: Sink) -> "ManifestSummary":
                 by_kind = {a.kind: a for a in copied}
                 video = by_kind.get("video") or by_kind.get("video_webm")
                 poster = by_kind.get("poster_jpeg") or by_kind.get("poster_webp")
-                rows.append(row.model_copy(update={"assets": copied, "video": video.uri if video else None,
-                                                   "poster": poster.uri if poster else None}))
+                rows.append(
+                    row.model_copy(
+                        update={
+                            "assets": copied,
+                            "video": video.uri if video else None,
+                            "poster": poster.uri if poster else None,
+                        }
+                    )
+                )
             except CatalogMotionError as exc:
-                rows.append(row.model_copy(update={"status": "failed", "assets": [], "video": None, "poster": None,
-                                                   "reason": f"republish: {exc}"}))
+                rows.append(
+                    row.model_copy(
+                        update={
+                            "status": "failed",
+                            "assets": [],
+                            "video": None,
+                            "poster": None,
+                            "reason": f"republish: {exc}",
+                        }
+                    )
+                )
     return ManifestStore(dest).write_run(run_id, rows)

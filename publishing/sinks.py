@@ -100,8 +100,9 @@ class Sink(ABC):
         """(size, sha256 or None if unknown) of a stored object, or None if there is none."""
 
     @abstractmethod
-    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
-               cache_control: str) -> None:
+    def _store(
+        self, local_path: Path, key: str, content_type: str, metadata: dict[str, str], cache_control: str
+    ) -> None:
         """Store one file under `key` (atomically: readers see the old object or the whole new one)."""
 
     @abstractmethod
@@ -141,8 +142,17 @@ class Sink(ABC):
         with ThreadPoolExecutor(max_workers=8) as pool:  # HEAD latency, not CPU, bounds S3 checks
             return list(pool.map(lambda item: self.verify(*item), items))
 
-    def put(self, local_path: str | Path, key: str, content_type: str, metadata: dict[str, Any] | None = None,
-            *, kind: str = "file", cache_control: str | None = None, sha256: str | None = None) -> Asset:
+    def put(
+        self,
+        local_path: str | Path,
+        key: str,
+        content_type: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        kind: str = "file",
+        cache_control: str | None = None,
+        sha256: str | None = None,
+    ) -> Asset:
         """Store `local_path` under `key` unless an identical object is there; verify; describe it."""
         check_key(key)
         local_path = Path(local_path)
@@ -167,16 +177,31 @@ class Sink(ABC):
                 self.bytes_uploaded += size
         return asset
 
-    def _before_put(self, key: str) -> None:
+    def _before_put(self, key: str) -> None:  # noqa: B027 - an optional hook, not an abstract method
         """Hook run before each put (the local sink sweeps temp files that killed writers left)."""
 
-    def put_bytes(self, data: bytes, key: str, content_type: str, *, kind: str = "file",
-                  cache_control: str | None = None, metadata: dict[str, Any] | None = None) -> Asset:
+    def put_bytes(
+        self,
+        data: bytes,
+        key: str,
+        content_type: str,
+        *,
+        kind: str = "file",
+        cache_control: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Asset:
         with tempfile.NamedTemporaryFile(delete=False, suffix=".upload") as handle:
             handle.write(data)
         try:
-            return self.put(handle.name, key, content_type, metadata, kind=kind, cache_control=cache_control,
-                            sha256=hashlib.sha256(data).hexdigest())
+            return self.put(
+                handle.name,
+                key,
+                content_type,
+                metadata,
+                kind=kind,
+                cache_control=cache_control,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
         finally:
             os.unlink(handle.name)
 
@@ -234,8 +259,9 @@ class LocalSink(Sink):
             return size, meta["sha256"]
         return size, sha256_file(path)
 
-    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
-               cache_control: str) -> None:
+    def _store(
+        self, local_path: Path, key: str, content_type: str, metadata: dict[str, str], cache_control: str
+    ) -> None:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{threading.get_ident()}.partial")
@@ -249,8 +275,13 @@ class LocalSink(Sink):
         finally:
             tmp.unlink(missing_ok=True)
         stat = path.stat()
-        sidecar = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "content_type": content_type,
-                   "cache_control": cache_control, **metadata}
+        sidecar = {
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "content_type": content_type,
+            "cache_control": cache_control,
+            **metadata,
+        }
         meta_tmp = tmp.with_name(tmp.name + ".meta")
         meta_tmp.write_text(json.dumps(sidecar, sort_keys=True))
         os.replace(meta_tmp, self._meta_path(path))
@@ -269,7 +300,7 @@ class LocalSink(Sink):
             return removed
         now = time.time()
         for entry in entries:
-            rest = entry.name[len(prefix):]
+            rest = entry.name[len(prefix) :]
             for suffix in (".partial.meta", ".partial"):
                 if rest.endswith(suffix):
                     rest = rest[: -len(suffix)]
@@ -342,8 +373,9 @@ class S3Sink(Sink):
         self.prefix = parsed.path.strip("/")
         if self.prefix:
             check_key(self.prefix)
-        self.client = make_client(endpoint_url=settings.endpoint_url, region=settings.region, connect_timeout_s=5,
-                                  read_timeout_s=30)
+        self.client = make_client(
+            endpoint_url=settings.endpoint_url, region=settings.region, connect_timeout_s=5, read_timeout_s=30
+        )
         mib = 1024 * 1024
         self.transfer = TransferConfig(
             multipart_threshold=settings.multipart_threshold_mb * mib,
@@ -377,13 +409,15 @@ class S3Sink(Sink):
             return None
         return int(head["ContentLength"]), head.get("Metadata", {}).get("sha256")
 
-    def _store(self, local_path: Path, key: str, content_type: str, metadata: dict[str, str],
-               cache_control: str) -> None:
+    def _store(
+        self, local_path: Path, key: str, content_type: str, metadata: dict[str, str], cache_control: str
+    ) -> None:
         extra = {"ContentType": content_type, "CacheControl": cache_control, "Metadata": metadata}
         # Every upload failure is transient: `put` verifies afterwards, and a retry re-sends the whole file.
         with s3_errors(what="object", uri=self.uri_for(key), verb="uploading", permanent_faults=()):
-            self.client.upload_file(str(local_path), self.bucket, self.object_key(key), ExtraArgs=extra,
-                                    Config=self.transfer)
+            self.client.upload_file(
+                str(local_path), self.bucket, self.object_key(key), ExtraArgs=extra, Config=self.transfer
+            )
 
     def metadata(self, key: str) -> dict[str, str]:
         head = self.head(key)

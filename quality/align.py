@@ -19,8 +19,9 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
 
 
-def _ecc(template: np.ndarray, moving: np.ndarray, init: np.ndarray, iterations: int = 60,
-         mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def _ecc(
+    template: np.ndarray, moving: np.ndarray, init: np.ndarray, iterations: int = 60, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Coarse-to-fine ECC; returns (warp, correlation) with warp mapping template -> moving coordinates.
     `mask` (uint8, template size) limits the fit to those template pixels."""
     warp = init.astype(np.float32).copy()
@@ -30,16 +31,18 @@ def _ecc(template: np.ndarray, moving: np.ndarray, init: np.ndarray, iterations:
         pyramid_t.append(cv2.pyrDown(pyramid_t[-1]))
         pyramid_m.append(cv2.pyrDown(pyramid_m[-1]))
         small = pyramid_k[-1]
-        pyramid_k.append(None if small is None else cv2.resize(small, pyramid_t[-1].shape[::-1],
-                                                               interpolation=cv2.INTER_NEAREST))
+        pyramid_k.append(
+            None if small is None else cv2.resize(small, pyramid_t[-1].shape[::-1], interpolation=cv2.INTER_NEAREST)
+        )
     scale = 2.0 ** (levels - 1)
     warp[:, 2] /= scale
     rho = -1.0
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, 1e-5)
     for level in range(levels - 1, -1, -1):
         try:
-            rho, warp = cv2.findTransformECC(pyramid_t[level], pyramid_m[level], warp, cv2.MOTION_AFFINE,
-                                             criteria, pyramid_k[level], 3)
+            rho, warp = cv2.findTransformECC(
+                pyramid_t[level], pyramid_m[level], warp, cv2.MOTION_AFFINE, criteria, pyramid_k[level], 3
+            )
         except cv2.error:
             return init.astype(np.float32), -1.0
         if level:
@@ -73,8 +76,9 @@ class Aligner:
     shows detail that a frame-sized photo has lost, and the fit is more exact against the sharp copy.
     Warps come back in frame-sized photo coordinates either way."""
 
-    def __init__(self, photo_rgb: np.ndarray, init: np.ndarray | None = None, min_correlation: float = 0.6,
-                 scale: float = 1.0):
+    def __init__(
+        self, photo_rgb: np.ndarray, init: np.ndarray | None = None, min_correlation: float = 0.6, scale: float = 1.0
+    ):
         self.photo_gray = cv2.GaussianBlur(_gray(photo_rgb), (0, 0), ALIGN_SIGMA * scale)
         self.min_correlation = min_correlation
         self.scale = scale
@@ -108,8 +112,14 @@ class Aligner:
 
 def warp_to_frame(image: np.ndarray, warp: np.ndarray, size: tuple[int, int], border_value=0) -> np.ndarray:
     """Sample `image` (photo coordinates) at the frame grid through `warp` (frame -> photo)."""
-    return cv2.warpAffine(image, warp, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    return cv2.warpAffine(
+        image,
+        warp,
+        size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=border_value,
+    )
 
 
 def deformation(warp: np.ndarray) -> float:

@@ -30,8 +30,14 @@ by the caller (benchmarks/bench_qc_calibration.py), since quality imports no oth
 
 # defect -> the failed_checks name that should catch it
 DEFECT_CHECK = {
-    "flicker": "flicker", "colour_shift": "drift", "print_warp": "drift", "logo_smear": "drift",
-    "morph": "drift", "black_frames": "black_frames", "frozen": "frozen", "flashes": "photosensitivity",
+    "flicker": "flicker",
+    "colour_shift": "drift",
+    "print_warp": "drift",
+    "logo_smear": "drift",
+    "morph": "drift",
+    "black_frames": "black_frames",
+    "frozen": "frozen",
+    "flashes": "photosensitivity",
 }
 
 
@@ -50,16 +56,16 @@ def expected_check(defect: str, strength: str) -> str:
 # of another garment; black_frames: count; frozen: held seconds; flashes: dark flashes per second.
 # `visible` = a viewer notices it at delivery size; lower strengths are reported but not required.
 STRENGTHS: dict[str, list[tuple[str, float, bool]]] = {
-    "flicker": [("1%", 0.01, False), ("3%", 0.03, True), ("6%", 0.06, True)],          # alternating gain
+    "flicker": [("1%", 0.01, False), ("3%", 0.03, True), ("6%", 0.06, True)],  # alternating gain
     "colour_shift": [("dE1", 1.0, False), ("dE4", 4.0, True), ("dE10", 10.0, True)],  # CIEDE2000 on subject
     # print_warp 6 % is reported, not required: the residual flow cannot tell a local bend of that size
     # from the camera engine's own parallax layer slip (~1.5 px at work size), see docs/QUALITY.md
     "print_warp": [("0.5%", 0.005, False), ("3%", 0.03, False), ("6%", 0.06, False), ("10%", 0.10, True)],
     "logo_smear": [("3px", 3.0, False), ("12px", 12.0, False), ("24px", 24.0, True), ("48px", 48.0, True)],
-    "morph": [("10%", 0.10, False), ("35%", 0.35, True), ("80%", 0.80, True)],         # blend to other garment
-    "black_frames": [("1", 1, True), ("3", 3, True)],                                  # black frames
-    "frozen": [("0.25s", 0.25, False), ("0.75s", 0.75, True), ("1.5s", 1.5, True)],    # held frame
-    "flashes": [("2/s", 2.0, True), ("5/s", 5.0, True), ("8/s", 8.0, True)],          # dark flashes
+    "morph": [("10%", 0.10, False), ("35%", 0.35, True), ("80%", 0.80, True)],  # blend to other garment
+    "black_frames": [("1", 1, True), ("3", 3, True)],  # black frames
+    "frozen": [("0.25s", 0.25, False), ("0.75s", 0.75, True), ("1.5s", 1.5, True)],  # held frame
+    "flashes": [("2/s", 2.0, True), ("5/s", 5.0, True), ("8/s", 8.0, True)],  # dark flashes
 }
 
 
@@ -70,9 +76,9 @@ LOGO_PHOTOS = {"drawn-garment", "astronaut"}  # photos with a logo or text to sm
 class LabelledClip:
     name: str
     photo: str
-    defect: str | None          # None for a good clip
+    defect: str | None  # None for a good clip
     strength: str = ""
-    visible: bool = False       # a defect a viewer would notice; must be rejected
+    visible: bool = False  # a defect a viewer would notice; must be rejected
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
@@ -90,7 +96,7 @@ def _photos(width: int, height: int, factor: float = 2.0) -> dict[str, tuple[np.
         crop = min(iw / width, ih / height)  # largest crop of the clip's aspect
         cw, ch = int(width * crop), int(height * crop)
         x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-        photo = image[y0:y0 + ch, x0:x0 + cw]
+        photo = image[y0 : y0 + ch, x0 : x0 + cw]
         scale = min(1.0, factor * width / cw)
         photo = cv2.resize(photo, (int(round(cw * scale)), int(round(ch * scale))), interpolation=cv2.INTER_AREA)
         ph, pw = photo.shape[:2]
@@ -140,10 +146,15 @@ def _bump_warp(photo: np.ndarray, mask: np.ndarray, amount: float) -> np.ndarray
     cx, cy, size = _detail_center(photo, mask)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     sigma = 0.15 * size
-    bump = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2)).astype(np.float32)
+    bump = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2)).astype(np.float32)
     shift = amount * size * bump
-    return cv2.remap(photo, (xx + shift).astype(np.float32), (yy + 0.5 * shift).astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT)
+    return cv2.remap(
+        photo,
+        (xx + shift).astype(np.float32),
+        (yy + 0.5 * shift).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
 
 
 def _smear(photo: np.ndarray, mask: np.ndarray, length_px: float) -> np.ndarray:
@@ -202,8 +213,14 @@ def _sway(photo: np.ndarray, mask: np.ndarray, n: int, amount: float) -> list[np
     return out
 
 
-def labelled_clips(width: int = 160, height: int = 200, n: int = 36, fps: int = 24,
-                   photos: list[str] | None = None, camera_engine: bool = True) -> Iterator[LabelledClip]:
+def labelled_clips(
+    width: int = 160,
+    height: int = 200,
+    n: int = 36,
+    fps: int = 24,
+    photos: list[str] | None = None,
+    camera_engine: bool = True,
+) -> Iterator[LabelledClip]:
     """Every labelled clip of the set (frames in memory, small)."""
     all_photos = _photos(width, height)
     names = photos or list(all_photos)
@@ -212,11 +229,18 @@ def labelled_clips(width: int = 160, height: int = 200, n: int = 36, fps: int = 
         photo, mask = all_photos[pname]
         # --- good clips ---
         for zoom in (0.08, 0.25):
-            yield LabelledClip(f"{pname}/push{zoom}", pname, None, frames=camera_frames(photo, width, height, n, zoom=zoom))
-        yield LabelledClip(f"{pname}/pan", pname, None,
-                           frames=camera_frames(photo, width, height, n, zoom=0.1, pan=0.08))
-        yield LabelledClip(f"{pname}/breathing", pname, None,
-                           frames=camera_frames(photo, width, height, n, zoom=0.06, path="breathing"))
+            yield LabelledClip(
+                f"{pname}/push{zoom}", pname, None, frames=camera_frames(photo, width, height, n, zoom=zoom)
+            )
+        yield LabelledClip(
+            f"{pname}/pan", pname, None, frames=camera_frames(photo, width, height, n, zoom=0.1, pan=0.08)
+        )
+        yield LabelledClip(
+            f"{pname}/breathing",
+            pname,
+            None,
+            frames=camera_frames(photo, width, height, n, zoom=0.06, path="breathing"),
+        )
         yield LabelledClip(f"{pname}/sway", pname, None, frames=_move(_sway(photo, mask, n, 0.01), width, height, 0.05))
 
         # --- defects ---
@@ -225,22 +249,48 @@ def labelled_clips(width: int = 160, height: int = 200, n: int = 36, fps: int = 
 
         base = camera_frames(photo, width, height, n, zoom=0.12)
         for label, value, visible in STRENGTHS["flicker"]:
-            frames = [np.clip(f.astype(np.float32) * (1 + value if i % 2 else 1.0), 0, 255).astype(np.uint8)
-                      for i, f in enumerate(base)]
+            frames = [
+                np.clip(f.astype(np.float32) * (1 + value if i % 2 else 1.0), 0, 255).astype(np.uint8)
+                for i, f in enumerate(base)
+            ]
             yield LabelledClip(f"{pname}/flicker-{label}", pname, "flicker", label, visible, frames)
         for label, value, visible in STRENGTHS["colour_shift"]:
-            yield LabelledClip(f"{pname}/colour-{label}", pname, "colour_shift", label, visible,
-                               moved(lambda t, v=value: _lab_shift(photo, mask, v * t)))
+            yield LabelledClip(
+                f"{pname}/colour-{label}",
+                pname,
+                "colour_shift",
+                label,
+                visible,
+                moved(lambda t, v=value: _lab_shift(photo, mask, v * t)),
+            )
         for label, value, visible in STRENGTHS["print_warp"]:
-            yield LabelledClip(f"{pname}/warp-{label}", pname, "print_warp", label, visible,
-                               moved(lambda t, v=value: _bump_warp(photo, mask, v * t)))
+            yield LabelledClip(
+                f"{pname}/warp-{label}",
+                pname,
+                "print_warp",
+                label,
+                visible,
+                moved(lambda t, v=value: _bump_warp(photo, mask, v * t)),
+            )
         for label, value, visible in STRENGTHS["logo_smear"] if pname in LOGO_PHOTOS else []:
-            yield LabelledClip(f"{pname}/smear-{label}", pname, "logo_smear", label, visible,
-                               moved(lambda t, v=value: _smear(photo, mask, v * t) if t > 0 else photo))
+            yield LabelledClip(
+                f"{pname}/smear-{label}",
+                pname,
+                "logo_smear",
+                label,
+                visible,
+                moved(lambda t, v=value: _smear(photo, mask, v * t) if t > 0 else photo),
+            )
         for label, value, visible in STRENGTHS["morph"]:
             target = cv2.resize(other, (photo.shape[1], photo.shape[0]))
-            yield LabelledClip(f"{pname}/morph-{label}", pname, "morph", label, visible,
-                               moved(lambda t, v=value: cv2.addWeighted(photo, 1 - v * t, target, v * t, 0)))
+            yield LabelledClip(
+                f"{pname}/morph-{label}",
+                pname,
+                "morph",
+                label,
+                visible,
+                moved(lambda t, v=value: cv2.addWeighted(photo, 1 - v * t, target, v * t, 0)),
+            )
         for label, value, visible in STRENGTHS["black_frames"]:
             frames = list(base)
             for k in range(int(value)):
@@ -262,8 +312,13 @@ def labelled_clips(width: int = 160, height: int = 200, n: int = 36, fps: int = 
             yield LabelledClip(f"{pname}/flashes-{label}", pname, "flashes", label, visible, frames)
 
 
-def rendered_clips(render: ClipRenderer, presets: dict[str, Preset], photo_paths: dict[str, Path], out_dir: Path,
-                   motion_scales: tuple[float, ...] = (1.0, 0.5)) -> list[tuple[str, str, Path, Preset]]:
+def rendered_clips(
+    render: ClipRenderer,
+    presets: dict[str, Preset],
+    photo_paths: dict[str, Path],
+    out_dir: Path,
+    motion_scales: tuple[float, ...] = (1.0, 0.5),
+) -> list[tuple[str, str, Path, Preset]]:
     """Good clips rendered by a real engine through `render`: (name, photo name, clip path, preset)."""
     out = []
     for pname, path in photo_paths.items():
@@ -288,11 +343,19 @@ class Outcome:
     seconds: float
 
 
-def run_calibration(preset: Preset, *, width: int = 160, height: int = 200, n: int = 36, fps: int = 24,
-                    photos: list[str] | None = None, camera_presets: dict[str, Preset] | None = None,
-                    camera_motion_scales: tuple[float, ...] = (1.0, 0.5, 0.25),
-                    camera_renderer: ClipRenderer | None = None,
-                    work_dir: Path | None = None) -> list[Outcome]:
+def run_calibration(
+    preset: Preset,
+    *,
+    width: int = 160,
+    height: int = 200,
+    n: int = 36,
+    fps: int = 24,
+    photos: list[str] | None = None,
+    camera_presets: dict[str, Preset] | None = None,
+    camera_motion_scales: tuple[float, ...] = (1.0, 0.5, 0.25),
+    camera_renderer: ClipRenderer | None = None,
+    work_dir: Path | None = None,
+) -> list[Outcome]:
     """Score every labelled clip with `preset`'s thresholds (its size/fps replaced by the set's).
 
     With `camera_renderer` and `camera_presets`, good clips it renders from large copies of the photos
@@ -301,8 +364,9 @@ def run_calibration(preset: Preset, *, width: int = 160, height: int = 200, n: i
 
     from quality.gate import check_clip
 
-    small = preset.model_copy(update={"width": width, "height": height, "fps": fps, "duration_s": n / fps,
-                                      "loop": False})
+    small = preset.model_copy(
+        update={"width": width, "height": height, "fps": fps, "duration_s": n / fps, "loop": False}
+    )
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         tmp_path = Path(tmp)
@@ -318,16 +382,40 @@ def run_calibration(preset: Preset, *, width: int = 160, height: int = 200, n: i
             clip = write_master(item.frames, tmp_path / "clip.mkv", fps)
             started = time.perf_counter()
             report = check_clip(photo_paths[item.photo], clip, small)
-            outcomes.append(Outcome(item.name, item.photo, item.defect, item.strength, item.visible, report.passed,
-                                    report.failed_checks, report.scores["drift"], report.scores["flicker"],
-                                    time.perf_counter() - started))
+            outcomes.append(
+                Outcome(
+                    item.name,
+                    item.photo,
+                    item.defect,
+                    item.strength,
+                    item.visible,
+                    report.passed,
+                    report.failed_checks,
+                    report.scores["drift"],
+                    report.scores["flicker"],
+                    time.perf_counter() - started,
+                )
+            )
         if camera_presets and camera_renderer is not None:
-            for name, pname, clip, cam_preset in rendered_clips(camera_renderer, camera_presets, camera_paths,
-                                                                tmp_path, camera_motion_scales):
+            for name, pname, clip, cam_preset in rendered_clips(
+                camera_renderer, camera_presets, camera_paths, tmp_path, camera_motion_scales
+            ):
                 started = time.perf_counter()
                 report = check_clip(camera_paths[pname], clip, cam_preset)
-                outcomes.append(Outcome(name, pname, None, "", False, report.passed, report.failed_checks,
-                                        report.scores["drift"], report.scores["flicker"], time.perf_counter() - started))
+                outcomes.append(
+                    Outcome(
+                        name,
+                        pname,
+                        None,
+                        "",
+                        False,
+                        report.passed,
+                        report.failed_checks,
+                        report.scores["drift"],
+                        report.scores["flicker"],
+                        time.perf_counter() - started,
+                    )
+                )
     return outcomes
 
 
@@ -335,10 +423,15 @@ def summarise(outcomes: list[Outcome]) -> dict:
     """Per defect and strength: recall (rejected / clips), recall by the expected check, and per defect
     the precision of its check against the good clips; plus the false-reject rate on good clips."""
     good = [o for o in outcomes if o.defect is None]
-    table: dict = {"good": {"clips": len(good), "false_rejects": sum(not o.passed for o in good),
-                            "false_reject_rate": (sum(not o.passed for o in good) / len(good)) if good else 0.0,
-                            "rejected": [o.name + ":" + ",".join(o.failed_checks) for o in good if not o.passed]},
-                   "defects": {}}
+    table: dict = {
+        "good": {
+            "clips": len(good),
+            "false_rejects": sum(not o.passed for o in good),
+            "false_reject_rate": (sum(not o.passed for o in good) / len(good)) if good else 0.0,
+            "rejected": [o.name + ":" + ",".join(o.failed_checks) for o in good if not o.passed],
+        },
+        "defects": {},
+    }
     for defect, check in DEFECT_CHECK.items():
         rows = [o for o in outcomes if o.defect == defect]
         # precision: of the clips (this defect's and the good ones) that the check rejects, the share
@@ -346,14 +439,19 @@ def summarise(outcomes: list[Outcome]) -> dict:
         true_flags = [o for o in rows if check in o.failed_checks]
         false_flags = [o for o in good if check in o.failed_checks]
         flagged = len(true_flags) + len(false_flags)
-        entry = {"check": check, "precision": (len(true_flags) / flagged) if flagged else 1.0,
-                 "false_flags_on_good": len(false_flags), "strengths": {}}
+        entry = {
+            "check": check,
+            "precision": (len(true_flags) / flagged) if flagged else 1.0,
+            "false_flags_on_good": len(false_flags),
+            "strengths": {},
+        }
         for label, _, visible in STRENGTHS[defect]:
             at = [o for o in rows if o.strength == label]
             if not at:
                 continue
             entry["strengths"][label] = {
-                "visible": visible, "clips": len(at),
+                "visible": visible,
+                "clips": len(at),
                 "recall": sum(not o.passed for o in at) / len(at),
                 "check": expected_check(defect, label),
                 "recall_by_check": sum(expected_check(defect, label) in o.failed_checks for o in at) / len(at),
@@ -376,7 +474,9 @@ def markdown_table(summary: dict) -> str:
     ]
     for defect, entry in summary["defects"].items():
         for label, row in entry["strengths"].items():
-            lines.append(f"| {defect} | {row['check']} | {entry['precision']:.2f} | {label} | "
-                         f"{'yes' if row['visible'] else 'no'} | {row['clips']} | {row['recall']:.2f} | "
-                         f"{row['recall_by_check']:.2f} |")
+            lines.append(
+                f"| {defect} | {row['check']} | {entry['precision']:.2f} | {label} | "
+                f"{'yes' if row['visible'] else 'no'} | {row['clips']} | {row['recall']:.2f} | "
+                f"{row['recall_by_check']:.2f} |"
+            )
     return "\n".join(lines)

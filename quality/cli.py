@@ -26,13 +26,30 @@ def register(app: typer.Typer) -> None:
         chosen = select_presets(load_presets(presets_file), [preset])[0]
         report = check_clip(source, video, chosen)
         if as_json:
-            typer.echo(json.dumps({"passed": report.passed, "scores": report.scores, "reasons": report.reasons,
-                                   "failed_checks": report.failed_checks}, sort_keys=True))
+            typer.echo(
+                json.dumps(
+                    {
+                        "passed": report.passed,
+                        "scores": report.scores,
+                        "reasons": report.reasons,
+                        "failed_checks": report.failed_checks,
+                    },
+                    sort_keys=True,
+                )
+            )
         else:
             verdict = "PASS" if report.passed else "FAIL"
             typer.echo(f"{verdict} {video} (preset {chosen.name}, {report.seconds:.2f} s)")
-            for name in ("drift", "drift_last", "flicker", "warp_error", "flashes_per_s", "black_frames", "frozen_s",
-                         "loop_seam"):
+            for name in (
+                "drift",
+                "drift_last",
+                "flicker",
+                "warp_error",
+                "flashes_per_s",
+                "black_frames",
+                "frozen_s",
+                "loop_seam",
+            ):
                 if name in report.scores:
                     typer.echo(f"  {name:14s} {report.scores[name]:.4f}")
             for reason in report.reasons:

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from quality.align import Aligner, deformation, warp_to_frame
 from catalog_motion.presets import QCThresholds
+from quality.align import Aligner, deformation, warp_to_frame
 
 COMPONENTS = ("structure", "colour", "texture", "deformation", "learned")
 BLOCK = 16  # px at work size (~5 % of the long side): the size of a local defect worth catching
@@ -55,7 +55,7 @@ class DriftResult:
         d = np.asarray(self.drift, dtype=np.float64)
         if d.size < 3:
             return d.tolist()
-        out = [float(np.median(d[max(0, i - 1): i + 2])) for i in range(d.size)]
+        out = [float(np.median(d[max(0, i - 1) : i + 2])) for i in range(d.size)]
         out[0], out[-1] = float(d[:2].mean()), float(d[-2:].mean())
         return out
 
@@ -76,8 +76,9 @@ def _block_sums(values: np.ndarray) -> np.ndarray:
     return values[: hb * bh, : wb * bw].reshape(hb, bh, wb, bw).sum(axis=(1, 3))
 
 
-def _block_worst(values: np.ndarray, weight: np.ndarray, fraction: float = WORST_FRACTION,
-                 min_coverage: float = 0.5) -> float:
+def _block_worst(
+    values: np.ndarray, weight: np.ndarray, fraction: float = WORST_FRACTION, min_coverage: float = 0.5
+) -> float:
     """Mean of the worst `fraction` of BLOCKxBLOCK blocks, each block a weighted mean of `values`."""
     h, w = values.shape
     hb, wb = h // BLOCK, w // BLOCK
@@ -98,7 +99,7 @@ def _block_worst(values: np.ndarray, weight: np.ndarray, fraction: float = WORST
 
 def _ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Per-pixel SSIM (Wang et al. 2004, Gaussian window) of two float images in [0, 1]."""
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    c1, c2 = 0.01**2, 0.03**2
 
     def blur(x: np.ndarray) -> np.ndarray:
         return cv2.GaussianBlur(x, (0, 0), sigma)
@@ -107,7 +108,7 @@ def _ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     var_a = blur(a * a) - mu_a * mu_a
     var_b = blur(b * b) - mu_b * mu_b
     cov = blur(a * b) - mu_a * mu_b
-    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
 
 def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: float = 0.0) -> float:
@@ -122,7 +123,7 @@ def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: floa
     sigma = max(sigma, TEXTURE_SIGMA)
     ref_t = cv2.GaussianBlur(ref_y, (0, 0), sigma)
     gx_r, gy_r = cv2.Sobel(ref_t, cv2.CV_32F, 1, 0), cv2.Sobel(ref_t, cv2.CV_32F, 0, 1)
-    e_ref = _block_sums((gx_r ** 2 + gy_r ** 2) * mask)
+    e_ref = _block_sums((gx_r**2 + gy_r**2) * mask)
     cover = _block_sums(mask)
     full = cover >= 0.5 * BLOCK * BLOCK
     if not full.any():
@@ -135,12 +136,20 @@ def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: floa
     best = np.full(e_ref.shape, -np.inf, np.float32)
     for dx in TEXTURE_SHIFTS:
         for dy in TEXTURE_SHIFTS:
-            moved = cmp_t if dx == dy == 0.0 else cv2.warpAffine(
-                cmp_t, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REFLECT)
+            moved = (
+                cmp_t
+                if dx == dy == 0.0
+                else cv2.warpAffine(
+                    cmp_t,
+                    np.float32([[1, 0, dx], [0, 1, dy]]),
+                    (w, h),
+                    flags=cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT,
+                )
+            )
             gx_c, gy_c = cv2.Sobel(moved, cv2.CV_32F, 1, 0), cv2.Sobel(moved, cv2.CV_32F, 0, 1)
             dot = _block_sums((gx_r * gx_c + gy_r * gy_c) * mask)
-            e_cmp = _block_sums((gx_c ** 2 + gy_c ** 2) * mask)
+            e_cmp = _block_sums((gx_c**2 + gy_c**2) * mask)
             best = np.maximum(best, 2.0 * dot / (e_ref + e_cmp + 1e-9))
     worst = np.sort(1.0 - best[keep])[::-1]
     return float(min(1.0, max(0.0, worst[: max(1, int(np.ceil(WORST_FRACTION * worst.size)))].mean())))
@@ -149,9 +158,16 @@ def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: floa
 class DriftScorer:
     """Scores frames of one clip against one source photo (both already at work size)."""
 
-    def __init__(self, photo_work: np.ndarray, photo_detail: np.ndarray, mask_work: np.ndarray,
-                 frame_size: tuple[int, int], init: np.ndarray, thresholds: QCThresholds,
-                 source_scale: float = 1.0):
+    def __init__(
+        self,
+        photo_work: np.ndarray,
+        photo_detail: np.ndarray,
+        mask_work: np.ndarray,
+        frame_size: tuple[int, int],
+        init: np.ndarray,
+        thresholds: QCThresholds,
+        source_scale: float = 1.0,
+    ):
         """`photo_work` (and its `mask_work`) cover a frame of `frame_size` (w, h) at work scale, whole;
         `photo_detail` is the same photo at DETAIL x that scale; `init` maps frame -> photo (a centred crop)."""
         self.photo = photo_work
@@ -184,8 +200,17 @@ class DriftScorer:
         warp, rho = self.aligner.align(frame)
         self.last_warp = warp
         if rho < 0.2:  # could not align at all: the frame shows something else
-            return {"drift": 1.0, "structure": 1.0, "colour": 1.0, "texture": 1.0, "deformation": 1.0, "learned": 1.0,
-                    "colour_de": 100.0, "alignment": rho, "shear": 1.0}
+            return {
+                "drift": 1.0,
+                "structure": 1.0,
+                "colour": 1.0,
+                "texture": 1.0,
+                "deformation": 1.0,
+                "learned": 1.0,
+                "colour_de": 100.0,
+                "alignment": rho,
+                "shear": 1.0,
+            }
         self.last_warp = warp
         # frame (work) -> photo detail coordinates; pixel centres: x_detail = s * x_work + (s - 1) / 2
         hi = warp * self.detail_scale
@@ -206,16 +231,25 @@ class DriftScorer:
         # Smooth residual motion (fabric sway, parallax): optical flow on blurred half-size images, so a
         # periodic weave cannot lock the flow onto a wrong period, then a subject-weighted smoothing.
         half = (max(8, self.w // 2), max(8, self.h // 2))
-        small_ref = cv2.resize(cv2.GaussianBlur(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY), (0, 0), 1.5), half,
-                               interpolation=cv2.INTER_AREA)
-        small_frm = cv2.resize(cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (0, 0), 1.5), half,
-                               interpolation=cv2.INTER_AREA)
+        small_ref = cv2.resize(
+            cv2.GaussianBlur(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY), (0, 0), 1.5),
+            half,
+            interpolation=cv2.INTER_AREA,
+        )
+        small_frm = cv2.resize(
+            cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), (0, 0), 1.5), half, interpolation=cv2.INTER_AREA
+        )
         flow = cv2.resize(self.flow.calc(small_ref, small_frm, None), size, interpolation=cv2.INTER_LINEAR) * 2.0
         sigma = max(2.0, 0.08 * self.subject_size)
         weight = cv2.GaussianBlur(mask, (0, 0), sigma) + 1e-3
         smooth = np.dstack([cv2.GaussianBlur(flow[..., i] * mask, (0, 0), sigma) / weight for i in range(2)])
-        compensated = cv2.remap(frame, self.grid_x + smooth[..., 0], self.grid_y + smooth[..., 1], cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT)
+        compensated = cv2.remap(
+            frame,
+            self.grid_x + smooth[..., 0],
+            self.grid_y + smooth[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
+        )
         cmp_f = cv2.GaussianBlur(compensated.astype(np.float32) / 255.0, (0, 0), 1.0)
         cmp_y = cv2.cvtColor(cmp_f, cv2.COLOR_RGB2GRAY)
         structure = _block_worst(1.0 - _ssim_map(ref_y, cmp_y), mask)
@@ -232,14 +266,15 @@ class DriftScorer:
         # Colour on regions at half size (the blur removes what the full size would add, at 1/4 the cost).
         lab_ref = rgb2lab(cv2.resize(cv2.GaussianBlur(ref_f, (0, 0), COLOUR_SIGMA), half, interpolation=cv2.INTER_AREA))
         lab_cmp = rgb2lab(cv2.resize(cv2.GaussianBlur(cmp_f, (0, 0), COLOUR_SIGMA), half, interpolation=cv2.INTER_AREA))
-        de_map = cv2.resize(deltaE_ciede2000(lab_ref, lab_cmp).astype(np.float32), size,
-                            interpolation=cv2.INTER_LINEAR)
+        de_map = cv2.resize(deltaE_ciede2000(lab_ref, lab_cmp).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
         colour_de = _block_worst(de_map, mask)
         colour = min(1.0, colour_de / th.colour_de_scale)
 
         # Texture may use either version of the frame: a sub-pixel slip of thin logo strokes is not a
         # different print, so the flow is only allowed to help.
-        raw_ref, raw_frame = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for x in (reference, frame))
+        raw_ref, raw_frame = (
+            cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0 for x in (reference, frame)
+        )
         # Where the clip magnifies the photo beyond its own pixels (a close-up of a small photo), the
         # finest detail is the engine's interpolation, not the product: compare at the photo's resolution.
         magnification = self.source_scale / max(float(np.sqrt(abs(np.linalg.det(warp[:, :2])))), 1e-6)
@@ -259,17 +294,34 @@ class DriftScorer:
                 cos = self.encoder.similarity(reference[y0:y1, x0:x1], compensated[y0:y1, x0:x1])
                 learned = min(1.0, max(0.0, (1.0 - cos) / th.learned_similarity_scale))
         drift = max(structure, colour, texture, deformation_score, learned, min(1.0, shear * 4.0))
-        return {"drift": drift, "structure": structure, "colour": colour, "texture": texture,
-                "deformation": deformation_score, "learned": learned, "colour_de": colour_de, "alignment": rho, "shear": shear}
+        return {
+            "drift": drift,
+            "structure": structure,
+            "colour": colour,
+            "texture": texture,
+            "deformation": deformation_score,
+            "learned": learned,
+            "colour_de": colour_de,
+            "alignment": rho,
+            "shear": shear,
+        }
 
 
-def score_drift(frames: np.ndarray, photo_work: np.ndarray, photo_detail: np.ndarray, mask_work: np.ndarray,
-                init: np.ndarray, thresholds: QCThresholds, skip: set[int] | frozenset[int] = frozenset(),
-                source_scale: float = 1.0) -> DriftResult:
+def score_drift(
+    frames: np.ndarray,
+    photo_work: np.ndarray,
+    photo_detail: np.ndarray,
+    mask_work: np.ndarray,
+    init: np.ndarray,
+    thresholds: QCThresholds,
+    skip: set[int] | frozenset[int] = frozenset(),
+    source_scale: float = 1.0,
+) -> DriftResult:
     """Drift of evenly sampled frames; frames in `skip` (black/blank, reported on their own) are not
     sampled, so one engine fault is not also counted as drift."""
-    scorer = DriftScorer(photo_work, photo_detail, mask_work, (frames.shape[2], frames.shape[1]), init, thresholds,
-                         source_scale)
+    scorer = DriftScorer(
+        photo_work, photo_detail, mask_work, (frames.shape[2], frames.shape[1]), init, thresholds, source_scale
+    )
     result = DriftResult()
     usable = [i for i in range(len(frames)) if i not in skip] or list(range(len(frames)))
     picks = sorted({usable[i] for i in sample_indices(len(usable), thresholds.drift_sample_frames)})

@@ -13,10 +13,20 @@ from quality.table import CORE_SCORES
 
 # score -> (min, max): every score the gate writes is bounded by its definition (docs/QUALITY.md)
 BOUNDS: dict[str, tuple[float, float | None]] = {
-    "drift": (0.0, 1.0), "drift_last": (0.0, 1.0), "drift_mean": (0.0, 1.0), "drift_structure": (0.0, 1.0),
-    "drift_colour": (0.0, 1.0), "drift_texture": (0.0, 1.0), "drift_deformation": (0.0, 1.0),
-    "colour_de": (0.0, 100.0), "flicker": (0.0, None), "warp_error": (0.0, 1.0), "flashes_per_s": (0.0, None),
-    "black_frames": (0.0, None), "frozen_s": (0.0, None), "loop_seam": (0.0, None),
+    "drift": (0.0, 1.0),
+    "drift_last": (0.0, 1.0),
+    "drift_mean": (0.0, 1.0),
+    "drift_structure": (0.0, 1.0),
+    "drift_colour": (0.0, 1.0),
+    "drift_texture": (0.0, 1.0),
+    "drift_deformation": (0.0, 1.0),
+    "colour_de": (0.0, 100.0),
+    "flicker": (0.0, None),
+    "warp_error": (0.0, 1.0),
+    "flashes_per_s": (0.0, None),
+    "black_frames": (0.0, None),
+    "frozen_s": (0.0, None),
+    "loop_seam": (0.0, None),
 }
 
 
@@ -65,10 +75,16 @@ def validate_qc_table(df: pd.DataFrame, docs_dir: str | Path, *, min_pass_rate: 
             cfg = res.expectation_config
             failed.append(f"{cfg.type}({cfg.kwargs.get('column', '')})")
     stats = {
-        "evaluated_expectations": evaluated, "successful_expectations": successful,
-        "unsuccessful_expectations": evaluated - successful, "rows": int(len(frame)),
+        "evaluated_expectations": evaluated,
+        "successful_expectations": successful,
+        "unsuccessful_expectations": evaluated - successful,
+        "rows": int(len(frame)),
         "pass_rate": float(frame["passed_rate"].mean()) if len(frame) else 0.0,
     }
     index = docs_dir / "index.html"
-    return QCValidation(success=bool(result.success), statistics=stats,
-                        docs_index_path=index if index.exists() else None, failed_expectations=failed)
+    return QCValidation(
+        success=bool(result.success),
+        statistics=stats,
+        docs_index_path=index if index.exists() else None,
+        failed_expectations=failed,
+    )

@@ -16,10 +16,10 @@ SRGB_TO_Y = np.array([0.2126, 0.7152, 0.0722], np.float32)
 
 @dataclass
 class FlickerResult:
-    warp_error: list[float] = field(default_factory=list)      # per pair t -> t+1
+    warp_error: list[float] = field(default_factory=list)  # per pair t -> t+1
     luma_change: dict[str, list[float]] = field(default_factory=dict)  # per pair, per region (log ratio)
     flicker_index: float = 0.0
-    flicker_curve: list[float] = field(default_factory=list)    # per pair high-passed |change|
+    flicker_curve: list[float] = field(default_factory=list)  # per pair high-passed |change|
     warp_error_clip: float = 0.0
 
 
@@ -56,7 +56,7 @@ def high_pass_index(changes: np.ndarray, fps: float, window_s: float = 0.5) -> t
     smooth = np.convolve(padded, kernel, mode="same")[6:-6]
     wobble = level - smooth
     window = max(3, int(round(window_s * fps)))
-    sq = wobble ** 2
+    sq = wobble**2
     if sq.size <= window:
         worst = float(np.sqrt(sq.mean()))
     else:
@@ -112,8 +112,9 @@ class FlickerMeter:
         valid = _occlusion(forward, backward, grid_x, grid_y)
         nxt = frame.astype(np.float32) / 255.0
         cur = p_frame.astype(np.float32) / 255.0
-        warped = cv2.remap(nxt, grid_x + forward[..., 0], grid_y + forward[..., 1], cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(
+            nxt, grid_x + forward[..., 0], grid_y + forward[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         if valid.sum() < 0.05 * valid.size:  # flow failed almost everywhere (a cut): no compensation
             valid = np.ones_like(valid)
             warped = nxt
@@ -144,15 +145,20 @@ class FlickerMeter:
         errors = np.asarray(result.warp_error)
         # worst pair after a 3-pair median: one flow failure is not flicker, a burst is
         if errors.size >= 3:
-            med = np.array([np.median(errors[max(0, i - 1): i + 2]) for i in range(errors.size)])
+            med = np.array([np.median(errors[max(0, i - 1) : i + 2]) for i in range(errors.size)])
             result.warp_error_clip = float(med.max())
         else:
             result.warp_error_clip = float(errors.max()) if errors.size else 0.0
         return result
 
 
-def score_flicker(frames: np.ndarray, subject_masks: np.ndarray | None, fps: float,
-                  skip: set[int] | frozenset[int] = frozenset(), long_side: int = 192) -> FlickerResult:
+def score_flicker(
+    frames: np.ndarray,
+    subject_masks: np.ndarray | None,
+    fps: float,
+    skip: set[int] | frozenset[int] = frozenset(),
+    long_side: int = 192,
+) -> FlickerResult:
     """All frames at once: `frames` (N, h, w, 3) uint8; `subject_masks` (N, h, w) bool or None."""
     meter = FlickerMeter(fps, long_side)
     for t, frame in enumerate(frames):
@@ -160,8 +166,9 @@ def score_flicker(frames: np.ndarray, subject_masks: np.ndarray | None, fps: flo
     return meter.finish()
 
 
-_LINEAR_LUT = np.array([c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-                        for c in np.arange(256) / 255.0], np.float32)
+_LINEAR_LUT = np.array(
+    [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in np.arange(256) / 255.0], np.float32
+)
 
 
 def relative_luminance(frames: np.ndarray, long_side: int = 96) -> np.ndarray:
@@ -218,7 +225,7 @@ def max_flashes_per_second(frames: np.ndarray, fps: float) -> tuple[float, list[
     curve = np.zeros(n)
     for i in range(3):
         for j in range(3):
-            series = cells[:, i:i + 2, j:j + 2].mean(axis=(1, 2))
+            series = cells[:, i : i + 2, j : j + 2].mean(axis=(1, 2))
             events = np.zeros(n)
             for e in count_transitions(series):
                 events[e] = 1

@@ -68,8 +68,9 @@ class _StreamingPass:
         self.mask, self.coverage = _subject_region(photo_work, self.th.segmenter_weights)
         self.use_masks = self.mask.mean() < 0.999
         self.size = (w, h)
-        self.scorer = DriftScorer(photo_work, detail, self.mask, (w, h), init, self.th,
-                                  source_scale=photo_work.shape[1] / self.photo.shape[1])
+        self.scorer = DriftScorer(
+            photo_work, detail, self.mask, (w, h), init, self.th, source_scale=photo_work.shape[1] / self.photo.shape[1]
+        )
         if self.n_estimate >= 2:
             self.picks = set(sample_indices(self.n_estimate, self.th.drift_sample_frames))
 
@@ -107,8 +108,9 @@ class _StreamingPass:
         return self.drift, self.meter.finish()
 
 
-def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *,
-               expected_frames: int | None = None) -> QCReport:
+def check_clip(
+    source_path: str | Path, clip_path: str | Path, preset: Preset, *, expected_frames: int | None = None
+) -> QCReport:
     """Score a clip against its source photo. Raises QCInputError (a PermanentError) on unreadable input.
 
     `expected_frames` (e.g. after "ask for less" shortened the clip) turns on an exact frame-count check.
@@ -129,8 +131,14 @@ def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *
     drift, flick = passes.finish()
     mismatch, coverage = passes.mismatch, passes.coverage
 
-    scores: dict[str, float] = {"n_frames": float(n), "fps": fps, "width": float(width), "height": float(height),
-                                "aspect_mismatch": mismatch, "subject_coverage": coverage}
+    scores: dict[str, float] = {
+        "n_frames": float(n),
+        "fps": fps,
+        "width": float(width),
+        "height": float(height),
+        "aspect_mismatch": mismatch,
+        "subject_coverage": coverage,
+    }
     per_frame: dict[str, list[float]] = {}
     reasons: list[str] = []
     failed: list[str] = []
@@ -159,16 +167,21 @@ def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *
     if moving and tech.frozen_seconds > th.max_frozen_seconds:
         fail("frozen", f"frozen for {tech.frozen_seconds:.2f} s, allowed {th.max_frozen_seconds:g} s")
     if preset.loop and tech.loop_seam > th.max_loop_seam:
-        fail("loop_seam", f"loop seam (last->first) is {tech.loop_seam:.1f}x a normal frame step, "
-                          f"allowed {th.max_loop_seam:g}x")
+        fail(
+            "loop_seam",
+            f"loop seam (last->first) is {tech.loop_seam:.1f}x a normal frame step, allowed {th.max_loop_seam:g}x",
+        )
 
     # --- drift -----------------------------------------------------------------------------------
     worst = drift.worst_index()
     sustained = drift.sustained()
     scores.update(
-        drift=float(sustained[worst]), drift_peak=float(max(drift.drift)), drift_last=float(sustained[-1]),
+        drift=float(sustained[worst]),
+        drift_peak=float(max(drift.drift)),
+        drift_last=float(sustained[-1]),
         drift_mean=float(np.mean(drift.drift)),
-        drift_worst_frame=float(drift.frames[worst]), colour_de=float(max(drift.colour_de)),
+        drift_worst_frame=float(drift.frames[worst]),
+        colour_de=float(max(drift.colour_de)),
         alignment_min=float(min(drift.alignment)),
     )
     for name, values in drift.components.items():
@@ -179,8 +192,11 @@ def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *
     per_frame["drift_frame"] = [float(i) for i in drift.frames]
     if scores["drift"] > th.max_subject_drift:
         component = max(drift.components, key=lambda c: drift.components[c][worst])
-        fail("drift", f"subject drift {scores['drift']:.2f} > {th.max_subject_drift:g} at frame "
-                      f"{drift.frames[worst]} ({component})")
+        fail(
+            "drift",
+            f"subject drift {scores['drift']:.2f} > {th.max_subject_drift:g} at frame "
+            f"{drift.frames[worst]} ({component})",
+        )
 
     # --- flicker ---------------------------------------------------------------------------------
     flashes, flash_curve = max_flashes_per_second(frames, fps)
@@ -195,12 +211,19 @@ def check_clip(source_path: str | Path, clip_path: str | Path, preset: Preset, *
     if flick.warp_error_clip > th.max_warp_error:
         fail("warp_error", f"warping error {flick.warp_error_clip:.4f} > {th.max_warp_error:g}")
 
-    return QCReport(passed=not failed, scores=scores, reasons=reasons, per_frame=per_frame,
-                    seconds=time.perf_counter() - started, failed_checks=failed)
+    return QCReport(
+        passed=not failed,
+        scores=scores,
+        reasons=reasons,
+        per_frame=per_frame,
+        seconds=time.perf_counter() - started,
+        failed_checks=failed,
+    )
 
 
-def check_encoded(video_path: str | Path, preset: Preset, *, expected_frames: int | None = None,
-                  codec: str | None = None) -> QCReport:
+def check_encoded(
+    video_path: str | Path, preset: Preset, *, expected_frames: int | None = None, codec: str | None = None
+) -> QCReport:
     """Container conformance of an encoded delivery file: codec (h264 for .mp4, vp9 for .webm unless
     `codec` says), yuv420p, exact size, frame rate, frame count and duration within one frame."""
     started = time.perf_counter()
@@ -208,11 +231,24 @@ def check_encoded(video_path: str | Path, preset: Preset, *, expected_frames: in
     if not path.exists() or path.stat().st_size == 0:
         raise QCInputError(f"encoded file missing or empty: {path}")
     try:
-        scores, reasons = conformance(path, width=preset.width, height=preset.height, fps=float(preset.fps),
-                                      n_frames=expected_frames or preset.n_frames, codec=codec)
+        scores, reasons = conformance(
+            path,
+            width=preset.width,
+            height=preset.height,
+            fps=float(preset.fps),
+            n_frames=expected_frames or preset.n_frames,
+            codec=codec,
+        )
     except (IndexError, OSError, ValueError) as exc:
-        raise QCInputError(f"cannot probe {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    except Exception as exc:  # av.error.* derive from OSError/ValueError in most builds; keep one line
+        raise QCInputError(
+            f"cannot probe {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - av.error.* derive from OSError/ValueError in most builds
         raise QCInputError(f"cannot probe {path.name}: {type(exc).__name__}") from None
-    return QCReport(passed=not reasons, scores=scores, reasons=reasons, seconds=time.perf_counter() - started,
-                    failed_checks=["conformance"] if reasons else [])
+    return QCReport(
+        passed=not reasons,
+        scores=scores,
+        reasons=reasons,
+        seconds=time.perf_counter() - started,
+        failed_checks=["conformance"] if reasons else [],
+    )

@@ -31,7 +31,9 @@ def load_torchscript(path: str | Path):
         try:
             import torch
         except ImportError:
-            raise ConfigError(f"learned QC weights {path} need torch: pip install 'catalog-motion[diffusion]'") from None
+            raise ConfigError(
+                f"learned QC weights {path} need torch: pip install 'catalog-motion[diffusion]'"
+            ) from None
         if not Path(path).is_file():
             raise ConfigError(f"learned QC weights not found: {path}")
         try:

@@ -24,8 +24,9 @@ class ReportEntry:
     attempt: int = 0
 
 
-def plot_curves(report: QCReport, out_path: Path, *, max_drift: float | None = None,
-                max_flicker_step: float | None = None) -> Path:
+def plot_curves(
+    report: QCReport, out_path: Path, *, max_drift: float | None = None, max_flicker_step: float | None = None
+) -> Path:
     """Drift per sampled frame and frame-to-frame change / warping error per pair, as one PNG."""
     import matplotlib
 
@@ -59,37 +60,49 @@ def plot_curves(report: QCReport, out_path: Path, *, max_drift: float | None = N
     return out_path
 
 
-_STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
-          "td,th{border:1px solid #ccc;padding:4px;vertical-align:top}.fail{color:#b00}.pass{color:#070}"
-          "img{max-width:100%}")
+_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px;vertical-align:top}.fail{color:#b00}.pass{color:#070}"
+    "img{max-width:100%}"
+)
 
 
 def _page_head(title: str, counts_line: str, headers: list[str]) -> str:
     """Start of a report page: title, one line of counts, the table header."""
-    return "\n".join([
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p>{counts_line}</p>",
-        "<table><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>",
-    ])
+    return "\n".join(
+        [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+            f"<h1>{html.escape(title)}</h1><p>{counts_line}</p>",
+            "<table><tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>",
+        ]
+    )
 
 
 _PAGE_TAIL = "</table></body></html>"
 
 
-def _clip_row(sku: str, preset: str, attempt: object, passed: bool, reasons: list[str], cells: list[str],
-              link: str | None = None) -> str:
+def _clip_row(
+    sku: str, preset: str, attempt: object, passed: bool, reasons: list[str], cells: list[str], link: str | None = None
+) -> str:
     """One clip's table row: the item cell (verdict, reasons, optional link), then `cells` as they are."""
     verdict = "<b class='pass'>PASS</b>" if passed else "<b class='fail'>FAIL</b>"
-    item = (f"{html.escape(sku)}<br>{html.escape(preset)}<br>attempt {html.escape(str(attempt))}<br>{verdict}"
-            f"<br><span class='fail'>{'<br>'.join(html.escape(r) for r in reasons)}</span>")
+    item = (
+        f"{html.escape(sku)}<br>{html.escape(preset)}<br>attempt {html.escape(str(attempt))}<br>{verdict}"
+        f"<br><span class='fail'>{'<br>'.join(html.escape(r) for r in reasons)}</span>"
+    )
     if link is not None:
         item += f"<br>{link}"
     return f"<tr><td>{item}</td>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def build_report(entries: list[ReportEntry], out_dir: str | Path, *, title: str = "QC report",
-                 thresholds: dict[str, float] | None = None) -> Path:
+def build_report(
+    entries: list[ReportEntry],
+    out_dir: str | Path,
+    *,
+    title: str = "QC report",
+    thresholds: dict[str, float] | None = None,
+) -> Path:
     """Write ``out_dir/index.html`` (and its images under ``out_dir/assets``); returns the page's path.
     A clip that cannot be read gets a row with the reason instead of images."""
     from quality.review import filmstrip
@@ -99,25 +112,44 @@ def build_report(entries: list[ReportEntry], out_dir: str | Path, *, title: str 
     assets.mkdir(parents=True, exist_ok=True)
     thresholds = thresholds or {}
     passed = sum(e.report.passed for e in entries)
-    parts = [_page_head(title, f"{len(entries)} clips, {passed} passed, {len(entries) - passed} failed.",
-                        ["item", "source and filmstrip", "curves", "scores"])]
+    parts = [
+        _page_head(
+            title,
+            f"{len(entries)} clips, {passed} passed, {len(entries) - passed} failed.",
+            ["item", "source and filmstrip", "curves", "scores"],
+        )
+    ]
     for number, entry in enumerate(entries):
         stem = f"{number:04d}-{safe_segment(entry.sku)}-{safe_segment(entry.preset)}-{entry.attempt}"
         strip_cell = curves_cell = ""
         try:
-            strip = filmstrip(entry.clip_path, assets / f"{stem}-strip.png", count=6, height=120,
-                              source_path=entry.source_path)
+            strip = filmstrip(
+                entry.clip_path, assets / f"{stem}-strip.png", count=6, height=120, source_path=entry.source_path
+            )
             strip_cell = f"<img src='assets/{strip.name}' alt='filmstrip'>"
         except Exception as exc:  # noqa: BLE001 - the report still lists the clip and why it has no images
-            strip_cell = f"<span class='fail'>no filmstrip: {html.escape(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)}</span>"
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            strip_cell = f"<span class='fail'>no filmstrip: {html.escape(why)}</span>"
         if entry.report.per_frame:
-            curves = plot_curves(entry.report, assets / f"{stem}-curves.png", max_drift=thresholds.get("max_subject_drift"))
+            curves = plot_curves(
+                entry.report, assets / f"{stem}-curves.png", max_drift=thresholds.get("max_subject_drift")
+            )
             curves_cell = f"<img src='assets/{curves.name}' alt='curves'>"
-        key_scores = ", ".join(f"{k} {entry.report.scores[k]:.3g}" for k in
-                               ("drift", "drift_last", "flicker", "warp_error", "black_frames", "frozen_s")
-                               if k in entry.report.scores)
-        parts.append(_clip_row(entry.sku, entry.preset, entry.attempt, entry.report.passed, entry.report.reasons,
-                               [strip_cell, curves_cell, html.escape(key_scores)]))
+        key_scores = ", ".join(
+            f"{k} {entry.report.scores[k]:.3g}"
+            for k in ("drift", "drift_last", "flicker", "warp_error", "black_frames", "frozen_s")
+            if k in entry.report.scores
+        )
+        parts.append(
+            _clip_row(
+                entry.sku,
+                entry.preset,
+                entry.attempt,
+                entry.report.passed,
+                entry.report.reasons,
+                [strip_cell, curves_cell, html.escape(key_scores)],
+            )
+        )
     parts.append(_PAGE_TAIL)
     page = out_dir / "index.html"
     page.write_text("\n".join(parts), encoding="utf-8")
@@ -141,8 +173,11 @@ def build_report_index(rows: Iterable[dict[str, Any]], report_root: str | Path, 
             total += 1
             passed += bool(row.get("passed"))
             body.write(_index_row(row, root) + "\n")
-    head = _page_head(title, f"{total} clip attempts, {passed} passed, {total - passed} failed.",
-                      ["item", "filmstrip (source first)", "drift / flicker per frame"])
+    head = _page_head(
+        title,
+        f"{total} clip attempts, {passed} passed, {total - passed} failed.",
+        ["item", "filmstrip (source first)", "drift / flicker per frame"],
+    )
     tmp = page.with_name(page.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as out, open(body_path, encoding="utf-8") as body:
         out.write(head + "\n")
@@ -159,10 +194,15 @@ def _index_row(row: dict[str, Any], root: Path) -> str:
     cells = []
     for suffix in ("-strip.png", "-curves.png"):
         images = sorted((page.parent / "assets").glob(f"*{suffix}")) if on_page else []
-        cells.append("".join(f"<img src='{html.escape(img.relative_to(root).as_posix(), quote=True)}'>"
-                             for img in images) or "-")
-    link = (f"<a href='{html.escape(page.relative_to(root).as_posix(), quote=True)}'>clip page</a>"
-            if on_page and page.exists() else html.escape(str(row.get("report", ""))))
+        cells.append(
+            "".join(f"<img src='{html.escape(img.relative_to(root).as_posix(), quote=True)}'>" for img in images) or "-"
+        )
+    link = (
+        f"<a href='{html.escape(page.relative_to(root).as_posix(), quote=True)}'>clip page</a>"
+        if on_page and page.exists()
+        else html.escape(str(row.get("report", "")))
+    )
     reasons = [str(row.get("reasons") or "")]
-    return _clip_row(str(row.get("sku")), str(row.get("preset")), row.get("attempt"), bool(row.get("passed")),
-                     reasons, cells, link)
+    return _clip_row(
+        str(row.get("sku")), str(row.get("preset")), row.get("attempt"), bool(row.get("passed")), reasons, cells, link
+    )

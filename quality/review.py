@@ -23,8 +23,21 @@ from catalog_motion.paths import safe_segment, within
 from catalog_motion.types import QCReport
 
 TABLE_NAME = "review_queue.csv"
-COLUMNS = ["queued_at", "sku", "preset", "source", "clip", "filmstrip", "report", "reason", "failed_checks",
-           "drift", "flicker", "warp_error", "scores"]
+COLUMNS = [
+    "queued_at",
+    "sku",
+    "preset",
+    "source",
+    "clip",
+    "filmstrip",
+    "report",
+    "reason",
+    "failed_checks",
+    "drift",
+    "flicker",
+    "warp_error",
+    "scores",
+]
 _LOCK = threading.Lock()
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
@@ -41,16 +54,22 @@ def _uncell(value: str) -> str:
     return value[1:] if value.startswith("'") else value
 
 
-def filmstrip(clip_path: str | Path, out_path: str | Path, count: int = 8, height: int = 160,
-              source_path: str | Path | None = None) -> Path:
+def filmstrip(
+    clip_path: str | Path,
+    out_path: str | Path,
+    count: int = 8,
+    height: int = 160,
+    source_path: str | Path | None = None,
+) -> Path:
     """A row of `count` evenly spaced frames (the source photo first when given) as one PNG."""
     frames = read_frames(clip_path, long_side=max(64, height * 2))
     picks = np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int)
     tiles = []
     if source_path is not None:
         photo = read_photo(source_path)
-        tiles.append(cv2.resize(photo, (max(1, photo.shape[1] * height // photo.shape[0]), height),
-                                interpolation=cv2.INTER_AREA))
+        tiles.append(
+            cv2.resize(photo, (max(1, photo.shape[1] * height // photo.shape[0]), height), interpolation=cv2.INTER_AREA)
+        )
         tiles.append(np.full((height, 6, 3), 255, np.uint8))
     for i in picks:
         f = frames[i]
@@ -62,8 +81,9 @@ def filmstrip(clip_path: str | Path, out_path: str | Path, count: int = 8, heigh
     return out_path
 
 
-def add_to_review_queue(root: Path, *, sku: str, preset: str, source_path: str | Path, clip_path: str | Path,
-                        report: QCReport) -> Path:
+def add_to_review_queue(
+    root: Path, *, sku: str, preset: str, source_path: str | Path, clip_path: str | Path, report: QCReport
+) -> Path:
     """Copy the rejected clip and its evidence into the queue folder, append a table row, return the folder."""
     root = Path(root)
     folder = within(root, safe_segment(sku), safe_segment(preset))
@@ -87,11 +107,17 @@ def add_to_review_queue(root: Path, *, sku: str, preset: str, source_path: str |
     report_path = folder / "qc_report.json"
     report_path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
     row = {
-        "queued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sku": sku, "preset": preset,
-        "source": str(source_copy.relative_to(root)), "clip": str(clip_copy.relative_to(root)),
-        "filmstrip": strip_name, "report": str(report_path.relative_to(root)),
-        "reason": "; ".join(report.reasons) or "failed QC", "failed_checks": ",".join(report.failed_checks),
-        "drift": report.scores.get("drift", ""), "flicker": report.scores.get("flicker", ""),
+        "queued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sku": sku,
+        "preset": preset,
+        "source": str(source_copy.relative_to(root)),
+        "clip": str(clip_copy.relative_to(root)),
+        "filmstrip": strip_name,
+        "report": str(report_path.relative_to(root)),
+        "reason": "; ".join(report.reasons) or "failed QC",
+        "failed_checks": ",".join(report.failed_checks),
+        "drift": report.scores.get("drift", ""),
+        "flicker": report.scores.get("flicker", ""),
         "warp_error": report.scores.get("warp_error", ""),
         "scores": json.dumps({k: round(v, 6) for k, v in report.scores.items()}, sort_keys=True),
     }

@@ -19,11 +19,24 @@ def draw_garment_photo(width: int = 512, height: int = 640, seed: int = 0) -> np
     img[:] = (246 - 8 * ramp) * np.ones(3, np.float32)  # soft studio gradient, near white
     cx, cy = width / 2, height * 0.52
     sw, sh = width * 0.30, height * 0.36
-    body = np.array([[cx - sw, cy - sh * 0.8], [cx - sw * 1.7, cy - sh * 0.45], [cx - sw * 1.35, cy - sh * 0.15],
-                     [cx - sw * 0.95, cy - sh * 0.35], [cx - sw * 0.95, cy + sh], [cx + sw * 0.95, cy + sh],
-                     [cx + sw * 0.95, cy - sh * 0.35], [cx + sw * 1.35, cy - sh * 0.15],
-                     [cx + sw * 1.7, cy - sh * 0.45], [cx + sw, cy - sh * 0.8], [cx + sw * 0.35, cy - sh * 0.8],
-                     [cx, cy - sh * 0.62], [cx - sw * 0.35, cy - sh * 0.8]], np.int32)
+    body = np.array(
+        [
+            [cx - sw, cy - sh * 0.8],
+            [cx - sw * 1.7, cy - sh * 0.45],
+            [cx - sw * 1.35, cy - sh * 0.15],
+            [cx - sw * 0.95, cy - sh * 0.35],
+            [cx - sw * 0.95, cy + sh],
+            [cx + sw * 0.95, cy + sh],
+            [cx + sw * 0.95, cy - sh * 0.35],
+            [cx + sw * 1.35, cy - sh * 0.15],
+            [cx + sw * 1.7, cy - sh * 0.45],
+            [cx + sw, cy - sh * 0.8],
+            [cx + sw * 0.35, cy - sh * 0.8],
+            [cx, cy - sh * 0.62],
+            [cx - sw * 0.35, cy - sh * 0.8],
+        ],
+        np.int32,
+    )
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [body], 255, lineType=cv2.LINE_AA)
     hue = rng.uniform(0, 1)
@@ -41,10 +54,24 @@ def draw_garment_photo(width: int = 512, height: int = 640, seed: int = 0) -> np
     # chest logo: text and a ring, the kind of detail that melts first in generated video
     scale = width / 512
     img = np.clip(img, 0, 255).astype(np.uint8)
-    cv2.putText(img, "CM-26", (int(cx - 62 * scale), int(cy - sh * 0.05)), cv2.FONT_HERSHEY_DUPLEX,
-                1.2 * scale, tuple(float(c) for c in accent), max(1, int(2 * scale)), cv2.LINE_AA)
-    cv2.circle(img, (int(cx), int(cy + sh * 0.2)), int(22 * scale), tuple(float(c) for c in accent),
-               max(1, int(3 * scale)), cv2.LINE_AA)
+    cv2.putText(
+        img,
+        "CM-26",
+        (int(cx - 62 * scale), int(cy - sh * 0.05)),
+        cv2.FONT_HERSHEY_DUPLEX,
+        1.2 * scale,
+        tuple(float(c) for c in accent),
+        max(1, int(2 * scale)),
+        cv2.LINE_AA,
+    )
+    cv2.circle(
+        img,
+        (int(cx), int(cy + sh * 0.2)),
+        int(22 * scale),
+        tuple(float(c) for c in accent),
+        max(1, int(3 * scale)),
+        cv2.LINE_AA,
+    )
     # soft contact shadow under the garment
     shadow = np.zeros((height, width), np.float32)
     cv2.ellipse(shadow, (int(cx), int(cy + sh * 1.02)), (int(sw * 1.1), int(sh * 0.05)), 0, 0, 360, 1.0, -1)
@@ -60,8 +87,17 @@ def garment_mask(photo: np.ndarray) -> np.ndarray:
     return np.linalg.norm(lab - background, axis=2) > 18
 
 
-def camera_frames(photo: np.ndarray, out_w: int, out_h: int, n: int, *, zoom: float = 0.1, pan: float = 0.0,
-                  path: str = "push_in", focus: tuple[float, float] = (0.5, 0.5)) -> list[np.ndarray]:
+def camera_frames(
+    photo: np.ndarray,
+    out_w: int,
+    out_h: int,
+    n: int,
+    *,
+    zoom: float = 0.1,
+    pan: float = 0.0,
+    path: str = "push_in",
+    focus: tuple[float, float] = (0.5, 0.5),
+) -> list[np.ndarray]:
     """Camera moves over `photo` with sub-pixel affine warps from the full-size photo.
 
     push_in zooms by `zoom` (0.1 = 10 %) toward `focus`; pan shifts by `pan` of the width; breathing
@@ -73,10 +109,8 @@ def camera_frames(photo: np.ndarray, out_w: int, out_h: int, n: int, *, zoom: fl
     smooth = cv2.GaussianBlur(photo, (0, 0), 0.5 / base) if base < 0.8 else photo
     for i in range(n):
         u = i / max(1, n - 1)
-        if path == "breathing":
-            s = 0.5 - 0.5 * np.cos(2 * np.pi * i / n)  # period n: frame n would equal frame 0
-        else:
-            s = 0.5 - 0.5 * np.cos(np.pi * u)  # ease in/out
+        # breathing has period n (frame n would equal frame 0); other paths ease in and out
+        s = 0.5 - 0.5 * np.cos(2 * np.pi * i / n) if path == "breathing" else 0.5 - 0.5 * np.cos(np.pi * u)
         scale = base * (1 + zoom * s)
         fx, fy = focus[0] * pw, focus[1] * ph
         # keep the focus point at the same relative place on screen while zooming

@@ -15,9 +15,22 @@ import pandas as pd
 
 from catalog_motion.types import QCReport
 
-CORE_SCORES = ("drift", "drift_last", "drift_mean", "drift_structure", "drift_colour", "drift_texture",
-               "drift_deformation", "colour_de", "flicker", "warp_error", "flashes_per_s", "black_frames",
-               "frozen_s", "loop_seam")
+CORE_SCORES = (
+    "drift",
+    "drift_last",
+    "drift_mean",
+    "drift_structure",
+    "drift_colour",
+    "drift_texture",
+    "drift_deformation",
+    "colour_de",
+    "flicker",
+    "warp_error",
+    "flashes_per_s",
+    "black_frames",
+    "frozen_s",
+    "loop_seam",
+)
 """Scores every check_clip report carries; columns the GX suite requires."""
 
 
@@ -79,7 +92,7 @@ class QCSpool:
             self.path.write_text("", encoding="utf-8")
 
     @classmethod
-    def existing(cls, path: str | Path) -> "QCSpool":
+    def existing(cls, path: str | Path) -> QCSpool:
         """A spool another object wrote (e.g. the flow's), for reading or converting."""
         return cls(path, fresh=False)
 
@@ -128,8 +141,12 @@ class QCSpool:
         tmp = path.with_name(path.name + ".tmp")
         with pq.ParquetWriter(tmp, schema) as writer:
             for chunk in self.chunks(chunk_rows):
-                writer.write_table(pa.table({f.name: pa.array([row.get(f.name) for row in chunk], type=f.type)
-                                             for f in schema}, schema=schema))
+                writer.write_table(
+                    pa.table(
+                        {f.name: pa.array([row.get(f.name) for row in chunk], type=f.type) for f in schema},
+                        schema=schema,
+                    )
+                )
         tmp.replace(path)
         return path
 

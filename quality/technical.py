@@ -13,13 +13,15 @@ from catalog_motion.media import probe
 
 @dataclass
 class FrameChecks:
-    black: list[bool]          # per frame: black (ffmpeg blackdetect-like) or blank (flat, any colour)
+    black: list[bool]  # per frame: black (ffmpeg blackdetect-like) or blank (flat, any colour)
     frame_change: list[float]  # per pair: mean |RGB difference| in [0, 1]
-    frozen_seconds: float      # longest stretch without visible change
-    loop_seam: float           # last->first change / median consecutive change (0 when not a loop)
+    frozen_seconds: float  # longest stretch without visible change
+    loop_seam: float  # last->first change / median consecutive change (0 when not a loop)
 
 
-def black_or_blank(frames: np.ndarray, pix_th: float = 0.10, pic_th: float = 0.98, flat_std: float = 0.01) -> list[bool]:
+def black_or_blank(
+    frames: np.ndarray, pix_th: float = 0.10, pic_th: float = 0.98, flat_std: float = 0.01
+) -> list[bool]:
     """Black: >= `pic_th` of pixels darker than `pix_th` (ffmpeg blackdetect defaults). Blank: a flat
     frame of any colour (luma std < `flat_std`) - what NaN/inf outputs of a generator usually become."""
     out = []
@@ -33,7 +35,7 @@ def black_or_blank(frames: np.ndarray, pix_th: float = 0.10, pic_th: float = 0.9
 
 def frame_changes(frames: np.ndarray) -> np.ndarray:
     """Mean absolute RGB change between consecutive frames, in [0, 1]."""
-    return np.array([_change(a, b) for a, b in zip(frames[:-1], frames[1:])])
+    return np.array([_change(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)])
 
 
 def _change(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,7 +69,8 @@ def loop_seam_ratio(frames: np.ndarray, changes: np.ndarray, noise: float) -> fl
 def frame_checks(frames: np.ndarray, fps: float, *, noise: float, loop: bool) -> FrameChecks:
     changes = frame_changes(frames)
     return FrameChecks(
-        black=black_or_blank(frames), frame_change=changes.tolist(),
+        black=black_or_blank(frames),
+        frame_change=changes.tolist(),
         frozen_seconds=longest_frozen(frames, fps, noise),
         loop_seam=loop_seam_ratio(frames, changes, noise) if loop else 0.0,
     )
@@ -77,8 +80,16 @@ def expected_codec(path: Path) -> str:
     return {"webm": "vp9", "mkv": "h264"}.get(path.suffix.lower().lstrip("."), "h264")
 
 
-def conformance(video_path: str | Path, *, width: int, height: int, fps: float, n_frames: int,
-                codec: str | None = None, pix_fmt: str = "yuv420p") -> tuple[dict[str, float], list[str]]:
+def conformance(
+    video_path: str | Path,
+    *,
+    width: int,
+    height: int,
+    fps: float,
+    n_frames: int,
+    codec: str | None = None,
+    pix_fmt: str = "yuv420p",
+) -> tuple[dict[str, float], list[str]]:
     """Scores and failure reasons for an encoded file against what the preset asks for."""
     path = Path(video_path)
     facts = probe(path)
@@ -87,8 +98,11 @@ def conformance(video_path: str | Path, *, width: int, height: int, fps: float, 
     frame_s = 1.0 / fps
     expected_duration = n_frames / fps
     scores = {
-        "width": float(facts.width), "height": float(facts.height), "fps": float(facts.fps),
-        "n_frames": float(facts.n_frames), "duration_s": float(facts.duration_s),
+        "width": float(facts.width),
+        "height": float(facts.height),
+        "fps": float(facts.fps),
+        "n_frames": float(facts.n_frames),
+        "duration_s": float(facts.duration_s),
         "duration_error_s": abs(float(facts.duration_s) - expected_duration),
     }
     if facts.codec != codec:

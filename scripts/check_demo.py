@@ -19,11 +19,15 @@ def main(out: str = "out/demo", expected: str = "24") -> int:
         return 1
     rows = json.loads(manifest_path.read_text(encoding="utf-8"))["rows"]
     counts = Counter(row["status"] for row in rows)
-    not_published = [f"{r['sku']}/{r['preset']}: {r['status']} ({r['reason']})" for r in rows
-                     if r["status"] != "published"]
+    not_published = [
+        f"{r['sku']}/{r['preset']}: {r['status']} ({r['reason']})" for r in rows if r["status"] != "published"
+    ]
     if len(rows) != int(expected) or not_published:
-        print(f"demo check: {len(rows)} rows (expected {expected}), {dict(counts)}; "
-              f"first not published: {not_published[:3]}", file=sys.stderr)
+        print(
+            f"demo check: {len(rows)} rows (expected {expected}), {dict(counts)}; "
+            f"first not published: {not_published[:3]}",
+            file=sys.stderr,
+        )
         return 1
     print(f"demo check: all {len(rows)} rows published ({manifest_path})")
     return 0

@@ -47,7 +47,7 @@ def build_strip(out_dir: Path, sku: str | None) -> np.ndarray:
         picks = np.linspace(0, len(frames) - 1, FRAMES_PER_ROW).round().astype(int)
         tiles = [_fit_height(frames[i], ROW_HEIGHT) for i in picks]
         tiles[0] = _label(tiles[0], f"{row['preset']}  {frames.shape[2]}x{frames.shape[1]}")
-        for i, tile in zip(picks[1:], tiles[1:]):
+        for i, tile in zip(picks[1:], tiles[1:], strict=False):
             tile[:] = _label(tile, f"t={i / max(1, len(frames) - 1) * 100:.0f}%")
         spacer = np.full((ROW_HEIGHT, GAP, 3), 255, np.uint8)
         strips.append(np.concatenate([x for tile in tiles for x in (tile, spacer)][:-1], axis=1))

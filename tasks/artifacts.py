@@ -38,42 +38,68 @@ class ProgressArtifact:
             update_progress_artifact(self.artifact_id, progress=round(100.0 * self.done / self.total, 2))
 
 
-def create_run_artifacts(run_id: str, tally: RunTally, *, limit: int, manifest: str | None = None,
-                         qc_report: str | None = None, review: str | None = None, qc_table: str | None = None,
-                         catalog_docs: str | None = None) -> None:
+def create_run_artifacts(
+    run_id: str,
+    tally: RunTally,
+    *,
+    limit: int,
+    manifest: str | None = None,
+    qc_report: str | None = None,
+    review: str | None = None,
+    qc_table: str | None = None,
+    catalog_docs: str | None = None,
+) -> None:
     """Summary table, failures table and a markdown page of links, attached to the current run."""
     create_table_artifact(
-        key="catalog-run-summary", table=summary_table(tally),
+        key="catalog-run-summary",
+        table=summary_table(tally),
         description=f"Outcomes per preset and status, run {run_id}",
     )
     failures = failures_table(tally, limit)
     create_table_artifact(
-        key="catalog-run-failures", table=failures or [{"sku": "", "preset": "", "status": "", "reason": "none"}],
+        key="catalog-run-failures",
+        table=failures or [{"sku": "", "preset": "", "status": "", "reason": "none"}],
         description=f"Rejected, invalid and failed items with reasons (first {limit}), run {run_id}",
     )
     create_markdown_artifact(
         key="catalog-run-links",
-        markdown=links_markdown(run_id, tally, limit, manifest=manifest, qc_report=qc_report, review=review,
-                                qc_table=qc_table, catalog_docs=catalog_docs),
+        markdown=links_markdown(
+            run_id,
+            tally,
+            limit,
+            manifest=manifest,
+            qc_report=qc_report,
+            review=review,
+            qc_table=qc_table,
+            catalog_docs=catalog_docs,
+        ),
         description=f"Links to the manifest, QC report and published assets, run {run_id}",
     )
 
 
 def create_qc_validation_artifact(run_id: str, result: dict[str, Any]) -> None:
-    create_markdown_artifact(key="catalog-run-qc-validation", markdown=qc_validation_markdown(run_id, result),
-                             description=f"Great Expectations QC suite, run {run_id}")
+    create_markdown_artifact(
+        key="catalog-run-qc-validation",
+        markdown=qc_validation_markdown(run_id, result),
+        description=f"Great Expectations QC suite, run {run_id}",
+    )
 
 
-def emit_run_events(run_id: str, catalog: str, counts: dict[str, dict[str, int]], rate: float,
-                    threshold: float) -> None:
+def emit_run_events(
+    run_id: str, catalog: str, counts: dict[str, dict[str, int]], rate: float, threshold: float
+) -> None:
     """catalog.run.completed always; catalog.run.rejection-rate-high above the threshold (automations)."""
     resource = {"prefect.resource.id": f"catalog-motion.run.{run_id}", "prefect.resource.name": run_id}
     related = []
     flow_run_id = runtime_flow_run.id
     if flow_run_id:
         related.append({"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"})
-    payload = {"catalog": catalog, "rejection_rate": round(rate, 4), "threshold": threshold,
-               "counts": counts.get("total", {})}
+    payload = {
+        "catalog": catalog,
+        "rejection_rate": round(rate, 4),
+        "threshold": threshold,
+        "counts": counts.get("total", {}),
+    }
     emit_event(event="catalog.run.completed", resource=resource, related=related, payload=payload)
     if rate > threshold:
         emit_event(event="catalog.run.rejection-rate-high", resource=resource, related=related, payload=payload)

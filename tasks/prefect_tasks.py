@@ -41,8 +41,9 @@ def retry_only_transient(task: Task, task_run: Any, state: Any) -> bool:
     return False
 
 
-_FIXED: dict[str, Any] = dict(retry_condition_fn=retry_only_transient, persist_result=False, cache_policy=NO_CACHE,
-                              log_prints=False)
+_FIXED: dict[str, Any] = dict(
+    retry_condition_fn=retry_only_transient, persist_result=False, cache_policy=NO_CACHE, log_prints=False
+)
 
 
 @task(name="load-catalog", tags=["catalog"], **_FIXED)
@@ -89,8 +90,9 @@ def publish_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[I
 
 
 @task(name="write-manifest", tags=["publishing"], **_FIXED)
-def write_manifest_task(sink: SinkSettings, run_id: str, journal: str, refused: list[ManifestRow],
-                        carried: list[ManifestRow], work_dir: str) -> ManifestSummary:
+def write_manifest_task(
+    sink: SinkSettings, run_id: str, journal: str, refused: list[ManifestRow], carried: list[ManifestRow], work_dir: str
+) -> ManifestSummary:
     """The run manifest (pipeline.outputs.write_run_manifest), written once every object it names is stored."""
     return outputs.write_run_manifest(sink, run_id, journal, refused, carried, work_dir)
 
@@ -113,7 +115,10 @@ def validate_qc_task(table: str, docs_dir: str, run_id: str, min_pass_rate: floa
 
 
 STAGE_TASKS: dict[str, Task] = {
-    "fetch": fetch_task, "generate": generate_task, "check": check_task, "publish": publish_task,
+    "fetch": fetch_task,
+    "generate": generate_task,
+    "check": check_task,
+    "publish": publish_task,
 }
 
 

@@ -45,8 +45,10 @@ def build_task_runner(orch: OrchestrationSettings, engines: list[tuple[str, dict
         return DaskTaskRunner(
             cluster_class="distributed.LocalCluster",
             cluster_kwargs={
-                "n_workers": orch.max_workers, "threads_per_worker": orch.dask_threads_per_worker,
-                "processes": True, "dashboard_address": None,
+                "n_workers": orch.max_workers,
+                "threads_per_worker": orch.dask_threads_per_worker,
+                "processes": True,
+                "dashboard_address": None,
             },
         )
     if orch.task_runner == "ray":
@@ -58,8 +60,13 @@ def build_task_runner(orch: OrchestrationSettings, engines: list[tuple[str, dict
             return RayTaskRunner(address=orch.ray_address)
         # A local Ray instance sized like the other runners: max_workers CPUs, no dashboard, a small
         # object store (only batch records travel through it, never frames).
-        return RayTaskRunner(init_kwargs={"num_cpus": orch.max_workers, "include_dashboard": False,
-                                          "object_store_memory": 256 * 1024 * 1024})
+        return RayTaskRunner(
+            init_kwargs={
+                "num_cpus": orch.max_workers,
+                "include_dashboard": False,
+                "object_store_memory": 256 * 1024 * 1024,
+            }
+        )
     raise ConfigError(f"unknown task_runner {orch.task_runner!r}")
 
 
@@ -90,7 +97,8 @@ def stage_submitter(runner: Any, ctx: RunContext, engines: list[str]) -> Callabl
         if batch.stage == "generate":
             task = per_engine.get(batch.states[0].item.engine, task)
         with submission_context(orch, batch.stage):  # e.g. the Ray resources this stage asks for
-            return runner.submit(task, parameters={"states": wrap(batch.states), "ctx": wrap(ctx),
-                                                   "batch": batch.label})
+            return runner.submit(
+                task, parameters={"states": wrap(batch.states), "ctx": wrap(ctx), "batch": batch.label}
+            )
 
     return submit

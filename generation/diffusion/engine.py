@@ -41,16 +41,27 @@ ENGINE_CODE_VERSION = "d1"  # bump when post-processing changes the pixels
 
 def motion_phrase(path: str, amount: float) -> str:
     """Words steering text-conditioned models toward the preset's camera path and motion amount."""
-    strength = ("almost still, very subtle motion" if amount < 0.2 else
-                "subtle gentle motion" if amount < 0.5 else "natural fluid motion")
-    camera = {"push_in": "slow camera push in", "pan": "slow lateral camera pan",
-              "parallax_orbit": "slow camera orbit around the product", "breathing": "static camera",
-              "static": "static camera, locked off"}[path]
+    strength = (
+        "almost still, very subtle motion"
+        if amount < 0.2
+        else "subtle gentle motion"
+        if amount < 0.5
+        else "natural fluid motion"
+    )
+    camera = {
+        "push_in": "slow camera push in",
+        "pan": "slow lateral camera pan",
+        "parallax_orbit": "slow camera orbit around the product",
+        "breathing": "static camera",
+        "static": "static camera, locked off",
+    }[path]
     return f"{strength}, {camera}"
 
 
-DEFAULT_NEGATIVE = ("distorted garment, changing pattern, warped text or logo, extra limbs, flicker, "
-                    "blurry, low quality, jpeg artifacts")
+DEFAULT_NEGATIVE = (
+    "distorted garment, changing pattern, warped text or logo, extra limbs, flicker, "
+    "blurry, low quality, jpeg artifacts"
+)
 
 
 @dataclass
@@ -93,14 +104,20 @@ class DiffusionEngine(Engine):
             import diffusers
             import torch
         except ImportError:
-            raise EngineError(f"{self.name}: torch and diffusers are not installed; "
-                              f"pip install 'catalog-motion[diffusion]'") from None
+            raise EngineError(
+                f"{self.name}: torch and diffusers are not installed; pip install 'catalog-motion[diffusion]'"
+            ) from None
         loading.check_device(self.name, settings.device, settings)
         self.folder, self.index = loading.resolve_weights(self.name, settings, self.allowed_classes)
         self.fingerprint = loading.weights_fingerprint(self.folder)
         pipeline_cls = getattr(diffusers, self.pipeline_class)
-        self.pipe = loading.load_pipeline(self.name, pipeline_cls, settings, self.folder,
-                                          settings.vae_dtype or (self.recommended_vae_dtype if settings.dtype != "float32" else None))
+        self.pipe = loading.load_pipeline(
+            self.name,
+            pipeline_cls,
+            settings,
+            self.folder,
+            settings.vae_dtype or (self.recommended_vae_dtype if settings.dtype != "float32" else None),
+        )
         self.levers = loading.apply_levers(self.name, self.pipe, settings, settings.device)
         self.oom_types = (torch.cuda.OutOfMemoryError,)
         self._savers_left = [s for s in ("vae_tiling", "offload:model") if not self._saver_on(s)]
@@ -165,12 +182,23 @@ class DiffusionEngine(Engine):
 
     def identity(self) -> str:
         s = self.settings
-        parts = [self.name, f"{self.model_label()}@{s.revision or self.fingerprint}", s.dtype, f"steps{self.steps()}",
-                 f"cfg{self.guidance():g}", f"area{self.native_area()}", f"fps{self.model_fps():g}", ENGINE_CODE_VERSION]
+        parts = [
+            self.name,
+            f"{self.model_label()}@{s.revision or self.fingerprint}",
+            s.dtype,
+            f"steps{self.steps()}",
+            f"cfg{self.guidance():g}",
+            f"area{self.native_area()}",
+            f"fps{self.model_fps():g}",
+            ENGINE_CODE_VERSION,
+        ]
         if s.lora:
             lora = Path(s.lora.path).expanduser()
-            mark = loading.weights_fingerprint(str(lora)) if lora.is_dir() else (
-                f"{lora.stat().st_size}" if lora.is_file() else "hub")
+            mark = (
+                loading.weights_fingerprint(str(lora))
+                if lora.is_dir()
+                else (f"{lora.stat().st_size}" if lora.is_file() else "hub")
+            )
             parts.append(f"lora:{lora.name}@{s.lora.scale:g}#{mark}")
         if s.subject_lock:
             parts.append(f"lock{s.subject_lock_max_residual:g}")
@@ -219,8 +247,15 @@ class DiffusionEngine(Engine):
         src_h, src_w = source.shape[:2]
         nw, nh = self.native_size(preset)
         small_scale = min(1.0, 512 / max(src_h, src_w))
-        small = cv2.resize(source, (max(8, round(src_w * small_scale)), max(8, round(src_h * small_scale))),
-                           interpolation=cv2.INTER_AREA) if small_scale < 1 else source
+        small = (
+            cv2.resize(
+                source,
+                (max(8, round(src_w * small_scale)), max(8, round(src_h * small_scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+            if small_scale < 1
+            else source
+        )
         mask = subject_mask(small)
         centre = subject_center(mask)
         cx = (centre.x + 0.5) * src_w / small.shape[1] - 0.5
@@ -242,16 +277,28 @@ class DiffusionEngine(Engine):
         reference = None
         if self.settings.subject_lock:
             sx, sy = cond_box.width / nw, cond_box.height / nh
-            ref_box = Box(cond_box.x0 + delivery_box.x0 * sx, cond_box.y0 + delivery_box.y0 * sy,
-                          cond_box.x0 + delivery_box.x1 * sx, cond_box.y0 + delivery_box.y1 * sy)
+            ref_box = Box(
+                cond_box.x0 + delivery_box.x0 * sx,
+                cond_box.y0 + delivery_box.y0 * sy,
+                cond_box.x0 + delivery_box.x1 * sx,
+                cond_box.y0 + delivery_box.y1 * sy,
+            )
             reference = crop_resize(canvas, ref_box, preset.width, preset.height)
         amount = preset.motion.amount * request.motion_scale
         duration = preset.duration_s * request.duration_scale
         try:
-            plan = plan_takes(duration, self.model_fps(), self.settings.max_take_frames or self.max_take(),
-                              self.round_frames, loop=preset.loop, loop_method=self.loop_method(),
-                              loop_blend=self.settings.loop_blend_frames, overlap=self.settings.overlap_frames,
-                              max_takes=self.settings.max_takes, engine=self.name)
+            plan = plan_takes(
+                duration,
+                self.model_fps(),
+                self.settings.max_take_frames or self.max_take(),
+                self.round_frames,
+                loop=preset.loop,
+                loop_method=self.loop_method(),
+                loop_blend=self.settings.loop_blend_frames,
+                overlap=self.settings.overlap_frames,
+                max_takes=self.settings.max_takes,
+                engine=self.name,
+            )
         except ValueError as exc:
             raise EngineError(f"{exc}; shorten the preset or raise engines.{self.name}.max_takes") from None
         call = self.call_kwargs(preset, amount, request.motion_scale)
@@ -260,11 +307,18 @@ class DiffusionEngine(Engine):
             base = preset.motion.prompt or "fashion product photo, studio lighting"
             prompt = f"{base}, {motion_phrase(preset.motion.path, amount)}"
             negative = preset.motion.negative_prompt or DEFAULT_NEGATIVE
-        fit = {"mode": fit_mode, "source_size": [src_w, src_h], "native_size": [nw, nh],
-               "condition_box": cond_box.as_list(), "delivery_box_native": delivery_box.as_list(),
-               "delivery_upscale": round(preset.width / delivery_box.width, 3)}
+        fit = {
+            "mode": fit_mode,
+            "source_size": [src_w, src_h],
+            "native_size": [nw, nh],
+            "condition_box": cond_box.as_list(),
+            "delivery_box_native": delivery_box.as_list(),
+            "delivery_upscale": round(preset.width / delivery_box.width, 3),
+        }
         key = repr((nw, nh, plan, sorted(call.items()), prompt, negative))
-        prepared = Prepared(request, plan, (nw, nh), condition, delivery_box, reference, fit, call, prompt, negative, key)
+        prepared = Prepared(
+            request, plan, (nw, nh), condition, delivery_box, reference, fit, call, prompt, negative, key
+        )
         prepared.timings["prepare_s"] = round(time.perf_counter() - started, 4)
         return prepared
 
@@ -272,8 +326,9 @@ class DiffusionEngine(Engine):
     def take_seed(self, seed: int, take: int) -> int:
         return seed if take == 0 else zlib.crc32(f"{seed}:{take}".encode()) & 0x7FFFFFFF
 
-    def pipeline_call(self, items: list[Prepared], images: list[np.ndarray], take: int,
-                      last_image: bool) -> tuple[np.ndarray, dict[str, float]]:
+    def pipeline_call(
+        self, items: list[Prepared], images: list[np.ndarray], take: int, last_image: bool
+    ) -> tuple[np.ndarray, dict[str, float]]:
         """One forward pass for `items` (same group); returns uint8 (B, F, H, W, 3) and timings."""
         import torch
         from PIL import Image
@@ -281,8 +336,13 @@ class DiffusionEngine(Engine):
         first = items[0]
         nw, nh = first.native
         kwargs: dict[str, Any] = dict(first.call)
-        kwargs.update(height=nh, width=nw, num_frames=first.plan.frames_per_take,
-                      num_inference_steps=self.steps(), output_type="np")
+        kwargs.update(
+            height=nh,
+            width=nw,
+            num_frames=first.plan.frames_per_take,
+            num_inference_steps=self.steps(),
+            output_type="np",
+        )
         pil = [Image.fromarray(img) for img in images]
         kwargs["image"] = pil if len(pil) > 1 else pil[0]
         gens = [torch.Generator(device="cpu").manual_seed(self.take_seed(p.request.seed, take)) for p in items]
@@ -350,16 +410,21 @@ class DiffusionEngine(Engine):
         limit = self.settings.max_batch if self.batchable else 1
         for members in groups.values():
             for start in range(0, len(members), limit):
-                chunk = members[start:start + limit]
+                chunk = members[start : start + limit]
                 events: list[str] = []
                 # One forward pass at a time per process: pipelines (schedulers) are not thread-safe,
                 # and a thread-pool task runner may call the shared engine from several threads.
                 with self._lock:
                     outputs = run_with_oom_policy(
-                        [p for _, p in chunk], self.run_group, oom_types=self.oom_types,
-                        enable_next_saver=self._enable_next_saver, on_oom=self._free_memory, events=events,
-                        engine=self.name)
-                for (index, prepared), frames in zip(chunk, outputs):
+                        [p for _, p in chunk],
+                        self.run_group,
+                        oom_types=self.oom_types,
+                        enable_next_saver=self._enable_next_saver,
+                        on_oom=self._free_memory,
+                        events=events,
+                        engine=self.name,
+                    )
+                for (index, prepared), frames in zip(chunk, outputs, strict=True):
                     if isinstance(frames, Exception):
                         results[index] = frames
                         continue
@@ -384,17 +449,21 @@ class DiffusionEngine(Engine):
         request, preset, plan = p.request, p.request.preset, p.plan
         if plan.loop_frames:
             if plan.loop_method == "last_frame":
-                native = native[:plan.loop_frames]  # the final frame repeats the first: drop it
+                native = native[: plan.loop_frames]  # the final frame repeats the first: drop it
             else:
-                native = close_loop(native[:plan.needed], plan.loop_frames)
+                native = close_loop(native[: plan.needed], plan.loop_frames)
         n_out = max(2, round(preset.duration_s * request.duration_scale * preset.fps))
         positions = retime_positions(n_out, preset.fps, self.model_fps(), plan.loop_frames)
         retimer = Retimer(native, method=self.settings.interpolation, loop_frames=plan.loop_frames)
         lock = None
         if p.reference is not None:
             # Align at about the model's own resolution: finer detail than that was never generated.
-            lock = SubjectLock(p.reference, subject_mask(p.reference), max_residual=self.settings.subject_lock_max_residual,
-                               analysis_long_side=min(320, max(p.native)))
+            lock = SubjectLock(
+                p.reference,
+                subject_mask(p.reference),
+                max_residual=self.settings.subject_lock_max_residual,
+                analysis_long_side=min(320, max(p.native)),
+            )
         locked = 0
         residuals: list[float] = []
         out = Path(request.out_path)
@@ -410,30 +479,63 @@ class DiffusionEngine(Engine):
         p.timings["post_s"] = round(time.perf_counter() - started, 4)
         s = self.settings
         params: dict[str, Any] = {
-            "engine": self.name, "identity": self.identity(), "model": self.model_label(),
-            "revision": s.revision, "weights_fingerprint": self.fingerprint, "pipeline": self.pipeline_class,
-            "dtype": s.dtype, "device": s.device, "steps": self.steps(), "guidance": self.guidance(),
-            "seed": request.seed, "take_seeds": [self.take_seed(request.seed, k) for k in range(plan.n_takes)],
-            "amount": round(preset.motion.amount * request.motion_scale, 4), "motion_scale": request.motion_scale,
-            "duration_scale": request.duration_scale, "duration_s": round(n_out / preset.fps, 4),
-            "model_fps": self.model_fps(), "frames_per_take": plan.frames_per_take, "takes": plan.n_takes,
-            "overlap_frames": plan.overlap, "model_frames_used": plan.needed, "loop": preset.loop,
-            "loop_method": plan.loop_method, "interpolation": s.interpolation, "fit": p.fit,
-            "call": {k: v for k, v in p.call.items()}, "prompt": p.prompt, "negative_prompt": p.negative,
-            "batch_size": batch, "levers": list(self.levers), "oom_events": events,
-            "load_s": self.load_seconds, "timings": dict(p.timings),
+            "engine": self.name,
+            "identity": self.identity(),
+            "model": self.model_label(),
+            "revision": s.revision,
+            "weights_fingerprint": self.fingerprint,
+            "pipeline": self.pipeline_class,
+            "dtype": s.dtype,
+            "device": s.device,
+            "steps": self.steps(),
+            "guidance": self.guidance(),
+            "seed": request.seed,
+            "take_seeds": [self.take_seed(request.seed, k) for k in range(plan.n_takes)],
+            "amount": round(preset.motion.amount * request.motion_scale, 4),
+            "motion_scale": request.motion_scale,
+            "duration_scale": request.duration_scale,
+            "duration_s": round(n_out / preset.fps, 4),
+            "model_fps": self.model_fps(),
+            "frames_per_take": plan.frames_per_take,
+            "takes": plan.n_takes,
+            "overlap_frames": plan.overlap,
+            "model_frames_used": plan.needed,
+            "loop": preset.loop,
+            "loop_method": plan.loop_method,
+            "interpolation": s.interpolation,
+            "fit": p.fit,
+            "call": {k: v for k, v in p.call.items()},
+            "prompt": p.prompt,
+            "negative_prompt": p.negative,
+            "batch_size": batch,
+            "levers": list(self.levers),
+            "oom_events": events,
+            "load_s": self.load_seconds,
+            "timings": dict(p.timings),
         }
         if p.timings.get("call_s"):
             params["outside_denoise_share"] = round(1.0 - p.timings.get("denoise_s", 0.0) / p.timings["call_s"], 4)
         if s.lora:
             params["lora"] = {"path": s.lora.path, "scale": s.lora.scale}
         if lock is not None:
-            params["subject_lock"] = {"locked_frames": locked, "frames": n_out,
-                                      "mean_residual": round(float(np.mean(residuals)), 5) if residuals else None,
-                                      "max_residual": s.subject_lock_max_residual}
-        return ClipRef(path=str(out), fps=float(preset.fps), n_frames=n_out, width=preset.width, height=preset.height,
-                       engine=self.name, seed=request.seed, attempt=request.attempt, params=params,
-                       seconds=round(sum(v for k, v in p.timings.items() if k in {"prepare_s", "call_s", "post_s"}), 4))
+            params["subject_lock"] = {
+                "locked_frames": locked,
+                "frames": n_out,
+                "mean_residual": round(float(np.mean(residuals)), 5) if residuals else None,
+                "max_residual": s.subject_lock_max_residual,
+            }
+        return ClipRef(
+            path=str(out),
+            fps=float(preset.fps),
+            n_frames=n_out,
+            width=preset.width,
+            height=preset.height,
+            engine=self.name,
+            seed=request.seed,
+            attempt=request.attempt,
+            params=params,
+            seconds=round(sum(v for k, v in p.timings.items() if k in {"prepare_s", "call_s", "post_s"}), 4),
+        )
 
 
 def pad_to_aspect(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -455,10 +557,10 @@ def pad_to_aspect(rgb: np.ndarray, width: int, height: int) -> tuple[np.ndarray,
     colour = np.median(edge, axis=0).astype(np.uint8)
     canvas = np.empty((new_h, new_w, 3), np.uint8)
     canvas[:] = colour
-    canvas[top:top + h, left:left + w] = rgb
+    canvas[top : top + h, left : left + w] = rgb
     band = max(2, round(0.02 * max(w, h)))
     seam = np.zeros((new_h, new_w), np.float32)
-    seam[top:top + h, left:left + w] = 1.0
+    seam[top : top + h, left : left + w] = 1.0
     soft = cv2.GaussianBlur(seam, (0, 0), band)
     # Photo weight: 0 at its own edge rising to 1 a band inside, so its border fades into the fill.
     weight = np.where(seam > 0, np.clip((soft - 0.5) * 2.0, 0.0, 1.0), 0.0).astype(np.float32)

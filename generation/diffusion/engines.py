@@ -43,8 +43,10 @@ class WanEngine(DiffusionEngine):
         if mode == "last_frame" and not self.supports_last_frame():
             from catalog_motion.errors import EngineError
 
-            raise EngineError("wan: loop_mode last_frame needs a first-last-frame checkpoint (Wan 2.2 A14B or Wan 2.1 "
-                              "FLF2V); this one is plain I2V: set engines.wan.loop_mode: crossfade or auto")
+            raise EngineError(
+                "wan: loop_mode last_frame needs a first-last-frame checkpoint (Wan 2.2 A14B or Wan 2.1 "
+                "FLF2V); this one is plain I2V: set engines.wan.loop_mode: crossfade or auto"
+            )
         if mode == "auto":
             mode = "last_frame" if self.supports_last_frame() else "crossfade"
         return mode
@@ -65,7 +67,9 @@ class WanEngine(DiffusionEngine):
     def call_kwargs(self, preset: Preset, amount: float, motion_scale: float) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"guidance_scale": self.guidance()}
         if getattr(self.pipe, "transformer_2", None) is not None:
-            kwargs["guidance_scale_2"] = self.settings.guidance_2 if self.settings.guidance_2 is not None else self.guidance()
+            kwargs["guidance_scale_2"] = (
+                self.settings.guidance_2 if self.settings.guidance_2 is not None else self.guidance()
+            )
         return kwargs
 
 
@@ -125,8 +129,12 @@ class LTXEngine(DiffusionEngine):
         return 121
 
     def call_kwargs(self, preset: Preset, amount: float, motion_scale: float) -> dict[str, Any]:
-        return {"guidance_scale": self.guidance(), "frame_rate": int(round(self.model_fps())),
-                "decode_timestep": self.settings.decode_timestep, "decode_noise_scale": self.settings.decode_noise_scale}
+        return {
+            "guidance_scale": self.guidance(),
+            "frame_rate": int(round(self.model_fps())),
+            "decode_timestep": self.settings.decode_timestep,
+            "decode_noise_scale": self.settings.decode_noise_scale,
+        }
 
 
 class CogVideoXEngine(DiffusionEngine):

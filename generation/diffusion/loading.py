@@ -29,32 +29,40 @@ def check_device(engine: str, device: str, settings: DiffusionSettings) -> None:
         if not torch.cuda.is_available():
             raise EngineError(
                 f"{engine}: device '{device}' requested but CUDA is not available on this worker (torch "
-                f"{torch.__version__}); run it on a GPU worker, or set engines.{engine}.device: cpu for a slow CPU run")
+                f"{torch.__version__}); run it on a GPU worker, or set engines.{engine}.device: cpu for a slow CPU run"
+            )
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise EngineError(f"{engine}: device '{device}' does not exist; this worker has "
-                              f"{torch.cuda.device_count()} CUDA device(s)")
+            raise EngineError(
+                f"{engine}: device '{device}' does not exist; this worker has "
+                f"{torch.cuda.device_count()} CUDA device(s)"
+            )
     elif device == "mps" and not torch.backends.mps.is_available():
         raise EngineError(f"{engine}: device 'mps' requested but Apple MPS is not available on this worker")
     if settings.offload != "none" and not device.startswith("cuda"):
-        raise EngineError(f"{engine}: offload '{settings.offload}' needs a CUDA device (device is '{device}'); "
-                          f"set engines.{engine}.offload: none")
+        raise EngineError(
+            f"{engine}: offload '{settings.offload}' needs a CUDA device (device is '{device}'); "
+            f"set engines.{engine}.offload: none"
+        )
 
 
 def _is_pathlike(weights: str) -> bool:
     """Hub ids are exactly 'owner/name'; anything else (absolute, relative, existing) is a folder."""
-    return (weights.startswith(("/", ".", "~")) or weights.count("/") != 1
-            or Path(weights).expanduser().exists())
+    return weights.startswith(("/", ".", "~")) or weights.count("/") != 1 or Path(weights).expanduser().exists()
 
 
-def resolve_weights(engine: str, settings: DiffusionSettings, allowed_classes: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+def resolve_weights(
+    engine: str, settings: DiffusionSettings, allowed_classes: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
     """Local folder holding the pipeline (from `weights` or the hub cache) and its model_index.json."""
     weights = settings.weights or ""
     if _is_pathlike(weights):
         folder = Path(weights).expanduser()
         if not folder.is_dir():
-            raise EngineError(f"{engine}: weights folder {folder} does not exist; point engines.{engine}.weights at a "
-                              f"folder written by diffusers save_pretrained (or a hub id)")
+            raise EngineError(
+                f"{engine}: weights folder {folder} does not exist; point engines.{engine}.weights at a "
+                f"folder written by diffusers save_pretrained (or a hub id)"
+            )
     else:
         offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
         try:
@@ -62,18 +70,24 @@ def resolve_weights(engine: str, settings: DiffusionSettings, allowed_classes: t
 
             folder = Path(snapshot_download(weights, revision=settings.revision, local_files_only=offline))
         except Exception as exc:  # noqa: BLE001 - hub raises many types; all mean "not available"
-            hint = (f"HF_HUB_OFFLINE=1 and it is not in the local cache; run `hf download {weights}"
-                    f"{' --revision ' + settings.revision if settings.revision else ''}` where there is network"
-                    if offline else f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
-            raise EngineError(f"{engine}: weights '{weights}' unavailable: {hint}, or set engines.{engine}.weights "
-                              f"to a local folder") from None
+            hint = (
+                f"HF_HUB_OFFLINE=1 and it is not in the local cache; run `hf download {weights}"
+                f"{' --revision ' + settings.revision if settings.revision else ''}` where there is network"
+                if offline
+                else f"download failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+            )
+            raise EngineError(
+                f"{engine}: weights '{weights}' unavailable: {hint}, or set engines.{engine}.weights to a local folder"
+            ) from None
     index_path = folder / "model_index.json"
     if not index_path.is_file():
         raise EngineError(f"{engine}: {folder} is not a diffusers pipeline folder (no model_index.json)")
     index = json.loads(index_path.read_text(encoding="utf-8"))
     if index.get("_class_name") not in allowed_classes:
-        raise EngineError(f"{engine}: {folder} holds a {index.get('_class_name')}, not one of "
-                          f"{', '.join(allowed_classes)}; check engines.{engine}.weights")
+        raise EngineError(
+            f"{engine}: {folder} holds a {index.get('_class_name')}, not one of "
+            f"{', '.join(allowed_classes)}; check engines.{engine}.weights"
+        )
     return str(folder), index
 
 
@@ -100,8 +114,10 @@ def load_pipeline(engine: str, pipeline_cls, settings: DiffusionSettings, folder
     try:
         pipe = pipeline_cls.from_pretrained(folder, dtype=torch_dtype(settings.dtype), local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - diffusers/transformers raise many types here
-        raise EngineError(f"{engine}: cannot load {pipeline_cls.__name__} from {folder}: "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        raise EngineError(
+            f"{engine}: cannot load {pipeline_cls.__name__} from {folder}: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        ) from None
     for component in pipe.components.values():
         if hasattr(component, "eval"):
             component.eval()  # dropout off: identical calls must give identical clips
@@ -139,7 +155,9 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
             if settings.lora.fuse:
                 pipe.fuse_lora(adapter_names=["catalog"], lora_scale=1.0)
         except Exception as exc:  # noqa: BLE001
-            raise EngineError(f"{engine}: cannot load LoRA {settings.lora.path}: {str(exc).splitlines()[0][:200]}") from None
+            raise EngineError(
+                f"{engine}: cannot load LoRA {settings.lora.path}: {str(exc).splitlines()[0][:200]}"
+            ) from None
         applied.append(f"lora:{Path(settings.lora.path).name}@{settings.lora.scale:g}")
     if settings.offload == "model":
         pipe.enable_model_cpu_offload(device=device)
@@ -148,37 +166,44 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
         pipe.enable_sequential_cpu_offload(device=device)
         applied.append("offload:sequential")
     elif settings.offload == "group":
-        for name, component in pipe.components.items():
+        for component in pipe.components.values():
             if isinstance(component, torch.nn.Module):
                 if hasattr(component, "enable_group_offload"):
                     component.enable_group_offload(torch.device(device), offload_type="leaf_level", use_stream=True)
                 else:  # transformers text/image encoders
                     from diffusers.hooks import apply_group_offloading
 
-                    apply_group_offloading(component, onload_device=torch.device(device), offload_type="leaf_level",
-                                           use_stream=True)
+                    apply_group_offloading(
+                        component, onload_device=torch.device(device), offload_type="leaf_level", use_stream=True
+                    )
         applied.append("offload:group")
     else:
         pipe.to(device)
     if settings.vae_tiling:
         if not vae_supports_tiling(pipe):
-            raise EngineError(f"{engine}: this model's VAE has no tiled decoding; unset engines.{engine}.vae_tiling"
-                              + (" and use decode_chunk_size" if engine == "svd" else ""))
+            raise EngineError(
+                f"{engine}: this model's VAE has no tiled decoding; unset engines.{engine}.vae_tiling"
+                + (" and use decode_chunk_size" if engine == "svd" else "")
+            )
         pipe.vae.enable_tiling()
         applied.append("vae_tiling")
     if settings.attention_backend:
         try:
             model.set_attention_backend(settings.attention_backend)
         except Exception as exc:  # noqa: BLE001
-            raise EngineError(f"{engine}: attention backend '{settings.attention_backend}' unusable here: "
-                              f"{str(exc).splitlines()[0][:160]}") from None
+            raise EngineError(
+                f"{engine}: attention backend '{settings.attention_backend}' unusable here: "
+                f"{str(exc).splitlines()[0][:160]}"
+            ) from None
         applied.append(f"attention:{settings.attention_backend}")
     if settings.cache.kind != "none":
         applied.append(_enable_cache(engine, pipe, model, settings))
     if settings.compile == "regional":
         if not getattr(model, "_repeated_blocks", None):
-            raise EngineError(f"{engine}: compile 'regional' is not supported by {type(model).__name__} (no repeated "
-                              f"blocks declared); use engines.{engine}.compile: full")
+            raise EngineError(
+                f"{engine}: compile 'regional' is not supported by {type(model).__name__} (no repeated "
+                f"blocks declared); use engines.{engine}.compile: full"
+            )
         model.compile_repeated_blocks(fullgraph=True)
         applied.append("compile:regional")
     elif settings.compile == "full":
@@ -188,26 +213,38 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
 
 
 def _enable_cache(engine: str, pipe, model, settings: DiffusionSettings) -> str:
-    from diffusers.hooks import (FasterCacheConfig, FirstBlockCacheConfig, PyramidAttentionBroadcastConfig,
-                                 TaylorSeerCacheConfig)
+    from diffusers.hooks import (
+        FasterCacheConfig,
+        FirstBlockCacheConfig,
+        PyramidAttentionBroadcastConfig,
+        TaylorSeerCacheConfig,
+    )
 
     kind = settings.cache.kind
     configs = {
         "first_block": lambda: FirstBlockCacheConfig(threshold=settings.cache.threshold),
-        "faster": lambda: FasterCacheConfig(spatial_attention_block_skip_range=2,
-                                            spatial_attention_timestep_skip_range=(-1, 681),
-                                            current_timestep_callback=lambda: pipe.current_timestep),
-        "pab": lambda: PyramidAttentionBroadcastConfig(spatial_attention_block_skip_range=2,
-                                                       spatial_attention_timestep_skip_range=(100, 800),
-                                                       current_timestep_callback=lambda: pipe.current_timestep),
+        "faster": lambda: FasterCacheConfig(
+            spatial_attention_block_skip_range=2,
+            spatial_attention_timestep_skip_range=(-1, 681),
+            current_timestep_callback=lambda: pipe.current_timestep,
+        ),
+        "pab": lambda: PyramidAttentionBroadcastConfig(
+            spatial_attention_block_skip_range=2,
+            spatial_attention_timestep_skip_range=(100, 800),
+            current_timestep_callback=lambda: pipe.current_timestep,
+        ),
         "taylorseer": lambda: TaylorSeerCacheConfig(),
     }
     if not hasattr(model, "enable_cache"):
-        raise EngineError(f"{engine}: cache hook '{kind}' is not supported by {type(model).__name__}; "
-                          f"set engines.{engine}.cache.kind: none")
+        raise EngineError(
+            f"{engine}: cache hook '{kind}' is not supported by {type(model).__name__}; "
+            f"set engines.{engine}.cache.kind: none"
+        )
     try:
         model.enable_cache(configs[kind]())
     except Exception as exc:  # noqa: BLE001
-        raise EngineError(f"{engine}: cache hook '{kind}' is not supported by {type(model).__name__}: "
-                          f"{str(exc).splitlines()[0][:160]}") from None
+        raise EngineError(
+            f"{engine}: cache hook '{kind}' is not supported by {type(model).__name__}: "
+            f"{str(exc).splitlines()[0][:160]}"
+        ) from None
     return f"cache:{kind}"

@@ -15,9 +15,14 @@ R = TypeVar("R")
 
 
 def run_with_oom_policy(
-    items: Sequence[T], run: Callable[[list[T]], list[R]], *, oom_types: tuple[type[BaseException], ...],
-    enable_next_saver: Callable[[], str | None], on_oom: Callable[[], None] = lambda: None,
-    events: list[str] | None = None, engine: str = "engine",
+    items: Sequence[T],
+    run: Callable[[list[T]], list[R]],
+    *,
+    oom_types: tuple[type[BaseException], ...],
+    enable_next_saver: Callable[[], str | None],
+    on_oom: Callable[[], None] = lambda: None,
+    events: list[str] | None = None,
+    engine: str = "engine",
 ) -> list[R | Exception]:
     """Run `items` through `run` (one forward pass for the list), surviving out-of-memory errors.
 
@@ -43,8 +48,12 @@ def run_with_oom_policy(
                 if saver is None:
                     events.append("oom: no memory saver left")
                     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    return [TransientError(f"{engine}: out of GPU memory for one item even with every memory "
-                                           f"saver on ({first[:160]}); lower native_area or frames")]
+                    return [
+                        TransientError(
+                            f"{engine}: out of GPU memory for one item even with every memory "
+                            f"saver on ({first[:160]}); lower native_area or frames"
+                        )
+                    ]
                 events.append(f"oom: enabled {saver}")
 
     return attempt(list(items))

@@ -31,9 +31,19 @@ class TakePlan:
         return self.n_takes * self.frames_per_take - (self.n_takes - 1) * self.overlap
 
 
-def plan_takes(duration_s: float, model_fps: float, max_take: int, round_frames: Callable[[int], int], *,
-               loop: bool = False, loop_method: str = "crossfade", loop_blend: int = 6, overlap: int = 4,
-               max_takes: int = 4, engine: str = "engine") -> TakePlan:
+def plan_takes(
+    duration_s: float,
+    model_fps: float,
+    max_take: int,
+    round_frames: Callable[[int], int],
+    *,
+    loop: bool = False,
+    loop_method: str = "crossfade",
+    loop_blend: int = 6,
+    overlap: int = 4,
+    max_takes: int = 4,
+    engine: str = "engine",
+) -> TakePlan:
     """Frames per take and number of takes covering `duration_s` at the model's rate.
 
     `round_frames(n)` returns the smallest frame count >= n the model accepts (e.g. 4k+1 for Wan); it
@@ -62,7 +72,8 @@ def plan_takes(duration_s: float, model_fps: float, max_take: int, round_frames:
     if n_takes > max_takes:
         raise ValueError(
             f"{engine}: {duration_s:g} s needs {n_takes} chained takes of {per_take} frames at {model_fps:g} fps, "
-            f"more than max_takes={max_takes}")
+            f"more than max_takes={max_takes}"
+        )
     return TakePlan(per_take, n_takes, overlap, needed, loop_frames, loop_method if loop else None)
 
 
@@ -125,8 +136,9 @@ class Retimer:
     Flow (DIS) is computed once per neighbouring pair, on a downscaled copy, and cached.
     """
 
-    def __init__(self, frames: np.ndarray, *, method: str = "flow", loop_frames: int | None = None,
-                 flow_long_side: int = 320):
+    def __init__(
+        self, frames: np.ndarray, *, method: str = "flow", loop_frames: int | None = None, flow_long_side: int = 320
+    ):
         self.frames = frames
         self.method = method
         self.loop = loop_frames
@@ -168,7 +180,14 @@ class Retimer:
         flow = self._flow(i)
         gx, gy = self._grid
         # Backward warps approximating the in-between instant: a pulled forward, b pulled back.
-        wa = cv2.remap(a, gx - w * flow[..., 0], gy - w * flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        wb = cv2.remap(b, gx + (1 - w) * flow[..., 0], gy + (1 - w) * flow[..., 1], cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REPLICATE)
+        wa = cv2.remap(
+            a, gx - w * flow[..., 0], gy - w * flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        wb = cv2.remap(
+            b,
+            gx + (1 - w) * flow[..., 0],
+            gy + (1 - w) * flow[..., 1],
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         return cv2.addWeighted(wa, 1.0 - w, wb, w, 0.0)

@@ -31,6 +31,7 @@ def marker_image(w: int = 60, h: int = 40) -> Image.Image:
 
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny PNG whose header claims a gigantic size (a decompression bomb's signature)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -45,6 +46,7 @@ def _s15(v: float) -> bytes:
 
 def matrix_icc(red_xyz, green_xyz, blue_xyz, white_xyz=(0.9642, 1.0, 0.8249), gamma: float = 2.2) -> bytes:
     """A minimal ICC v2 RGB matrix/TRC display profile with the given (D50) primaries."""
+
     def xyz(v):
         return b"XYZ \x00\x00\x00\x00" + b"".join(_s15(c) for c in v)
 
@@ -52,8 +54,17 @@ def matrix_icc(red_xyz, green_xyz, blue_xyz, white_xyz=(0.9642, 1.0, 0.8249), ga
     text = b"test profile\x00"
     desc = b"desc\x00\x00\x00\x00" + struct.pack(">I", len(text)) + text + b"\x00" * 12 + b"\x00" * 67
     cprt = b"text\x00\x00\x00\x00" + b"none\x00"
-    tags = [(b"desc", desc), (b"cprt", cprt), (b"wtpt", xyz(white_xyz)), (b"rXYZ", xyz(red_xyz)),
-            (b"gXYZ", xyz(green_xyz)), (b"bXYZ", xyz(blue_xyz)), (b"rTRC", curv), (b"gTRC", curv), (b"bTRC", curv)]
+    tags = [
+        (b"desc", desc),
+        (b"cprt", cprt),
+        (b"wtpt", xyz(white_xyz)),
+        (b"rXYZ", xyz(red_xyz)),
+        (b"gXYZ", xyz(green_xyz)),
+        (b"bXYZ", xyz(blue_xyz)),
+        (b"rTRC", curv),
+        (b"gTRC", curv),
+        (b"bTRC", curv),
+    ]
     table_len = 4 + 12 * len(tags)
     offset = 128 + table_len
     table, body = b"", b""

@@ -21,14 +21,22 @@ from tasks.prefect_services import flush_prefect_events, prefect_emit, prefect_s
 
 def _events(api_url: str, prefix: str, expect: int, timeout: float = 20.0) -> list[dict]:
     """Events named catalog.sku.ingested for resources starting with `prefix`, polled until `expect` arrive."""
-    body = json.dumps({"filter": {"event": {"name": [EVENT_NAME]},
-                                  "resource": {"id_prefix": [prefix]},
-                                  "occurred": {"since": "2000-01-01T00:00:00Z"}}, "limit": 50}).encode()
+    body = json.dumps(
+        {
+            "filter": {
+                "event": {"name": [EVENT_NAME]},
+                "resource": {"id_prefix": [prefix]},
+                "occurred": {"since": "2000-01-01T00:00:00Z"},
+            },
+            "limit": 50,
+        }
+    ).encode()
     deadline = time.monotonic() + timeout
     found: list[dict] = []
     while time.monotonic() < deadline:
-        req = urllib.request.Request(f"{api_url.rstrip('/')}/events/filter", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{api_url.rstrip('/')}/events/filter", data=body, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             found = json.loads(resp.read())["events"]
         if len(found) >= expect:
@@ -51,8 +59,9 @@ def test_emit_ingested_dedups_across_runs(prefect_api, sample_catalog: Path, tmp
     assert emit_ingested(more, state_path=state, source="sample", **prefect) == ["EVT1-NEW"]
     assert set(json.loads(state.read_text())["announced"]) == {*first, "EVT1-NEW"}
     events = _events(prefect_api.url, "sku.EVT1-", expect=4)
-    assert sorted(e["resource"]["prefect.resource.id"] for e in events) == \
-        sorted(f"sku.{s}" for s in [*first, "EVT1-NEW"])
+    assert sorted(e["resource"]["prefect.resource.id"] for e in events) == sorted(
+        f"sku.{s}" for s in [*first, "EVT1-NEW"]
+    )
     tee = next(e for e in events if e["resource"]["prefect.resource.id"] == "sku.EVT1-TEE-RED-S")
     assert tee["payload"]["image"] == "images/tee-red.png" and tee["payload"]["item_group_id"] == "TEE-CLASSIC"
 
@@ -68,15 +77,27 @@ def test_emit_ingested_sends_each_new_sku_through_the_injected_emitter(sample_ca
 
     row = load_catalog(str(sample_catalog)).rows[0]
     state = tmp_path / "state.json"
-    done = emit_ingested([row, "PLAIN-1", row.sku], emit=bus, flush=lambda: calls.append("flush"),
-                         state_path=state, source="shop.csv")
+    done = emit_ingested(
+        [row, "PLAIN-1", row.sku], emit=bus, flush=lambda: calls.append("flush"), state_path=state, source="shop.csv"
+    )
     assert done == [row.sku, "PLAIN-1"] and calls == ["emit", "emit", "flush"]  # one flush, after the events
     assert sent == [
-        (EVENT_NAME, {"prefect.resource.id": f"sku.{row.sku}", "prefect.resource.name": row.sku},
-         {"sku": row.sku, "source": "shop.csv", "image": row.image, "item_group_id": row.item_group_id,
-          "updated_at": row.updated_at}),
-        (EVENT_NAME, {"prefect.resource.id": "sku.PLAIN-1", "prefect.resource.name": "PLAIN-1"},
-         {"sku": "PLAIN-1", "source": "shop.csv"}),
+        (
+            EVENT_NAME,
+            {"prefect.resource.id": f"sku.{row.sku}", "prefect.resource.name": row.sku},
+            {
+                "sku": row.sku,
+                "source": "shop.csv",
+                "image": row.image,
+                "item_group_id": row.item_group_id,
+                "updated_at": row.updated_at,
+            },
+        ),
+        (
+            EVENT_NAME,
+            {"prefect.resource.id": "sku.PLAIN-1", "prefect.resource.name": "PLAIN-1"},
+            {"sku": "PLAIN-1", "source": "shop.csv"},
+        ),
     ]
     assert emit_ingested(["PLAIN-1", "PLAIN-2"], emit=bus, state_path=state) == ["PLAIN-2"]  # no flush: fine
     assert set(json.loads(state.read_text())["announced"]) == {row.sku, "PLAIN-1", "PLAIN-2"}
@@ -107,8 +128,13 @@ def test_ingest_cli(prefect_server_env, prefect_api, tmp_path: Path) -> None:
     assert "announced 0 new SKU(s)" in second.stdout
     events = _events(prefect_api.url, "sku.EVT2-", expect=2)
     assert sorted(e["resource"]["prefect.resource.id"] for e in events) == ["sku.EVT2-A", "sku.EVT2-B"]
-    missing = subprocess.run([exe, "ingest", "--catalog", str(tmp_path / "nope.csv")], capture_output=True,
-                             text=True, env=prefect_server_env, timeout=120)
+    missing = subprocess.run(
+        [exe, "ingest", "--catalog", str(tmp_path / "nope.csv")],
+        capture_output=True,
+        text=True,
+        env=prefect_server_env,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "catalog not found" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
 

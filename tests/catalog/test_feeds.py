@@ -21,8 +21,10 @@ def test_merchant_xml_feed() -> None:
     tee = by_sku["TEE-RED-S"]
     assert tee.title == 'Classic tee <red> & "soft"'  # CDATA kept verbatim
     assert tee.image == "https://cdn.example.com/tee-red.jpg" and tee.color == "Red" and tee.item_group_id == "TEE"
-    assert tee.additional_images == ["https://cdn.example.com/tee-red-back.jpg",
-                                     "https://cdn.example.com/tee-red-detail.jpg"]
+    assert tee.additional_images == [
+        "https://cdn.example.com/tee-red-back.jpg",
+        "https://cdn.example.com/tee-red-detail.jpg",
+    ]
     assert tee.lifestyle_image == "https://cdn.example.com/tee-red-street.jpg"
     assert tee.extra["season"] == "SS27" and tee.extra["size"] == "S"
     assert tee.extra["link"] == "https://shop.example.com/tee?size=S&color=red"  # predefined entity decoded
@@ -31,10 +33,15 @@ def test_merchant_xml_feed() -> None:
     assert len(many.additional_images) == 10 and many.additional_images[-1].endswith("m10.jpg")
     assert many.extra["shipping"] == {"country": "DE", "price": "4.95 EUR"}
     spaced = by_sku["SPACED-1"]
-    assert spaced.image == "https://cdn.example.com/spaced.jpg" and spaced.title.endswith("\u2013 with a numeric entity")
+    assert spaced.image == "https://cdn.example.com/spaced.jpg" and spaced.title.endswith(
+        "\u2013 with a numeric entity"
+    )
     reasons = sorted((o.row_index, o.sku, o.reason.split(" (")[0]) for o in load.refused)
-    assert reasons == [(2, "TEE-RED-S", "duplicate sku 'TEE-RED-S'"), (3, None, "missing sku"),
-                       (4, "NO-IMAGE-1", "missing image")]
+    assert reasons == [
+        (2, "TEE-RED-S", "duplicate sku 'TEE-RED-S'"),
+        (3, None, "missing sku"),
+        (4, "NO-IMAGE-1", "missing image"),
+    ]
 
 
 def test_atom_feed(tmp_path: Path) -> None:
@@ -45,7 +52,9 @@ def test_atom_feed(tmp_path: Path) -> None:
 </feed>"""
     (tmp_path / "feed.atom").write_bytes(atom)
     load = load_catalog(str(tmp_path / "feed.atom"))
-    assert [(r.sku, r.title, r.extra["link"]) for r in load.rows] == [("A-1", "Atom item", "https://shop.example.com/a1")]
+    assert [(r.sku, r.title, r.extra["link"]) for r in load.rows] == [
+        ("A-1", "Atom item", "https://shop.example.com/a1")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -85,7 +94,10 @@ def test_merchant_tsv_feed() -> None:
     assert (d1.sku, d1.color, d1.item_group_id) == ("D-1", "navy", "DRS")
     assert d1.additional_images == ["https://cdn.example.com/d1b.jpg", "https://cdn.example.com/d1c.jpg"]
     assert d1.lifestyle_image == "https://cdn.example.com/d1-life.jpg" and d2.image == d1.image
-    assert [(o.row_index, o.reason.split(" (")[0]) for o in load.refused] == [(2, "duplicate sku 'D-1'"), (3, "empty row")]
+    assert [(o.row_index, o.reason.split(" (")[0]) for o in load.refused] == [
+        (2, "duplicate sku 'D-1'"),
+        (3, "empty row"),
+    ]
 
 
 def test_feed_served_over_http(http_route_server) -> None:

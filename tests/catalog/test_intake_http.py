@@ -90,8 +90,9 @@ def test_redirects_bounded_and_each_hop_checked(http_route_server, refusing_list
     assert final
 
 
-def test_private_addresses_refused_without_connecting(http_route_server, refusing_listener, tmp_path: Path,
-                                                      monkeypatch) -> None:
+def test_private_addresses_refused_without_connecting(
+    http_route_server, refusing_listener, tmp_path: Path, monkeypatch
+) -> None:
     attempts: list[tuple] = []
     real_connect = socket.create_connection
 
@@ -121,16 +122,16 @@ def test_private_addresses_refused_without_connecting(http_route_server, refusin
         assert "allow_hosts" in info.value.reason
     assert attempts == [] and http_route_server.connections == 0 and refusing_listener.accepted == 0
     # Allow-listing by CIDR opens the loopback server, and only it.
-    got = fetch_photo(http_route_server.url("/p.png"), tmp_path, IntakeSettings(allow_hosts=["127.0.0.1/32"],
-                                                                                  min_long_side=16))
+    got = fetch_photo(
+        http_route_server.url("/p.png"), tmp_path, IntakeSettings(allow_hosts=["127.0.0.1/32"], min_long_side=16)
+    )
     assert got.width == 64 and attempts == [("127.0.0.1", http_route_server.port)]
     # Metadata stays refused even under a broad CIDR allow-list.
     with pytest.raises(IntakeError, match="cloud-metadata"):
         fetch_photo("http://169.254.169.254/x", tmp_path, IntakeSettings(allow_hosts=["169.254.0.0/16"]))
 
 
-def test_every_resolved_address_checked_and_connection_pinned(http_route_server, tmp_path: Path,
-                                                                monkeypatch) -> None:
+def test_every_resolved_address_checked_and_connection_pinned(http_route_server, tmp_path: Path, monkeypatch) -> None:
     lookups: list[str] = []
 
     def resolver(host: str, port: int) -> list[str]:
@@ -145,8 +146,11 @@ def test_every_resolved_address_checked_and_connection_pinned(http_route_server,
     # the Host header still carries the name (so a second DNS answer cannot be swapped in).
     http_route_server.route("/p.png", Reply(body=PNG))
     lookups.clear()
-    got = fetch_photo(f"http://shop.test:{http_route_server.port}/p.png", tmp_path,
-                      IntakeSettings(allow_hosts=["shop.test"], min_long_side=16))
+    got = fetch_photo(
+        f"http://shop.test:{http_route_server.port}/p.png",
+        tmp_path,
+        IntakeSettings(allow_hosts=["shop.test"], min_long_side=16),
+    )
     assert got.width == 64 and lookups == ["shop.test"]
     assert http_route_server.requests[-1].headers["host"] == f"shop.test:{http_route_server.port}"
 
@@ -161,15 +165,16 @@ def test_address_classification() -> None:
     assert net.address_problem(ip("fc00::1")) == "private"
 
 
-def test_feed_pointing_at_private_address_refused_without_connection(http_route_server, refusing_listener,
-                                                                     tmp_path: Path) -> None:
+def test_feed_pointing_at_private_address_refused_without_connection(
+    http_route_server, refusing_listener, tmp_path: Path
+) -> None:
     """A feed served by an allowed host lists photos on a refused address: those rows are refused, the
     refused address never sees a connection, and the good photo still arrives."""
     http_route_server.route("/good.png", Reply(body=PNG, content_type="image/png"))
     feed = f"""<?xml version="1.0"?>
 <rss version="2.0" xmlns:g="http://base.google.com/ns/1.0"><channel>
 <item><g:id>OK-1</g:id><g:image_link>good.png</g:image_link></item>
-<item><g:id>EVIL-1</g:id><g:image_link>{refusing_listener.url('/steal.png')}</g:image_link></item>
+<item><g:id>EVIL-1</g:id><g:image_link>{refusing_listener.url("/steal.png")}</g:image_link></item>
 <item><g:id>EVIL-2</g:id><g:image_link>http://169.254.169.254/latest/meta-data/</g:image_link></item>
 <item><g:id>EVIL-3</g:id><g:image_link>file:///etc/passwd</g:image_link></item>
 </channel></rss>""".encode()
@@ -179,7 +184,8 @@ def test_feed_pointing_at_private_address_refused_without_connection(http_route_
     assert [r.sku for r in load.rows] == ["OK-1", "EVIL-1", "EVIL-2"]
     assert load.rows[0].image == http_route_server.url("/good.png")  # relative link joined to the feed URL
     assert [(o.sku, o.reason) for o in load.refused] == [
-        ("EVIL-3", "local photo path in a remote catalog is not allowed")]
+        ("EVIL-3", "local photo path in a remote catalog is not allowed")
+    ]
     assert fetch_photo(load.rows[0].image, tmp_path, s).width == 64
     with pytest.raises(IntakeError, match="loopback"):
         fetch_photo(load.rows[1].image, tmp_path, s)
@@ -229,10 +235,21 @@ def test_fetch_step_downloads_with_bounded_concurrency(http_route_server, tmp_pa
         urls.append(http_route_server.route(f"/{i}p.png", slow_photo))
     preset = load_presets()["social"]
     settings = RunSettings(intake=allow(http_route_server, download_concurrency=2), work_dir=str(tmp_path))
-    ctx = RunContext(run_id="r", catalog="feed", out=str(tmp_path / "out"), work_dir=str(tmp_path), settings=settings,
-                     presets={preset.name: preset})
-    states = fetch_batch([ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=url))
-                          for i, url in enumerate(urls)], ctx)
+    ctx = RunContext(
+        run_id="r",
+        catalog="feed",
+        out=str(tmp_path / "out"),
+        work_dir=str(tmp_path),
+        settings=settings,
+        presets={preset.name: preset},
+    )
+    states = fetch_batch(
+        [
+            ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=url))
+            for i, url in enumerate(urls)
+        ],
+        ctx,
+    )
     assert active["max"] == 2
     assert all(s.status is None for s in states)
     assert len({s.item.source_sha256 for s in states}) == 6  # six different photos, all fetched

@@ -14,8 +14,9 @@ from catalog_connectors import IntakeSettings, fetch_photo
 from catalog_motion.errors import IntakeError
 from tests.catalog.photo_factory import bomb_png, jpeg_bytes, marker_image, matrix_icc, png_bytes
 
-SWAPPED_RG = dict(red_xyz=(0.3851, 0.7169, 0.0971), green_xyz=(0.4361, 0.2225, 0.0139),
-                  blue_xyz=(0.1431, 0.0606, 0.7141))
+SWAPPED_RG = dict(
+    red_xyz=(0.3851, 0.7169, 0.0971), green_xyz=(0.4361, 0.2225, 0.0139), blue_xyz=(0.1431, 0.0606, 0.7141)
+)
 
 
 def _pixels(path: str) -> np.ndarray:
@@ -143,10 +144,22 @@ def test_fetch_step_gives_each_item_its_own_outcome(sample_catalog: Path, tmp_pa
     refs = ["images/tee-red.png", "images/hoodie-logo.jpg", str(tmp_path / "bad.jpg")]
     preset = load_presets()["social"]
     settings = RunSettings(intake=IntakeSettings(download_concurrency=2), work_dir=str(tmp_path / "o"))
-    ctx = RunContext(run_id="r", catalog=str(sample_catalog), out=str(tmp_path / "out"), work_dir=str(tmp_path / "o"),
-                     settings=settings, presets={preset.name: preset}, catalog_dir=str(sample_catalog.parent))
-    states = fetch_batch([ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=ref))
-                          for i, ref in enumerate(refs)], ctx)
+    ctx = RunContext(
+        run_id="r",
+        catalog=str(sample_catalog),
+        out=str(tmp_path / "out"),
+        work_dir=str(tmp_path / "o"),
+        settings=settings,
+        presets={preset.name: preset},
+        catalog_dir=str(sample_catalog.parent),
+    )
+    states = fetch_batch(
+        [
+            ItemState(item=WorkItem(sku=f"S{i}", skus=[f"S{i}"], preset=preset.name, image=ref))
+            for i, ref in enumerate(refs)
+        ],
+        ctx,
+    )
     assert [s.status for s in states] == [None, None, "invalid"]
     assert all(Path(s.item.source_path).is_file() and s.item.key for s in states[:2])
     assert states[2].reason == "not an image (content is not a recognised photo format)"

@@ -19,7 +19,12 @@ def test_sample_catalog_loads(sample_catalog: Path) -> None:
     assert len(load.rows) == 8
     first = load.rows[0]
     assert (first.sku, first.image, first.title, first.color, first.item_group_id) == (
-        "TEE-RED-S", "images/tee-red.png", "Classic cotton tee", "red", "TEE-CLASSIC")
+        "TEE-RED-S",
+        "images/tee-red.png",
+        "Classic cotton tee",
+        "red",
+        "TEE-CLASSIC",
+    )
     assert first.updated_at == "2026-11-20T09:00:00Z"
 
 
@@ -27,11 +32,11 @@ def test_bad_rows_do_not_stop_the_load(tmp_path: Path) -> None:
     csv_path = tmp_path / "cat.csv"
     csv_path.write_text(
         "sku,image,title,season,lifestyle_image,additional_images\n"
-        "A1,a.png,Alpha,SS27,life.jpg,\"x.jpg, y.jpg\"\n"
-        ",,,,,\n"                       # empty row
-        ",b.png,No sku,,,\n"            # missing sku
-        "C1,,No image,,,\n"             # missing image
-        "A1,other.png,Dup,,,\n"         # duplicate sku
+        'A1,a.png,Alpha,SS27,life.jpg,"x.jpg, y.jpg"\n'
+        ",,,,,\n"  # empty row
+        ",b.png,No sku,,,\n"  # missing sku
+        "C1,,No image,,,\n"  # missing image
+        "A1,other.png,Dup,,,\n"  # duplicate sku
         "D1,d.png,Too,many,,,extra,cells\n"
         "  E1  , e.png ,Trimmed,,,\n",
         encoding="utf-8",
@@ -54,13 +59,15 @@ def test_bad_rows_do_not_stop_the_load(tmp_path: Path) -> None:
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     import datetime as dt
 
-    table = pa.table({
-        "sku": [101, 102, None, 101],
-        "image_link": ["https://cdn.example.com/1.jpg", "2.jpg", "3.jpg", "4.jpg"],
-        "updated_at": [dt.datetime(2026, 11, 1, 8, 0), None, None, None],
-        "price": [19.5, 20.0, None, 1.0],
-        "additional_images": [["a.jpg", "b.jpg"], [], None, None],
-    })
+    table = pa.table(
+        {
+            "sku": [101, 102, None, 101],
+            "image_link": ["https://cdn.example.com/1.jpg", "2.jpg", "3.jpg", "4.jpg"],
+            "updated_at": [dt.datetime(2026, 11, 1, 8, 0), None, None, None],
+            "price": [19.5, 20.0, None, 1.0],
+            "additional_images": [["a.jpg", "b.jpg"], [], None, None],
+        }
+    )
     path = tmp_path / "catalog.data"  # content, not the extension, says Parquet
     pq.write_table(table, path)
     load = load_catalog(str(path), IntakeSettings())
@@ -68,13 +75,18 @@ def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     assert [r.sku for r in load.rows] == ["101", "102"]
     assert load.rows[0].updated_at == "2026-11-01T08:00:00"
     assert load.rows[0].extra == {"price": 19.5} and load.rows[0].additional_images == ["a.jpg", "b.jpg"]
-    assert {(o.row_index, o.reason.split(" (")[0]) for o in load.refused} == {(2, "missing sku"), (3, "duplicate sku '101'")}
+    assert {(o.row_index, o.reason.split(" (")[0]) for o in load.refused} == {
+        (2, "missing sku"),
+        (3, "duplicate sku '101'"),
+    }
 
 
 def test_tsv_merchant_columns(tmp_path: Path) -> None:
     path = tmp_path / "feed.txt"
-    path.write_text("id\ttitle\timage_link\tcolor\titem_group_id\n"
-                    "M-1\tShirt\thttps://cdn.example.com/m1.jpg\tblue\tG1\n", encoding="utf-8")
+    path.write_text(
+        "id\ttitle\timage_link\tcolor\titem_group_id\nM-1\tShirt\thttps://cdn.example.com/m1.jpg\tblue\tG1\n",
+        encoding="utf-8",
+    )
     load = load_catalog(str(path), IntakeSettings())
     assert load.kind == "merchant-tsv"
     assert load.rows[0].sku == "M-1" and load.rows[0].item_group_id == "G1" and load.rows[0].color == "blue"
@@ -121,8 +133,9 @@ def test_source_config_block(sample_catalog: Path, tmp_path: Path, shopify_fake,
     fake = shopify_fake([shopify_product(0, "https://cdn.example.com/f")], token="tok-1")
     monkeypatch.setenv("MY_SHOP_TOKEN", "tok-1")
     (tmp_path / "shop.json").write_text(
-        '{"uri": "shopify+%s", "intake": {"allow_hosts": ["127.0.0.1"], "shopify_token_env": "MY_SHOP_TOKEN"}}'
-        % fake.endpoint)
+        f'{{"uri": "shopify+{fake.endpoint}", "intake": {{"allow_hosts": ["127.0.0.1"], '
+        f'"shopify_token_env": "MY_SHOP_TOKEN"}}}}'
+    )
     load = load_catalog(str(tmp_path / "shop.json"), IntakeSettings())
     assert load.kind == "shopify" and len(load.rows) == 4
     (tmp_path / "bad.yaml").write_text("uri: x.csv\nintake: {max_bytes: -1}\n")

@@ -26,8 +26,12 @@ def _rows() -> list[CatalogRow]:
     ]
 
 
-HASHES = {"images/tee-red.png": "a" * 64, "images/hoodie.jpg": "b" * 64, "copy/hoodie-same-bytes.jpg": "b" * 64,
-          "life/hoodie.jpg": "c" * 64}
+HASHES = {
+    "images/tee-red.png": "a" * 64,
+    "images/hoodie.jpg": "b" * 64,
+    "copy/hoodie-same-bytes.jpg": "b" * 64,
+    "life/hoodie.jpg": "c" * 64,
+}
 
 
 def _plan(rows, presets, *, previous=(), full=False, ids=IDS, hashes=HASHES):
@@ -39,8 +43,17 @@ def _plan(rows, presets, *, previous=(), full=False, ids=IDS, hashes=HASHES):
     for item in items:
         standing = [by_key[(sku, item.preset)] for sku in item.skus if (sku, item.preset) in by_key]
         if key_item(item, hashes[item.image], presets[item.preset], ids[item.engine], previous=standing, full=full):
-            skipped += item_rows(item, "skipped", UNCHANGED, clip=None, qc=None, assets={}, sku_failures={},
-                                 previous=standing, timings={})
+            skipped += item_rows(
+                item,
+                "skipped",
+                UNCHANGED,
+                clip=None,
+                qc=None,
+                assets={},
+                sku_failures={},
+                previous=standing,
+                timings={},
+            )
         else:
             planned.append(item)
     return planned, skipped
@@ -48,11 +61,25 @@ def _plan(rows, presets, *, previous=(), full=False, ids=IDS, hashes=HASHES):
 
 def _published(items) -> list[ManifestRow]:
     return [
-        ManifestRow(sku=sku, preset=item.preset, status="published", key=item.key, seed=item.seed,
-                    video=f"s3://b/{sku}/{item.preset}/clip.mp4",
-                    assets=[Asset(kind="video", uri=f"s3://b/{sku}/{item.preset}/clip.mp4", size=1, sha256="0" * 64,
-                                  content_type="video/mp4")])
-        for item in items for sku in item.skus
+        ManifestRow(
+            sku=sku,
+            preset=item.preset,
+            status="published",
+            key=item.key,
+            seed=item.seed,
+            video=f"s3://b/{sku}/{item.preset}/clip.mp4",
+            assets=[
+                Asset(
+                    kind="video",
+                    uri=f"s3://b/{sku}/{item.preset}/clip.mp4",
+                    size=1,
+                    sha256="0" * 64,
+                    content_type="video/mp4",
+                )
+            ],
+        )
+        for item in items
+        for sku in item.skus
     ]
 
 
@@ -126,8 +153,10 @@ def test_changing_one_photo_replans_exactly_that_sku(presets) -> None:
 
 def test_failed_or_rejected_previous_rows_are_replanned(presets) -> None:
     first, _ = _plan(_rows(), presets)
-    previous = [r.model_copy(update={"status": "rejected"}) if r.sku == "TEE-RED-M" and r.preset == "social" else r
-                for r in _published(first)]
+    previous = [
+        r.model_copy(update={"status": "rejected"}) if r.sku == "TEE-RED-M" and r.preset == "social" else r
+        for r in _published(first)
+    ]
     planned, _ = _plan(_rows(), presets, previous=previous)
     assert [(i.preset, i.skus) for i in planned] == [("social", ["TEE-RED-S", "TEE-RED-M"])]
 
@@ -155,8 +184,8 @@ def test_fold_refusals_keeps_one_outcome_per_sku():
     from catalog_motion.types import RowOutcome
 
     refused = [
-        RowOutcome(row_index=4, sku="A", reason="duplicate sku 'A'"),      # A also has a valid row
-        RowOutcome(row_index=5, sku="B", reason="photo not found"),        # B only refused, twice
+        RowOutcome(row_index=4, sku="A", reason="duplicate sku 'A'"),  # A also has a valid row
+        RowOutcome(row_index=5, sku="B", reason="photo not found"),  # B only refused, twice
         RowOutcome(row_index=6, sku="B", reason="duplicate sku 'B'"),
         RowOutcome(row_index=7, sku=None, reason="empty row"),
         RowOutcome(row_index=8, sku=None, reason="empty row"),

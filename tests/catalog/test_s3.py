@@ -18,18 +18,26 @@ def s3_settings(s3_server) -> IntakeSettings:
 
 
 def test_catalog_file_in_s3_with_relative_photos(s3_client, s3_bucket, s3_settings, tmp_path: Path) -> None:
-    s3_client.put_object(Bucket=s3_bucket, Key="brand/cat.csv",
-                         Body=b"sku,image,title\nA,photos/a.png,Alpha\nB,s3://%b/brand/photos/b.jpg,Beta\n"
-                         .replace(b"%b", s3_bucket.encode()) + b"C,/etc/passwd,Nope\nD,../../x.png,Escapes\n")
+    s3_client.put_object(
+        Bucket=s3_bucket,
+        Key="brand/cat.csv",
+        Body=b"sku,image,title\nA,photos/a.png,Alpha\nB,s3://%b/brand/photos/b.jpg,Beta\n".replace(
+            b"%b", s3_bucket.encode()
+        )
+        + b"C,/etc/passwd,Nope\nD,../../x.png,Escapes\n",
+    )
     s3_client.put_object(Bucket=s3_bucket, Key="brand/photos/a.png", Body=png_bytes(marker_image()))
     s3_client.put_object(Bucket=s3_bucket, Key="brand/photos/b.jpg", Body=jpeg_bytes(marker_image()))
     load = load_catalog(f"s3://{s3_bucket}/brand/cat.csv", s3_settings)
     assert load.kind == "csv" and load.base_dir is None
     assert [(r.sku, r.image) for r in load.rows] == [
-        ("A", f"s3://{s3_bucket}/brand/photos/a.png"), ("B", f"s3://{s3_bucket}/brand/photos/b.jpg")]
+        ("A", f"s3://{s3_bucket}/brand/photos/a.png"),
+        ("B", f"s3://{s3_bucket}/brand/photos/b.jpg"),
+    ]
     assert {o.sku: o.reason for o in load.refused} == {
         "C": "local photo path in a remote catalog is not allowed",
-        "D": "relative photo path escapes the catalog's bucket"}
+        "D": "relative photo path escapes the catalog's bucket",
+    }
     a, b = (fetch_photo(r.image, tmp_path, s3_settings) for r in load.rows)
     assert a.source_format == "PNG" and b.source_format == "JPEG" and a.width == 60
 
@@ -45,7 +53,9 @@ def test_s3_photo_errors(s3_client, s3_bucket, s3_settings, tmp_path: Path) -> N
     with pytest.raises(IntakeError, match="not an image"):
         fetch_photo(f"s3://{s3_bucket}/fake.jpg", tmp_path, s3_settings)
     with pytest.raises(IntakeError, match="scheme 's3' is not allowed"):
-        fetch_photo(f"s3://{s3_bucket}/big.png", tmp_path, s3_settings.model_copy(update={"allowed_schemes": ["https"]}))
+        fetch_photo(
+            f"s3://{s3_bucket}/big.png", tmp_path, s3_settings.model_copy(update={"allowed_schemes": ["https"]})
+        )
     assert [p for p in tmp_path.iterdir()] == []  # temp downloads cleaned up
 
 
@@ -82,6 +92,13 @@ def test_s3_prefix_folder_with_sidecars(s3_client, s3_bucket, s3_settings) -> No
 def test_local_folder_source(sample_catalog: Path) -> None:
     load = load_catalog(str(sample_catalog.parent / "images"))
     assert load.kind == "folder" and load.base_dir == str((sample_catalog.parent / "images").resolve())
-    assert [r.sku for r in load.rows] == ["dress-print", "hoodie-logo", "jeans-denim", "scarf-knit", "tee-navy",
-                                         "tee-red", "tote-tan"]
+    assert [r.sku for r in load.rows] == [
+        "dress-print",
+        "hoodie-logo",
+        "jeans-denim",
+        "scarf-knit",
+        "tee-navy",
+        "tee-red",
+        "tote-tan",
+    ]
     assert load.rows[0].image == "dress-print.png"

@@ -93,12 +93,17 @@ def test_unknown_photo_is_refused(tmp_path: Path) -> None:
 
 def test_script_draws_catalog(tmp_path: Path) -> None:
     out = tmp_path / "cat"
-    result = subprocess.run([sys.executable, str(REPO / "scripts/draw_sample_catalog.py"), str(out),
-                             "--size", "160x200"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts/draw_sample_catalog.py"), str(out), "--size", "160x200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert (out / "catalog.csv").is_file() and len(list((out / "images").iterdir())) >= 6
-    bad = subprocess.run([sys.executable, str(REPO / "scripts/draw_sample_catalog.py")], capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "scripts/draw_sample_catalog.py")], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "usage" in bad.stderr
     with Image.open(out / "images/tee-red.png") as im:
         assert im.size == (160, 200)

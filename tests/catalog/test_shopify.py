@@ -24,10 +24,10 @@ def _source(fake) -> str:
 
 def test_products_variants_media_with_pagination(shopify_fake, monkeypatch) -> None:
     products = [shopify_product(i, "https://cdn.shopify.example/files") for i in range(5)]
-    products[4]["variants"]["nodes"][0]["sku"] = ""              # a variant with no SKU
-    products[3]["variants"]["nodes"][1]["sku"] = "P0-RED-S"       # a SKU repeated across products
+    products[4]["variants"]["nodes"][0]["sku"] = ""  # a variant with no SKU
+    products[3]["variants"]["nodes"][1]["sku"] = "P0-RED-S"  # a SKU repeated across products
     for v in products[2]["variants"]["nodes"]:
-        v["media"] = {"nodes": []}                                # variant without media: product image
+        v["media"] = {"nodes": []}  # variant without media: product image
     fake = shopify_fake(products, token=TOKEN)
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", TOKEN)
     load = load_catalog(_source(fake), _settings())
@@ -49,8 +49,9 @@ def test_products_variants_media_with_pagination(shopify_fake, monkeypatch) -> N
 
 def test_throttled_and_429_are_waited_out(shopify_fake, monkeypatch) -> None:
     products = [shopify_product(i, "https://cdn.shopify.example/f") for i in range(3)]
-    fake = shopify_fake(products, token=TOKEN, throttle_first=1, status_429_first=1, retry_after="1",
-                        restore_rate=100.0)
+    fake = shopify_fake(
+        products, token=TOKEN, throttle_first=1, status_429_first=1, retry_after="1", restore_rate=100.0
+    )
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", TOKEN)
     settings = _settings()
     client = ShopifyClient(endpoint_for(_source(fake), settings), TOKEN, settings)
@@ -94,8 +95,10 @@ def test_token_never_leaks(shopify_fake, monkeypatch, caplog) -> None:
 
 def test_shopify_endpoint_guarded_and_named() -> None:
     settings = IntakeSettings()
-    assert endpoint_for("shopify://my-shop.myshopify.com", settings) == \
-        "https://my-shop.myshopify.com/admin/api/2025-10/graphql.json"
+    assert (
+        endpoint_for("shopify://my-shop.myshopify.com", settings)
+        == "https://my-shop.myshopify.com/admin/api/2025-10/graphql.json"
+    )
     with pytest.raises(IntakeError, match="needs a store"):
         endpoint_for("shopify://", settings)
     with pytest.raises(IntakeError, match="loopback"):

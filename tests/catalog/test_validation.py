@@ -33,8 +33,9 @@ def test_bad_rows_quarantined_with_expectation_named(tmp_path: Path) -> None:
         CatalogRow(row_index=8, sku="LIFE-1", image="f.png", lifestyle_image="javascript:alert(1)"),
         CatalogRow(row_index=9, sku="OK-2", image="s3://bucket-name/k/ok.png"),
     ]
-    load = CatalogLoad(source="hand-built", kind="csv", rows=rows,
-                       refused=[RowOutcome(row_index=10, sku=None, reason="missing sku")])
+    load = CatalogLoad(
+        source="hand-built", kind="csv", rows=rows, refused=[RowOutcome(row_index=10, sku=None, reason="missing sku")]
+    )
     checked = validate_catalog(load, tmp_path / "docs")
     assert [r.sku for r in checked.rows] == ["OK-1", "OK-2"]
     reasons = {o.row_index: o.reason for o in checked.refused}

@@ -17,8 +17,14 @@ LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 def _lint(root: Path) -> subprocess.CompletedProcess:
     # The tree under `root` comes first on the path, ahead of the editable install of this checkout.
     env = {**os.environ, "PYTHONPATH": str(root)}
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"], cwd=root,
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(root / "pyproject.toml"), "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_tree_keeps_the_import_contract() -> None:

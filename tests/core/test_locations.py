@@ -4,7 +4,6 @@ settings-file paths against the settings file's folder; URIs and hub ids are lef
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -60,9 +59,8 @@ def test_run_settings_resolve_command_line_paths_against_the_current_folder(tmp_
 
 def test_run_step_names_the_step_and_the_place_in_words(tmp_path):
     target = tmp_path / "docs"
-    with pytest.raises(StepError) as caught:
-        with run_step("writing the Data Docs at", str(target)):
-            raise NotADirectoryError(20, "Not a directory", str(target))
+    with pytest.raises(StepError) as caught, run_step("writing the Data Docs at", str(target)):
+        raise NotADirectoryError(20, "Not a directory", str(target))
     assert str(caught.value) == f"writing the Data Docs at {target} failed: not a directory"
     assert isinstance(caught.value.__cause__, NotADirectoryError)  # kept for --debug
     assert describe_exception(ValueError("base_directory must be absolute")) == "base_directory must be absolute"

@@ -48,8 +48,7 @@ def test_convert_raw_master_to_compact_lossless(tmp_path):
     # photo-like content (smooth shading, a little grain) compresses losslessly; pure noise would not
     yy, xx = np.mgrid[0:90, 0:120]
     grain = np.random.default_rng(1).integers(0, 3, (90, 120, 1))
-    frames = [np.clip(np.stack([xx + t, yy * 2, xx + yy], axis=-1) + grain, 0, 255).astype(np.uint8)
-              for t in range(8)]
+    frames = [np.clip(np.stack([xx + t, yy * 2, xx + yy], axis=-1) + grain, 0, 255).astype(np.uint8) for t in range(8)]
     raw = write_master(frames, tmp_path / "raw.nut", fps=24)
     compact = convert_master(raw, tmp_path / "copy.mkv")
     assert probe(compact).codec == "h264"

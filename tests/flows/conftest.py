@@ -12,12 +12,21 @@ import yaml
 SMALL_PRESETS = {
     "presets": {
         "product-page": {
-            "aspect": "4:5", "width": 216, "height": 270, "duration_s": 1.0, "fps": 12, "loop": True,
+            "aspect": "4:5",
+            "width": 216,
+            "height": 270,
+            "duration_s": 1.0,
+            "fps": 12,
+            "loop": True,
             "motion": {"path": "breathing", "amount": 0.25, "focus": "subject"},
             "encodings": [{"format": "mp4-h264", "crf": 23, "preset": "veryfast"}, {"format": "poster-jpeg"}],
         },
         "close-up": {
-            "aspect": "1:1", "width": 216, "height": 216, "duration_s": 1.0, "fps": 12,
+            "aspect": "1:1",
+            "width": 216,
+            "height": 216,
+            "duration_s": 1.0,
+            "fps": 12,
             "motion": {"path": "push_in", "amount": 0.35, "focus": "detail"},
             "encodings": [{"format": "mp4-h264", "crf": 23, "preset": "veryfast"}, {"format": "poster-jpeg"}],
         },

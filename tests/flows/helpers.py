@@ -34,7 +34,8 @@ def task_runs(flow_run_id: Any, *, expect_at_least: int = 1, timeout_s: float = 
     with get_client(sync_client=True) as client:
         while True:
             runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200,
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                limit=200,
                 sort=TaskRunSort.EXPECTED_START_TIME_ASC,
             )
             settled = runs and all(r.state is not None and r.state.is_final() for r in runs)
@@ -80,8 +81,9 @@ FLOW_TASK_RUNS = 6
 write manifest, write QC table, validate QC table."""
 
 
-def assert_runner_completed_catalog(summary: dict[str, Any], flow_run_id: Any, out: Path, catalog: Path,
-                                    runner: str) -> list[Any]:
+def assert_runner_completed_catalog(
+    summary: dict[str, Any], flow_run_id: Any, out: Path, catalog: Path, runner: str
+) -> list[Any]:
     """A run on another task runner: every (sku, preset) accounted for, every stage task run completed on
     the server, and the stages ran in worker processes other than this one. Returns the stage task runs."""
     import os

@@ -43,9 +43,11 @@ def test_rejection_rate_event_notifies_webhook(prefect_api, flows_webhook):
     url, received = flows_webhook
     names = ops.apply_automations(prefect_api.env, webhook_url=url)
     assert "catalog-motion rejection rate high" in names
-    emit_event(event="catalog.run.rejection-rate-high",
-               resource={"prefect.resource.id": "catalog-motion.run.test-run", "prefect.resource.name": "test-run"},
-               payload={"rejection_rate": 0.5, "threshold": 0.2, "counts": {"rejected": 3, "published": 3}})
+    emit_event(
+        event="catalog.run.rejection-rate-high",
+        resource={"prefect.resource.id": "catalog-motion.run.test-run", "prefect.resource.name": "test-run"},
+        payload={"rejection_rate": 0.5, "threshold": 0.2, "counts": {"rejected": 3, "published": 3}},
+    )
     flush_prefect_clients()
     deadline = time.monotonic() + 60
     while not received and time.monotonic() < deadline:

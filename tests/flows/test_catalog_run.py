@@ -43,8 +43,9 @@ def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_cata
     # what the server recorded: a completed flow run and completed task runs of every stage
     assert flow_run(flow_run_id).state.is_completed()
     runs = task_runs(flow_run_id, expect_at_least=summary["task_runs"] + FLOW_TASK_RUNS)
-    names = Counter(r.name.split(" [")[0].rsplit("-", 1)[0] if "[" not in r.name else r.name.split(" [")[0]
-                    for r in runs)
+    names = Counter(
+        r.name.split(" [")[0].rsplit("-", 1)[0] if "[" not in r.name else r.name.split(" [")[0] for r in runs
+    )
     for stage in ("load", "previous", "fetch", "generate", "check", "write"):
         assert any(name.startswith(stage) for name in names), (stage, names)
     assert all(r.state.is_completed() for r in runs), [(r.name, r.state.type) for r in runs]
@@ -53,8 +54,13 @@ def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_cata
     assert all("generation" in r.tags and "engine:camera" in r.tags for r in generate_runs)
 
     keys = {a.key for a in artifacts(flow_run_id)}
-    assert {"catalog-run-summary", "catalog-run-failures", "catalog-run-links", "catalog-run-progress",
-            "catalog-run-qc-validation"} <= keys
+    assert {
+        "catalog-run-summary",
+        "catalog-run-failures",
+        "catalog-run-links",
+        "catalog-run-progress",
+        "catalog-run-qc-validation",
+    } <= keys
     _assert_qc_outputs(out, summary, rows, runs, artifacts(flow_run_id))
 
     # second run over unchanged inputs: published items are skipped, nothing regenerated for them
@@ -80,11 +86,24 @@ def _assert_qc_outputs(out, summary, rows, runs, arts):
     # one row per checked attempt: items are (photo, preset) pairs, identified by their content key
     attempts = {(r.key, r.preset): r.attempts for r in rows}
     assert len(table) == sum(attempts.values()) == summary["qc_rows"]
-    assert {"sku", "skus", "preset", "attempt", "engine", "seed", "key", "passed", "failed_checks", "reasons",
-            "curve_drift", *CORE_SCORES} <= set(table.columns)
+    assert {
+        "sku",
+        "skus",
+        "preset",
+        "attempt",
+        "engine",
+        "seed",
+        "key",
+        "passed",
+        "failed_checks",
+        "reasons",
+        "curve_drift",
+        *CORE_SCORES,
+    } <= set(table.columns)
     assert table[list(CORE_SCORES)].notna().all().all()
-    assert sorted(zip(table["key"], table["preset"], table["attempt"])) == sorted(
-        (key, preset, n) for (key, preset), count in attempts.items() for n in range(count))
+    assert sorted(zip(table["key"], table["preset"], table["attempt"], strict=True)) == sorted(
+        (key, preset, n) for (key, preset), count in attempts.items() for n in range(count)
+    )
     # the GX QC suite passed: its task completed, its Data Docs exist and the summary says so
     qc_runs = [r for r in runs if r.name.startswith("validate-qc-table")]
     assert len(qc_runs) == 1 and qc_runs[0].state.is_completed()
@@ -102,7 +121,9 @@ def _assert_qc_outputs(out, summary, rows, runs, arts):
         assert len(strips) == len(curves) == 1
         assert strips[0].relative_to(page.parent).as_posix() in html
     # the catalog's Data Docs live under the run and the links artifact points at them and the QC outputs
-    assert Path(summary["catalog_docs"]).is_file() and run_dir.resolve() in Path(summary["catalog_docs"]).resolve().parents
+    assert (
+        Path(summary["catalog_docs"]).is_file() and run_dir.resolve() in Path(summary["catalog_docs"]).resolve().parents
+    )
     links = next(a for a in arts if a.key == "catalog-run-links").data
     assert "qc.parquet" in links and "qc-report" in links and "catalog-docs" in links
 
@@ -153,8 +174,9 @@ def test_ask_for_less_then_reject_to_review_queue(prefect_api, flows_catalog, tm
 
 def test_bad_rows_become_invalid_and_good_rows_publish(prefect_api, flows_bad_catalog, flows_presets_file, tmp_path):
     out = tmp_path / "out"
-    summary, _ = run_flow(catalog=str(flows_bad_catalog), out=str(out), presets_file=str(flows_presets_file),
-                          presets=["product-page"])
+    summary, _ = run_flow(
+        catalog=str(flows_bad_catalog), out=str(out), presets_file=str(flows_presets_file), presets=["product-page"]
+    )
     rows = manifest_rows(out, summary["run_id"])
     by_status = Counter(r.status for r in rows)
     invalid = [r for r in rows if r.status == "invalid"]
@@ -179,8 +201,9 @@ def test_catalog_row_failing_an_expectation_ends_invalid(prefect_api, flows_cata
     rows.append({"sku": "LONG-TITLE", "image": rows[0]["image"], "title": "x" * 200})
     write_catalog(flows_catalog, rows)
     out = tmp_path / "out"
-    summary, _ = run_flow(catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file),
-                          presets=["product-page"])
+    summary, _ = run_flow(
+        catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file), presets=["product-page"]
+    )
     result = {r.sku: r for r in manifest_rows(out, summary["run_id"])}
     assert result["LONG-TITLE"].status == "invalid"
     assert "expect_column_value_lengths_to_be_between(title)" in result["LONG-TITLE"].reason
@@ -189,14 +212,16 @@ def test_catalog_row_failing_an_expectation_ends_invalid(prefect_api, flows_cata
 
 
 def test_incremental_changed_photo_regenerates_only_its_items_and_full_forces(
-        prefect_api, flows_catalog, flows_presets_file, tmp_path):
+    prefect_api, flows_catalog, flows_presets_file, tmp_path
+):
     """Planning (catalog_motion/planning.py) keys items by photo content: unchanged → skipped; a changed
     photo → exactly its SKU's items regenerated; full=True → everything regenerated."""
     from PIL import Image, ImageOps
 
     out = tmp_path / "out"
-    params = dict(catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file),
-                  presets=["product-page"])
+    params = dict(
+        catalog=str(flows_catalog), out=str(out), presets_file=str(flows_presets_file), presets=["product-page"]
+    )
     first, _ = run_flow(**params)
     rows1 = {r.sku: r for r in manifest_rows(out, first["run_id"])}
     assert all(r.status == "published" for r in rows1.values()), [(r.sku, r.reason) for r in rows1.values()]

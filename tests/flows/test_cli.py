@@ -16,16 +16,34 @@ CLI = [sys.executable, "-m", "flows.cli"]
 def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     base["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
-                          cwd=Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**base, **(env or {})},
+        cwd=Path(__file__).resolve().parents[2],
+    )
 
 
 def test_cli_run_default_local_server(flows_catalog, flows_presets_file, tmp_path):
     """No PREFECT_API_URL: the CLI starts a private server, shows progress and a summary, stays quiet."""
     out = tmp_path / "out"
     home = tmp_path / "home"
-    result = _run(["run", "--catalog", str(flows_catalog), "--presets", "product-page", "--out", str(out),
-                   "--presets-file", str(flows_presets_file)], env={"HOME": str(home)})
+    result = _run(
+        [
+            "run",
+            "--catalog",
+            str(flows_catalog),
+            "--presets",
+            "product-page",
+            "--out",
+            str(out),
+            "--presets-file",
+            str(flows_presets_file),
+        ],
+        env={"HOME": str(home)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert "telemetry" not in (result.stderr + result.stdout).lower()
@@ -65,8 +83,11 @@ def test_cli_unreadable_catalog_one_line(prefect_server_env, tmp_path):
     """A catalog file that exists but is not a catalog fails inside the flow: still one line, exit 2."""
     junk = tmp_path / "catalog.csv"
     junk.write_bytes(b"\x00\x01\x02 not a catalog")
-    result = _run(["run", "--catalog", str(junk), "--out", str(tmp_path / "out")],
-                  env={"PREFECT_API_URL": prefect_server_env["PREFECT_API_URL"]}, timeout=120)
+    result = _run(
+        ["run", "--catalog", str(junk), "--out", str(tmp_path / "out")],
+        env={"PREFECT_API_URL": prefect_server_env["PREFECT_API_URL"]},
+        timeout=120,
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-2000:]

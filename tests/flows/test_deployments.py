@@ -35,7 +35,8 @@ def _flow_runs(deployment_name: str):
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
             deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment_name])),
-            sort=FlowRunSort.START_TIME_DESC, limit=50,
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=50,
         )
 
 
@@ -47,7 +48,8 @@ def _children(parent_flow_run_id):
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_flow_run_id])),
-            sort=FlowRunSort.START_TIME_DESC, limit=10,
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=10,
         )
 
 
@@ -65,8 +67,14 @@ def flows_deployed(prefect_api, small_sample_catalog, tmp_path_factory):
     out = root / "out"
     env = {**prefect_api.env, **ops.deployment_env(str(catalog), str(out), str(settings))}
     ops.setup(env)
-    state = {"env": env, "catalog": catalog, "out": out, "root": root, "server": prefect_api,
-             "worker": ops.start_worker(env, log_path=root / "worker.log")}
+    state = {
+        "env": env,
+        "catalog": catalog,
+        "out": out,
+        "root": root,
+        "server": prefect_api,
+        "worker": ops.start_worker(env, log_path=root / "worker.log"),
+    }
     try:
         yield state
     finally:
@@ -103,7 +111,7 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
 
     from flows.ingest import emit_ingested
 
-    env, catalog, out = flows_deployed["env"], flows_deployed["catalog"], flows_deployed["out"]
+    catalog, out = flows_deployed["catalog"], flows_deployed["out"]
     nightly = run_deployment("catalog-run/nightly-catalog", timeout=300)
     assert nightly.state.is_completed(), nightly.state
     assert nightly.name.startswith("catalog-") and time.strftime("%Y-%m-%d") in nightly.name
@@ -113,8 +121,12 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
     assert all(r["status"] == "published" for r in latest["rows"]), latest["rows"]
 
     # the run's page in the Prefect UI, headless
-    shot = browser.screenshot(f"{flows_deployed['server'].ui_url}/runs/flow-run/{nightly.id}",
-                              tmp_path / "nightly-run.png", size=(1400, 1000), budget_ms=25000)
+    shot = browser.screenshot(
+        f"{flows_deployed['server'].ui_url}/runs/flow-run/{nightly.id}",
+        tmp_path / "nightly-run.png",
+        size=(1400, 1000),
+        budget_ms=25000,
+    )
     with Image.open(shot) as image:
         gray = ImageOps.grayscale(image)
         lo, hi = gray.getextrema()
@@ -137,8 +149,11 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
     time.sleep(1.0)
     emit_ingested(new[1:], catalog=str(catalog))
 
-    runs = _wait(lambda: [fr for fr in _flow_runs("on-ingest") if fr.id not in before and fr.state.is_final()],
-                 180, "the on-ingest run to finish")
+    runs = _wait(
+        lambda: [fr for fr in _flow_runs("on-ingest") if fr.id not in before and fr.state.is_final()],
+        180,
+        "the on-ingest run to finish",
+    )
     time.sleep(5)  # a second (wrong) firing would have been created by now
     runs = [fr for fr in _flow_runs("on-ingest") if fr.id not in before]
     assert len(runs) == 1, [(fr.name, fr.state.type) for fr in runs]
@@ -203,12 +218,20 @@ def test_worker_killed_during_generation_then_resume(flows_deployed, tmp_path):
     presets.write_text(yaml.safe_dump(spec))
     log = root / "generated.log"
     settings = root / "settings.yaml"
-    settings.write_text(yaml.safe_dump({
-        "presets_file": str(presets),
-        "engines": {"slow": {"sleep_s": 1.5, "log": str(log)}},
-        "orchestration": {"batch_size": 1, "max_workers": 1, "max_inflight_batches": 1,
-                          "plugins": ["tests.flows.engines"]},
-    }))
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "presets_file": str(presets),
+                "engines": {"slow": {"sleep_s": 1.5, "log": str(log)}},
+                "orchestration": {
+                    "batch_size": 1,
+                    "max_workers": 1,
+                    "max_inflight_batches": 1,
+                    "plugins": ["tests.flows.engines"],
+                },
+            }
+        )
+    )
     out = root / "out"
     params = {"catalog": str(catalog), "out": str(out), "settings_file": str(settings)}
     n_items = 2 * 4  # 4 distinct photos (TEE-RED-S/-M share one) x 2 presets
@@ -233,7 +256,7 @@ def test_worker_killed_during_generation_then_resume(flows_deployed, tmp_path):
     second = run_deployment("catalog-run/nightly-catalog", parameters=params, timeout=300)
     assert second.state.is_completed(), second.state
 
-    after = _generated(log)[len(before_kill):]
+    after = _generated(log)[len(before_kill) :]
     # nothing that had finished before the kill was generated again
     assert not set(after) & {(s, p) for s, p in finished_items if s != "TEE-RED-M"}
     manifest = json.loads((out / "latest" / "manifest.json").read_text())

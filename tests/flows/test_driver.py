@@ -72,8 +72,12 @@ def _run(n: int, *, slots, window: int, regenerate_once=frozenset()):
     pool = ThreadPoolExecutor(max_workers=1)
     done: list[Batch] = []
     tasks = stages.tasks()
-    driver = BatchDriver(lambda batch: pool.submit(tasks[batch.stage], batch.states, None, batch.label),
-                         window=window, on_batch_done=done.append, slots=slots)
+    driver = BatchDriver(
+        lambda batch: pool.submit(tasks[batch.stage], batch.states, None, batch.label),
+        window=window,
+        on_batch_done=done.append,
+        slots=slots,
+    )
     driver.run(_batches(n))
     pool.shutdown()
     return stages, done, driver

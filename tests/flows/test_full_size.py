@@ -25,7 +25,12 @@ def test_full_size_presets_on_two_skus(prefect_api, sample_catalog, tmp_path):
     for row in published:
         preset = presets[row.preset]
         facts = probe(row.video)
-        assert (facts.codec, facts.pix_fmt, facts.width, facts.height) == ("h264", "yuv420p", preset.width, preset.height)
+        assert (facts.codec, facts.pix_fmt, facts.width, facts.height) == (
+            "h264",
+            "yuv420p",
+            preset.width,
+            preset.height,
+        )
         assert float(facts.fps) == preset.fps and not facts.has_audio
         assert abs(facts.duration_s - preset.duration_s) <= 1.0 / preset.fps + 1e-6
         atoms = mp4_top_level_atoms(row.video)

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from catalog_motion.errors import EngineError, TransientError
+from catalog_motion.planning import plan_items, seed_for
 from catalog_motion.presets import load_presets
 from catalog_motion.types import CatalogRow, ManifestRow, QCReport, RowOutcome, WorkItem
-from catalog_motion.planning import plan_items, seed_for
 from pipeline.batching import batch_states
 from pipeline.calls import backoff_delays
 from pipeline.driver import next_stage
@@ -100,8 +100,10 @@ def test_next_stage_control_flow(presets):
 def test_rows_one_per_sku_and_counts(presets):
     state = _state(presets).finish("failed", "generation failed: boom")
     rows = state_rows(state)
-    assert [(r.sku, r.status, r.reason) for r in rows] == [("A", "failed", "generation failed: boom"),
-                                                           ("A2", "failed", "generation failed: boom")]
+    assert [(r.sku, r.status, r.reason) for r in rows] == [
+        ("A", "failed", "generation failed: boom"),
+        ("A2", "failed", "generation failed: boom"),
+    ]
     refused = invalid_rows([RowOutcome(row_index=4, sku=None, reason="empty row")], list(presets.values()))
     assert len(refused) == len(presets) and all(r.status == "invalid" and r.sku == "<row 4>" for r in refused)
     tally = RunTally(limit=10)
@@ -118,8 +120,10 @@ def test_rows_one_per_sku_and_counts(presets):
 
 
 def test_partial_runs_carry_untouched_rows():
-    previous = [ManifestRow(sku="A", preset="p", status="published", video="v"),
-                ManifestRow(sku="B", preset="p", status="rejected", reason="drift")]
+    previous = [
+        ManifestRow(sku="A", preset="p", status="published", video="v"),
+        ManifestRow(sku="B", preset="p", status="rejected", reason="drift"),
+    ]
     now = [ManifestRow(sku="A", preset="p", status="published", video="v2")]
     carried = carry_unselected(previous, now)
     assert [(r.sku, r.status) for r in carried] == [("B", "rejected")]

@@ -35,8 +35,20 @@ def relative_run(small_sample_catalog: Path, tmp_path_factory: pytest.TempPathFa
     (cwd / "presets.yaml").write_text(yaml.safe_dump(SMALL_PRESETS), encoding="utf-8")
     (cwd / "conf").mkdir()
     (cwd / "conf" / "settings.yaml").write_text("work_dir: scratch\n", encoding="utf-8")
-    result = _cli(["run", "--catalog", "catalog/catalog.csv", "--out", "out", "--presets-file", "presets.yaml",
-                   "--config", "conf/settings.yaml"], cwd)
+    result = _cli(
+        [
+            "run",
+            "--catalog",
+            "catalog/catalog.csv",
+            "--out",
+            "out",
+            "--presets-file",
+            "presets.yaml",
+            "--config",
+            "conf/settings.yaml",
+        ],
+        cwd,
+    )
     return {"cwd": cwd, "result": result}
 
 
@@ -66,8 +78,22 @@ def test_qc_and_manifest_commands_take_relative_paths(relative_run):
     with open(cwd / "catalog" / "catalog.csv", newline="", encoding="utf-8") as handle:
         image = next(r["image"] for r in csv.DictReader(handle) if r["sku"] == row["sku"])
     photo = Path("catalog") / image  # the clip's own source photo, relative to the cwd
-    qc = _cli(["qc", "--source", str(photo), "--video", str(rel_video), "--preset", "product-page",
-               "--presets-file", "presets.yaml", "--json"], cwd, timeout=120)
+    qc = _cli(
+        [
+            "qc",
+            "--source",
+            str(photo),
+            "--video",
+            str(rel_video),
+            "--preset",
+            "product-page",
+            "--presets-file",
+            "presets.yaml",
+            "--json",
+        ],
+        cwd,
+        timeout=120,
+    )
     assert qc.returncode in (0, 1), qc.stderr[-2000:]
     verdict = json.loads(qc.stdout)
     assert set(verdict) >= {"passed", "scores", "reasons"} and "drift" in verdict["scores"]
@@ -96,8 +122,17 @@ def test_failed_run_says_what_failed_where_in_one_line(small_sample_catalog, tmp
     (tmp_path / "presets.yaml").write_text(yaml.safe_dump(SMALL_PRESETS), encoding="utf-8")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "runs").write_text("not a folder", encoding="utf-8")
-    args = ["run", "--catalog", "catalog/catalog.csv", "--out", "out", "--presets-file", "presets.yaml",
-            "--presets", "product-page"]
+    args = [
+        "run",
+        "--catalog",
+        "catalog/catalog.csv",
+        "--out",
+        "out",
+        "--presets-file",
+        "presets.yaml",
+        "--presets",
+        "product-page",
+    ]
     result = _cli(args, tmp_path, timeout=180)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -21,15 +21,25 @@ def test_ray_local_instance_runs_stage_tasks_with_stage_resources(prefect_api, f
     presets_file.write_text(yaml.safe_dump(presets), encoding="utf-8")
     log = tmp_path / "generate-resources.jsonl"
     settings = tmp_path / "settings.yaml"
-    settings.write_text(yaml.safe_dump({
-        "engines": {"ray-probe": {"log": str(log)}},
-        "orchestration": {"task_runner": "ray", "max_workers": 2, "batch_size": 1, "plugins": ["tests.flows.ray_probe"],
-                          # each generate task takes both CPUs of the local instance; other stages 1 (Ray's default)
-                          "ray_remote_options": {"generate": {"num_cpus": 2}}},
-    }))
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "engines": {"ray-probe": {"log": str(log)}},
+                "orchestration": {
+                    "task_runner": "ray",
+                    "max_workers": 2,
+                    "batch_size": 1,
+                    "plugins": ["tests.flows.ray_probe"],
+                    # each generate task takes both CPUs of the local instance; other stages 1 (Ray's default)
+                    "ray_remote_options": {"generate": {"num_cpus": 2}},
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
-    summary, flow_run_id = run_flow(catalog=str(flows_catalog), out=str(out), presets_file=str(presets_file),
-                                    settings_file=str(settings))
+    summary, flow_run_id = run_flow(
+        catalog=str(flows_catalog), out=str(out), presets_file=str(presets_file), settings_file=str(settings)
+    )
     stage_runs = assert_runner_completed_catalog(summary, flow_run_id, out, flows_catalog, "ray")
     # every generate task ran with the resources its stage asked for
     generated = [json.loads(line) for line in log.read_text().splitlines()]
@@ -43,8 +53,9 @@ def test_ray_remote_options_without_the_ray_runner_is_a_config_error(tmp_path):
     with pytest.raises(ValueError, match="apply only to task_runner 'ray'"):
         OrchestrationSettings(task_runner="threads", ray_remote_options={"generate": {"num_gpus": 1}})
     bad = tmp_path / "settings.yaml"
-    bad.write_text(yaml.safe_dump({"orchestration": {"task_runner": "ray",
-                                                     "ray_remote_options": {"encode": {"num_gpus": 1}}}}))
+    bad.write_text(
+        yaml.safe_dump({"orchestration": {"task_runner": "ray", "ray_remote_options": {"encode": {"num_gpus": 1}}}})
+    )
     with pytest.raises(ConfigError) as caught:
         load_settings(bad)
     assert "\n" not in str(caught.value) and "ray_remote_options" in str(caught.value)

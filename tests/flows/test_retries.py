@@ -27,8 +27,9 @@ def test_transient_retried_permanent_recorded(prefect_api, flows_catalog, tmp_pa
     engines.CALLS.update(flaky_batches=0, broken_items=0)
     out = tmp_path / "out"
 
-    summary, flow_run_id = run_flow(catalog=str(flows_catalog), out=str(out), presets_file=str(presets_file),
-                                    settings_file=str(settings))
+    summary, flow_run_id = run_flow(
+        catalog=str(flows_catalog), out=str(out), presets_file=str(presets_file), settings_file=str(settings)
+    )
     rows = manifest_rows(out, summary["run_id"])
     flaky = [r for r in rows if r.preset == "flaky-page"]
     broken = [r for r in rows if r.preset == "broken-page"]

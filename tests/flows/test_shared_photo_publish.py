@@ -11,10 +11,10 @@ from PIL import Image
 from catalog_motion.presets import load_presets
 from catalog_motion.settings import RunSettings
 from catalog_motion.types import ManifestRow, WorkItem
-from quality.synthetic import draw_garment_photo
 from pipeline.recording import state_rows
 from pipeline.state import ItemState, RunContext
 from pipeline.steps import check_batch, fetch_batch, generate_batch, publish_batch
+from quality.synthetic import draw_garment_photo
 from tests.flows.conftest import SMALL_PRESETS
 
 
@@ -31,8 +31,14 @@ def _run_item(tmp_path: Path, skus: list[str], blocked: list[str]) -> tuple[Item
     for sku in blocked:
         (out / sku).write_text("a file where the SKU's folder should go")
     settings = RunSettings(work_dir=str(tmp_path / "work"), sink={"uri": str(out)}, orchestration={"retries": 0})
-    ctx = RunContext(run_id="r1", catalog="catalog.csv", out=str(out), work_dir=settings.work_dir,
-                     settings=settings, presets={preset.name: preset})
+    ctx = RunContext(
+        run_id="r1",
+        catalog="catalog.csv",
+        out=str(out),
+        work_dir=settings.work_dir,
+        settings=settings,
+        presets={preset.name: preset},
+    )
     states = [ItemState(item=WorkItem(sku=skus[0], skus=skus, preset=preset.name, image=str(photo), seed=7))]
     for stage in (fetch_batch, generate_batch, check_batch):
         states = stage(states, ctx)

@@ -7,9 +7,9 @@ import gc
 from collections import Counter
 
 from catalog_motion.invariants import check_run_invariants
+from catalog_motion.planning import plan_items
 from catalog_motion.presets import load_presets
 from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome, WorkItem
-from catalog_motion.planning import plan_items
 from pipeline.batching import batch_states
 from pipeline.journal import RunJournal
 from pipeline.state import ItemState
@@ -21,8 +21,15 @@ def _rows() -> list[ManifestRow]:
     rows = []
     for n in range(40):
         status = ("published", "rejected", "invalid", "failed", "skipped")[n % 5]
-        rows.append(ManifestRow(sku=f"S{n}", preset=("pp", "social")[n % 2], status=status, reason=f"why {n}" * 80,
-                                video=f"/v/{n}.mp4" if status == "published" else None))
+        rows.append(
+            ManifestRow(
+                sku=f"S{n}",
+                preset=("pp", "social")[n % 2],
+                status=status,
+                reason=f"why {n}" * 80,
+                video=f"/v/{n}.mp4" if status == "published" else None,
+            )
+        )
     return rows
 
 
@@ -36,10 +43,18 @@ def test_tally_counts_every_row_but_keeps_only_the_first_failures_and_links():
     assert tally.rows == len(rows)
     assert tally.rejection_rate() == 0.5  # 8 rejected of 16 generated (published + rejected)
     bad = [r for r in rows if r.status in ("rejected", "invalid", "failed")]
-    assert failures_table(tally, 5) == [{"sku": r.sku, "preset": r.preset, "status": r.status,
-                                         "reason": r.reason[:300]} for r in bad[:5]]
-    assert summary_table(tally)[-1] == {"preset": "total", "published": 8, "rejected": 8, "invalid": 8,
-                                        "failed": 8, "skipped": 8, "rows": 40}
+    assert failures_table(tally, 5) == [
+        {"sku": r.sku, "preset": r.preset, "status": r.status, "reason": r.reason[:300]} for r in bad[:5]
+    ]
+    assert summary_table(tally)[-1] == {
+        "preset": "total",
+        "published": 8,
+        "rejected": 8,
+        "invalid": 8,
+        "failed": 8,
+        "skipped": 8,
+        "rows": 40,
+    }
     # links: only the first `limit` published rows are kept, the total is still right
     assert [p.sku for p in tally.published] == ["S0", "S5", "S10", "S15", "S20"] and tally.published_links == 8
     page = links_markdown("r1", tally, 5, manifest=None, qc_report=None, review=None)
@@ -61,8 +76,9 @@ def test_batch_states_builds_states_only_for_the_batch_taken():
     assert sum(type(o) is ItemState and id(o.item) in ours for o in gc.get_objects()) == len(first) == 4
     batches = [first, *lazy]
     # one engine and preset per batch, presets in order, at most 4 items each
-    expected = [[f"S{i}/{preset}" for i in range(start, min(start + 4, 9))]
-                for preset in presets for start in range(0, 9, 4)]
+    expected = [
+        [f"S{i}/{preset}" for i in range(start, min(start + 4, 9))] for preset in presets for start in range(0, 9, 4)
+    ]
     assert [[s.item.item_id for s in b] for b in batches] == expected
     with_previous = [s for b in batches for s in b if s.previous]
     assert [(s.item.sku, s.item.preset, s.previous[0].video) for s in with_previous] == [("S1", "product-page", "v")]
@@ -71,8 +87,9 @@ def test_batch_states_builds_states_only_for_the_batch_taken():
 def test_resumed_journal_keeps_each_finished_outcome_once(tmp_path):
     journal = RunJournal(tmp_path, "j1")
     journal.open("run-1")
-    journal.append([ManifestRow(sku="A", preset="p", status="published"),
-                    ManifestRow(sku="B", preset="p", status="rejected")])
+    journal.append(
+        [ManifestRow(sku="A", preset="p", status="published"), ManifestRow(sku="B", preset="p", status="rejected")]
+    )
     # an item shared by C and D was half journaled when the process died, mid-line
     journal.append([ManifestRow(sku="C", preset="p", status="published")])
     journal.close(complete=False)
@@ -83,8 +100,12 @@ def test_resumed_journal_keeps_each_finished_outcome_once(tmp_path):
     # the resumed run reuses A and B and redoes the C+D item: C's stale row leaves the journal
     again.open("run-2", keep={("A", "p"), ("B", "p")})
     again.append([ManifestRow(sku="C", preset="p", status="failed"), ManifestRow(sku="D", preset="p", status="failed")])
-    assert [(r.sku, r.status) for r in again.rows()] == [("A", "published"), ("B", "rejected"), ("C", "failed"),
-                                                         ("D", "failed")]
+    assert [(r.sku, r.status) for r in again.rows()] == [
+        ("A", "published"),
+        ("B", "rejected"),
+        ("C", "failed"),
+        ("D", "failed"),
+    ]
     again.close(complete=False)
     # without `keep`, a torn last line is ended first so the next row is not glued to it
     with open(journal.path, "a", encoding="utf-8") as handle:
@@ -108,10 +129,12 @@ def test_invariants_read_the_rows_once_from_a_stream(tmp_path):
         rows = [CatalogRow(row_index=0, sku="A", image="a.png"), CatalogRow(row_index=1, sku="B", image="b.png")]
         refused = [RowOutcome(row_index=2, sku="C", reason="bad photo")]
 
-    rows = [ManifestRow(sku="A", preset="pp", status="rejected", reason="drift"),
-            ManifestRow(sku="C", preset="pp", status="invalid", reason="bad photo"),
-            ManifestRow(sku="X", preset="pp", status="failed", video="/v.mp4"),  # unexpected + stray asset
-            ManifestRow(sku="A", preset="pp", status="failed")]  # duplicate; B missing
+    rows = [
+        ManifestRow(sku="A", preset="pp", status="rejected", reason="drift"),
+        ManifestRow(sku="C", preset="pp", status="invalid", reason="bad photo"),
+        ManifestRow(sku="X", preset="pp", status="failed", video="/v.mp4"),  # unexpected + stray asset
+        ManifestRow(sku="A", preset="pp", status="failed"),
+    ]  # duplicate; B missing
     consumed = []
 
     def stream():
@@ -122,8 +145,12 @@ def test_invariants_read_the_rows_once_from_a_stream(tmp_path):
     report = check_run_invariants(Load(), ["pp"], stream(), sink)
     assert consumed == ["A", "C", "X", "A"]  # one pass
     assert report == check_run_invariants(Load(), ["pp"], rows, sink)
-    assert report.manifest_rows == 4 and report.counts == {"unexpected": 1, "duplicate": 1, "missing": 1,
-                                                           "stray_assets": 1}
+    assert report.manifest_rows == 4 and report.counts == {
+        "unexpected": 1,
+        "duplicate": 1,
+        "missing": 1,
+        "stray_assets": 1,
+    }
     # accounting violations are listed before storage ones, as in row order within each
     assert [v.kind for v in report.violations] == ["unexpected", "duplicate", "missing", "stray_assets"]
 

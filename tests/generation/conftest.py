@@ -18,8 +18,14 @@ def save_png(rgb: np.ndarray, path: Path) -> Path:
     return path
 
 
-def draw_garment(width: int = 800, height: int = 1000, *, subject_center: tuple[float, float] | None = None,
-                 patch: tuple[int, int, int] | None = None, background_grid: bool = False) -> np.ndarray:
+def draw_garment(
+    width: int = 800,
+    height: int = 1000,
+    *,
+    subject_center: tuple[float, float] | None = None,
+    patch: tuple[int, int, int] | None = None,
+    background_grid: bool = False,
+) -> np.ndarray:
     """A studio product photo: light background, a dark blue 'shirt' (body + sleeves) with soft shading.
 
     `patch` = (x, y, size): a high-contrast checkerboard print inside the shirt (the known detail).
@@ -34,23 +40,33 @@ def draw_garment(width: int = 800, height: int = 1000, *, subject_center: tuple[
         rgb[(yy.astype(int) % step) < 2] -= 8
     cx, cy = subject_center or (width / 2.0, height / 2.0)
     bw, bh = 0.42 * width, 0.62 * height
-    body = np.array([
-        [cx - bw / 2, cy - bh / 2], [cx + bw / 2, cy - bh / 2], [cx + bw / 2 + 0.12 * width, cy - bh / 4],
-        [cx + bw / 2, cy - bh / 8], [cx + bw / 2, cy + bh / 2], [cx - bw / 2, cy + bh / 2],
-        [cx - bw / 2, cy - bh / 8], [cx - bw / 2 - 0.12 * width, cy - bh / 4],
-    ], np.int32)
+    body = np.array(
+        [
+            [cx - bw / 2, cy - bh / 2],
+            [cx + bw / 2, cy - bh / 2],
+            [cx + bw / 2 + 0.12 * width, cy - bh / 4],
+            [cx + bw / 2, cy - bh / 8],
+            [cx + bw / 2, cy + bh / 2],
+            [cx - bw / 2, cy + bh / 2],
+            [cx - bw / 2, cy - bh / 8],
+            [cx - bw / 2 - 0.12 * width, cy - bh / 4],
+        ],
+        np.int32,
+    )
     cv2.fillPoly(rgb, [body], (38, 58, 140), lineType=cv2.LINE_AA)
     # Gentle fabric shading so the shirt is not a flat colour (but has little gradient energy).
     shade = (8 * np.sin(xx / (0.07 * width))).astype(np.int16)
     inside = np.zeros((height, width), np.uint8)
     cv2.fillPoly(inside, [body], 1)
-    rgb = np.where(inside[..., None] > 0, np.clip(rgb.astype(np.int16) + shade[..., None], 0, 255), rgb).astype(np.uint8)
+    rgb = np.where(inside[..., None] > 0, np.clip(rgb.astype(np.int16) + shade[..., None], 0, 255), rgb).astype(
+        np.uint8
+    )
     if patch is not None:
         px, py, size = patch
         cell = max(2, size // 8)
         board = ((np.indices((size, size)) // cell).sum(axis=0) % 2).astype(np.uint8)
         colours = np.where(board[..., None] > 0, np.array([245, 210, 40], np.uint8), np.array([20, 20, 20], np.uint8))
-        rgb[py:py + size, px:px + size] = colours
+        rgb[py : py + size, px : px + size] = colours
     return rgb
 
 

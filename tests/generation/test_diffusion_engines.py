@@ -111,8 +111,9 @@ def test_engine_end_to_end_from_saved_tiny_model(variant, tiny_model_settings, r
 def test_svd_ask_for_less_lowers_motion_and_noise(tiny_model_settings, record_calls, diff_photo, tmp_path):
     engine = get_engine("svd", tiny_model_settings("svd"))
     calls = record_calls(engine)
-    preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=0.5, loop=False,
-                          motion={"amount": 0.5})
+    preset = small_preset(
+        "product-page", width=64, height=80, fps=12, duration_s=0.5, loop=False, motion={"amount": 0.5}
+    )
     ref = engine.generate(_request(diff_photo, preset, tmp_path / "less.mkv", motion_scale=0.5, duration_scale=0.5))
     kwargs = calls[0]["kwargs"]
     assert kwargs["motion_bucket_id"] == int(round(1 + 0.25 * 254))
@@ -128,7 +129,7 @@ def test_chained_takes_condition_on_previous_take(tiny_model_settings, record_ca
     ref = engine.generate(_request(diff_photo, preset, tmp_path / "chain.mkv"))
     assert ref.params["takes"] == len(calls) == 3  # 17 model frames from 9-frame takes sharing 4
     assert len(set(ref.params["take_seeds"])) == 3
-    for previous, current in zip(calls, calls[1:]):
+    for previous, current in zip(calls, calls[1:], strict=False):
         expected = np.clip(np.rint(previous["frames"][0][-4] * 255), 0, 255).astype(np.uint8)
         assert np.array_equal(np.asarray(current["kwargs"]["image"]), expected)
     assert read_frames(ref.path).shape == (24, 80, 64, 3)
@@ -150,7 +151,8 @@ def test_loops_use_last_frame_where_supported(tiny_model_settings, record_calls,
     assert ref.params["loop_method"] == "crossfade" and "last_image" not in calls[0]["kwargs"]
     with pytest.raises(EngineError, match="last_frame needs a first-last-frame checkpoint"):
         get_engine("wan", tiny_model_settings("wan") | {"loop_mode": "last_frame"}).generate(
-            _request(diff_photo, preset, tmp_path / "x.mkv"))
+            _request(diff_photo, preset, tmp_path / "x.mkv")
+        )
 
 
 def test_batch_is_one_forward_pass_and_isolates_bad_items(tiny_model_settings, record_calls, diff_photo, tmp_path):
@@ -158,10 +160,12 @@ def test_batch_is_one_forward_pass_and_isolates_bad_items(tiny_model_settings, r
     calls = record_calls(engine)
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
     photo2 = save_png(draw_garment(300, 420), tmp_path / "second.png")
-    requests = [_request(diff_photo, preset, tmp_path / "b0.mkv", seed=1),
-                _request(tmp_path / "missing.png", preset, tmp_path / "b1.mkv", seed=2),
-                _request(photo2, preset, tmp_path / "b2.mkv", seed=3),
-                _request(diff_photo, preset, tmp_path / "b3.mkv", seed=4)]
+    requests = [
+        _request(diff_photo, preset, tmp_path / "b0.mkv", seed=1),
+        _request(tmp_path / "missing.png", preset, tmp_path / "b1.mkv", seed=2),
+        _request(photo2, preset, tmp_path / "b2.mkv", seed=3),
+        _request(diff_photo, preset, tmp_path / "b3.mkv", seed=4),
+    ]
     results = engine.generate_batch(requests)
     assert isinstance(results[1], PermanentError) and "not found" in str(results[1])
     assert len(calls) == 1 and len(calls[0]["kwargs"]["image"]) == 3
@@ -195,8 +199,10 @@ def test_injected_oom_splits_the_batch(tiny_model_settings, record_calls, diff_p
 def test_model_loads_once_per_worker_process(tiny_model_settings, diff_photo, tmp_path):
     settings = tiny_model_settings("cogvideox")
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=0.5, loop=False)
-    jobs = [("cogvideox", settings, _request(diff_photo, preset, tmp_path / f"w{i}.mkv", seed=i).model_dump())
-            for i in range(6)]
+    jobs = [
+        ("cogvideox", settings, _request(diff_photo, preset, tmp_path / f"w{i}.mkv", seed=i).model_dump())
+        for i in range(6)
+    ]
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         from tests.generation._workers import generate_in_worker
 
@@ -244,8 +250,10 @@ WEIGHTS_DIR = os.environ.get("CATALOG_MOTION_WEIGHTS_DIR")
 
 
 @pytest.mark.weights
-@pytest.mark.skipif(not WEIGHTS_DIR, reason="real weights: set CATALOG_MOTION_WEIGHTS_DIR to a folder of "
-                                            "<engine>/ diffusers checkpoints")
+@pytest.mark.skipif(
+    not WEIGHTS_DIR,
+    reason="real weights: set CATALOG_MOTION_WEIGHTS_DIR to a folder of <engine>/ diffusers checkpoints",
+)
 @pytest.mark.parametrize("name", ["wan", "svd", "ltx", "cogvideox"])
 def test_real_weights(name, diff_photo, tmp_path):
     folder = Path(WEIGHTS_DIR) / name
@@ -254,8 +262,10 @@ def test_real_weights(name, diff_photo, tmp_path):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    engine = get_engine(name, {"weights": str(folder), "device": device, "steps": 4,
-                               "dtype": "bfloat16" if device == "cuda" else "float32"})
+    engine = get_engine(
+        name,
+        {"weights": str(folder), "device": device, "steps": 4, "dtype": "bfloat16" if device == "cuda" else "float32"},
+    )
     preset = small_preset("product-page", width=320, height=400, fps=12, duration_s=1.0, loop=False)
     ref = engine.generate(_request(diff_photo, preset, tmp_path / "real.mkv"))
     frames = read_frames(ref.path)
@@ -277,8 +287,9 @@ def test_subject_lock_through_engine_geometry(tiny_model_settings, tmp_path):
     shifts = [(0.5 * i, 0.25 * i) for i in range(n)]
     native = []
     for dx, dy in shifts:
-        moved = cv2.warpAffine(prepared.condition, np.float32([[1, 0, dx], [0, 1, dy]]), (nw, nh),
-                               borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.warpAffine(
+            prepared.condition, np.float32([[1, 0, dx], [0, 1, dy]]), (nw, nh), borderMode=cv2.BORDER_REPLICATE
+        )
         native.append(cv2.GaussianBlur(moved, (0, 0), 1.2))  # the generator smears the print
     native = np.stack(native)
     ref = engine.finish(prepared, native, batch=1, events=[])
@@ -293,13 +304,13 @@ def test_subject_lock_through_engine_geometry(tiny_model_settings, tmp_path):
     plain = read_frames(engine.finish(prepared, native, batch=1, events=[]).path)
     for j in (3, 7):  # output frame j sits at model position j (8 fps both)
         dx, dy = shifts[j]
-        truth = cv2.warpAffine(reference, np.float32([[1, 0, dx * scale], [0, 1, dy * scale]]), (240, 300),
-                               borderMode=cv2.BORDER_REPLICATE)
+        truth = cv2.warpAffine(
+            reference, np.float32([[1, 0, dx * scale], [0, 1, dy * scale]]), (240, 300), borderMode=cv2.BORDER_REPLICATE
+        )
         region = (slice(130, 190), slice(110, 170))  # inside the garment, around the print
         err_locked = np.abs(frames[j][region].astype(int) - truth[region]).mean()
         err_plain = np.abs(plain[j][region].astype(int) - truth[region]).mean()
         assert err_locked < 0.5 * err_plain, (j, err_locked, err_plain)
-
 
 
 def test_lora_adapter_loads_and_changes_output(tiny_model_settings, tmp_path, diff_photo):
@@ -311,10 +322,12 @@ def test_lora_adapter_loads_and_changes_output(tiny_model_settings, tmp_path, di
     from tests.fixtures.tiny_pipelines import _BUILDERS
 
     pipe = _BUILDERS["ltx"]()
-    pipe.transformer.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                            target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
-    LTXImageToVideoPipeline.save_lora_weights(str(tmp_path / "lora"),
-                                              transformer_lora_layers=get_peft_model_state_dict(pipe.transformer))
+    pipe.transformer.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    )
+    LTXImageToVideoPipeline.save_lora_weights(
+        str(tmp_path / "lora"), transformer_lora_layers=get_peft_model_state_dict(pipe.transformer)
+    )
     settings = tiny_model_settings("ltx")
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
     base = get_engine("ltx", settings)
@@ -336,10 +349,13 @@ def test_shared_engine_is_safe_across_threads(tiny_model_settings, diff_photo, t
     # LTX's flow-matching scheduler keeps a step index: unguarded concurrent calls corrupt each other.
     engine = get_engine("ltx", tiny_model_settings("ltx"))
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
-    serial = [read_frames(engine.generate(_request(diff_photo, preset, tmp_path / f"s{i}.mkv", seed=i)).path)
-              for i in range(4)]
+    serial = [
+        read_frames(engine.generate(_request(diff_photo, preset, tmp_path / f"s{i}.mkv", seed=i)).path)
+        for i in range(4)
+    ]
     with ThreadPoolExecutor(4) as pool:
-        refs = list(pool.map(lambda i: engine.generate(_request(diff_photo, preset, tmp_path / f"t{i}.mkv", seed=i)),
-                             range(4)))
+        refs = list(
+            pool.map(lambda i: engine.generate(_request(diff_photo, preset, tmp_path / f"t{i}.mkv", seed=i)), range(4))
+        )
     for i, ref in enumerate(refs):
         assert np.array_equal(read_frames(ref.path), serial[i]), i

@@ -56,13 +56,13 @@ def test_stitching_chained_takes_is_seamless():
     clip = _square_clip(40)
     overlap = 6
     # Take 2 was conditioned on take 1's frame at -overlap: it re-covers those instants.
-    take1, take2 = clip[:24], clip[24 - overlap:]
+    take1, take2 = clip[:24], clip[24 - overlap :]
     assert np.array_equal(stitch_takes([take1, take2], overlap), clip)  # consistent takes join exactly
     # A take that drifts (the model's second take comes out 20 levels brighter on the subject): the
     # crossfade spreads the jump over the overlap instead of one hard cut.
     drift = clip.copy()
-    drift[24 - overlap:] = np.clip(drift[24 - overlap:].astype(np.int16) + 20, 0, 255).astype(np.uint8)
-    take2 = drift[24 - overlap:]
+    drift[24 - overlap :] = np.clip(drift[24 - overlap :].astype(np.int16) + 20, 0, 255).astype(np.uint8)
+    take2 = drift[24 - overlap :]
     stitched = stitch_takes([take1, take2], overlap)
     naive = np.concatenate([take1, take2[overlap:]])
     worst = lambda c: max(_mad(c[i], c[i + 1]) for i in range(len(c) - 1))  # noqa: E731
@@ -161,19 +161,27 @@ def test_oom_policy_splits_then_enables_savers_then_gives_up():
 
     events: list[str] = []
     freed = []
-    out = run_with_oom_policy([1, 2, 3, 4, 5], run, oom_types=(FakeOOM,), enable_next_saver=next_saver,
-                              on_oom=lambda: freed.append(1), events=events)
+    out = run_with_oom_policy(
+        [1, 2, 3, 4, 5],
+        run,
+        oom_types=(FakeOOM,),
+        enable_next_saver=next_saver,
+        on_oom=lambda: freed.append(1),
+        events=events,
+    )
     assert out == [10, 20, 30, 40, 50]
     assert calls == [5, 2, 3, 1, 2]  # 5 -> 2 + 3, the 3 -> 1 + 2
     assert any("split batch 5" in e for e in events) and not enabled
     out = run_with_oom_policy([99], run, oom_types=(FakeOOM,), enable_next_saver=next_saver, events=events)
     assert out == [990] and enabled == ["vae_tiling", "offload:model"]
-    out = run_with_oom_policy([6, 77], run, oom_types=(FakeOOM,), enable_next_saver=next_saver, events=events,
-                              engine="wan")
+    out = run_with_oom_policy(
+        [6, 77], run, oom_types=(FakeOOM,), enable_next_saver=next_saver, events=events, engine="wan"
+    )
     assert out[0] == 60 and isinstance(out[1], TransientError) and "wan: out of GPU memory" in str(out[1])
     with pytest.raises(ValueError):  # anything but OOM propagates untouched
-        run_with_oom_policy([1], lambda b: (_ for _ in ()).throw(ValueError("x")), oom_types=(FakeOOM,),
-                            enable_next_saver=next_saver)
+        run_with_oom_policy(
+            [1], lambda b: (_ for _ in ()).throw(ValueError("x")), oom_types=(FakeOOM,), enable_next_saver=next_saver
+        )
     assert freed
 
 
@@ -181,9 +189,9 @@ def test_pad_to_aspect_keeps_photo_and_extends_background():
     photo = draw_garment(200, 300)
     canvas, (left, top) = pad_to_aspect(photo, 720, 480)  # portrait photo into a landscape model
     assert canvas.shape[0] == 300 and canvas.shape[1] == 450 and (left, top) == (125, 0)
-    centre = canvas[:, left + 20:left + 180]
+    centre = canvas[:, left + 20 : left + 180]
     assert _mad(centre, photo[:, 20:180]) < 1.0  # the garment is untouched
-    fill = canvas[:, :left - 5].reshape(-1, 3).astype(np.float32)
+    fill = canvas[:, : left - 5].reshape(-1, 3).astype(np.float32)
     assert np.abs(fill - np.median(photo[0], axis=0)).max() < 12  # studio colour, no stripes
     same, offset = pad_to_aspect(photo, 2, 3)
     assert same is photo and offset == (0, 0)

@@ -18,25 +18,39 @@ VARIANTS = ("wan22", "svd", "ltx", "cogvideox")
 
 # Random weights make noise, which a real QC gate rejects; this test is about the engines inside the flow,
 # so the gate is opened wide (the QC stage's own tests cover its verdicts).
-OPEN_QC = {"max_subject_drift": 1.0, "max_flicker": 1.0, "max_warp_error": 1.0, "max_flashes_per_second": 10000,
-           "max_black_frames": 10000, "max_frozen_seconds": 100.0, "max_loop_seam": 1000.0}
+OPEN_QC = {
+    "max_subject_drift": 1.0,
+    "max_flicker": 1.0,
+    "max_warp_error": 1.0,
+    "max_flashes_per_second": 10000,
+    "max_black_frames": 10000,
+    "max_frozen_seconds": 100.0,
+    "max_loop_seam": 1000.0,
+}
 
 
 def _presets() -> dict:
     presets = {}
     for variant in VARIANTS:
         presets[f"clip-{tiny_engine_name(variant)}"] = {
-            "aspect": "4:5", "width": 64, "height": 80, "duration_s": 1.0, "fps": 12, "loop": False,
+            "aspect": "4:5",
+            "width": 64,
+            "height": 80,
+            "duration_s": 1.0,
+            "fps": 12,
+            "loop": False,
             "engine": tiny_engine_name(variant),
             "motion": {"path": "push_in", "amount": 0.4, "prompt": "studio shot of a garment"},
-            "qc": OPEN_QC, "ask_for_less": {"max_attempts": 1},
+            "qc": OPEN_QC,
+            "ask_for_less": {"max_attempts": 1},
             "encodings": [{"format": "mp4-h264", "crf": 18, "preset": "veryfast"}, {"format": "poster-jpeg"}],
         }
     return {"presets": presets}
 
 
-def test_flow_with_every_diffusion_engine(prefect_api, small_sample_catalog, tiny_model_settings, tmp_path,
-                                          monkeypatch):
+def test_flow_with_every_diffusion_engine(
+    prefect_api, small_sample_catalog, tiny_model_settings, tmp_path, monkeypatch
+):
     from tests.flows.helpers import manifest_rows, run_flow
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -49,8 +63,13 @@ def test_flow_with_every_diffusion_engine(prefect_api, small_sample_catalog, tin
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        summary, _ = run_flow(catalog=str(small_sample_catalog), out=str(out), settings_file=str(settings_file),
-                              presets_file=str(presets_file), full=True)
+        summary, _ = run_flow(
+            catalog=str(small_sample_catalog),
+            out=str(out),
+            settings_file=str(settings_file),
+            presets_file=str(presets_file),
+            full=True,
+        )
         runs.append({(r.sku, r.preset): r for r in manifest_rows(out, summary["run_id"])})
 
     first, second = runs

@@ -23,9 +23,9 @@ def synthetic_frames(width: int, height: int, n: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     texture = rng.integers(-18, 18, size=(height, width + n, 1), dtype=np.int16)
     yy, xx = np.mgrid[0:height, 0 : width + n]
-    base = np.stack([
-        60 + 120 * xx / (width + n), 90 + 100 * yy / height, 160 - 60 * (xx + yy) / (width + n + height)
-    ], axis=-1).astype(np.int16)
+    base = np.stack(
+        [60 + 120 * xx / (width + n), 90 + 100 * yy / height, 160 - 60 * (xx + yy) / (width + n + height)], axis=-1
+    ).astype(np.int16)
     canvas = np.clip(base + texture, 0, 255).astype(np.uint8)
     for t in range(n):
         yield np.ascontiguousarray(canvas[:, t : t + width])
@@ -47,8 +47,7 @@ def pub_masters(tmp_path_factory):
     def get(width: int, height: int, fps: float, n: int, seed: int = 0, suffix: str = ".nut") -> ClipRef:
         key = (width, height, fps, n, seed, suffix)
         if key not in cache:
-            cache[key] = make_master(root / f"m-{width}x{height}-{fps}-{n}-{seed}{suffix}", width, height, fps, n,
-                                     seed)
+            cache[key] = make_master(root / f"m-{width}x{height}-{fps}-{n}-{seed}{suffix}", width, height, fps, n, seed)
         return cache[key]
 
     return get

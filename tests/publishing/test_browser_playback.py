@@ -18,7 +18,8 @@ from .conftest import small_preset
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><style>
 body {{ margin: 0; background: #202020; }} video {{ width: {w}px; height: {h}px; margin: 8px; background: #000; }}
 pre {{ display: none; }}</style></head><body>
-<video id="mp4" muted playsinline loop preload="auto" poster="{poster}"><source src="{mp4}" type='video/mp4; codecs="avc1.640028"'></video>
+<video id="mp4" muted playsinline loop preload="auto" poster="{poster}">
+<source src="{mp4}" type='video/mp4; codecs="avc1.640028"'></video>
 <video id="webm" muted playsinline loop preload="auto"><source src="{webm}" type='video/webm; codecs="vp9"'></video>
 <pre id="result"></pre>
 <script>
@@ -62,11 +63,15 @@ def test_product_page_mp4_and_webm_play_in_chromium(pub_masters, tmp_path, brows
     clip = pub_masters(320, 400, 24, 48)
     site = tmp_path / "site"
     sink = make_sink(SinkSettings(uri=str(site)))
-    stored = publish_variant(sku="SKU-1", preset=preset, sink=sink, metadata={},
-                             assets=encode_variants(clip, preset, tmp_path / "enc"))
+    stored = publish_variant(
+        sku="SKU-1", preset=preset, sink=sink, metadata={}, assets=encode_variants(clip, preset, tmp_path / "enc")
+    )
     keys = {a.kind: a.key for a in stored}
-    (site / "index.html").write_text(PAGE.format(w=preset.width, h=preset.height, mp4=keys["video"],
-                                                 webm=keys["video_webm"], poster=keys["poster_jpeg"]))
+    (site / "index.html").write_text(
+        PAGE.format(
+            w=preset.width, h=preset.height, mp4=keys["video"], webm=keys["video_webm"], poster=keys["poster_jpeg"]
+        )
+    )
     url = browser_static_server(site) + "/index.html"
     result = browser.eval_json(url)
     assert result["canPlay"]["vp9"] == "probably"

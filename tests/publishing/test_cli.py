@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from catalog_motion.types import ManifestRow
 from catalog_motion.settings import SinkSettings
+from catalog_motion.types import ManifestRow
 from publishing.manifest import ManifestStore
 from publishing.publish import publish_variant, published_row
 from publishing.sinks import make_sink
@@ -17,8 +17,13 @@ from .test_sinks_manifest import local_assets
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=120,
+    )
 
 
 def test_manifest_show_list_rollback_and_republish_to_s3(tmp_path, s3_server, s3_bucket, s3_client):
@@ -26,10 +31,20 @@ def test_manifest_show_list_rollback_and_republish_to_s3(tmp_path, s3_server, s3
     sink = make_sink(SinkSettings(uri=str(out)))
     store = ManifestStore(sink)
     for run, tag in (("run-1", "a"), ("run-2", "b")):
-        stored = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / tag, tag),
-                                 sink=sink, metadata={"engine": "camera", "seed": 5})
-        store.write_run(run, [published_row(sku="SKU-1", preset="product-page", stored=stored, qc={"drift": 0.12}),
-                              ManifestRow(sku="SKU-2", preset="product-page", status="invalid", reason="no photo")])
+        stored = publish_variant(
+            sku="SKU-1",
+            preset="product-page",
+            assets=local_assets(tmp_path / tag, tag),
+            sink=sink,
+            metadata={"engine": "camera", "seed": 5},
+        )
+        store.write_run(
+            run,
+            [
+                published_row(sku="SKU-1", preset="product-page", stored=stored, qc={"drift": 0.12}),
+                ManifestRow(sku="SKU-2", preset="product-page", status="invalid", reason="no photo"),
+            ],
+        )
 
     shown = cli("manifest", "show", "--out", str(out))
     assert shown.returncode == 0, shown.stderr

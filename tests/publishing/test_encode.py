@@ -11,8 +11,8 @@ from PIL import Image
 
 from catalog_motion.errors import PermanentError
 from catalog_motion.media import mp4_top_level_atoms, probe, read_frames
-from catalog_motion.types import ClipRef, sha256_file
 from catalog_motion.presets import EncodingSpec
+from catalog_motion.types import ClipRef, sha256_file
 from publishing.encode import encode_variants
 
 from .conftest import small_preset
@@ -29,7 +29,11 @@ def assert_conforms(path, preset, clip, *, codec, profile, audio=None):
     assert abs(facts.duration_s - expected) <= 1.0 / preset.fps + 1e-6, (facts.duration_s, expected)
     assert facts.n_frames == round(expected * preset.fps)
     assert (facts.color_space, facts.color_primaries, facts.color_trc, facts.color_range) == (
-        "bt709", "bt709", "bt709", "tv")
+        "bt709",
+        "bt709",
+        "bt709",
+        "tv",
+    )
     assert facts.has_audio == (audio is not None)
     assert facts.audio_codec == audio
     return facts
@@ -76,7 +80,10 @@ def test_product_page_variants_conform(pub_masters, tmp_path, master_suffix):
     decoded = read_frames(mp4)
     assert decoded.shape == (clip.n_frames, preset.height, preset.width, 3)
     master = read_frames(clip.path)
-    assert np.abs(decoded.astype(np.float32).mean(axis=(0, 1, 2)) - master.astype(np.float32).mean(axis=(0, 1, 2))).max() < 2.0
+    assert (
+        np.abs(decoded.astype(np.float32).mean(axis=(0, 1, 2)) - master.astype(np.float32).mean(axis=(0, 1, 2))).max()
+        < 2.0
+    )
     assert np.abs(decoded[5].astype(np.float32) - master[5]).mean() < 8.0
     # No stray temp files left behind.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poster.jpg", "poster.webp", "video.mp4", "video.webm"]
@@ -124,7 +131,10 @@ def test_resizes_master_to_delivery_size_with_lanczos(pub_masters, tmp_path):
         if asset.kind.startswith("video"):
             facts = probe(asset.path)
             assert (facts.width, facts.height) == (128, 128)
-    reference = np.asarray(Image.fromarray(next(iter(read_frames(clip.path)))).resize((128, 128), Image.Resampling.LANCZOS), dtype=np.float32)
+    reference = np.asarray(
+        Image.fromarray(next(iter(read_frames(clip.path)))).resize((128, 128), Image.Resampling.LANCZOS),
+        dtype=np.float32,
+    )
     decoded = read_frames(assets[0].path)[0].astype(np.float32)
     assert np.abs(decoded - reference).mean() < 8.0
 
@@ -198,7 +208,8 @@ def test_odd_sized_master_with_padded_rows(pub_masters, tmp_path, master_suffix)
     (video,) = encode_variants(clip, preset, tmp_path)
     facts = probe(video.path)
     assert (facts.width, facts.height, facts.n_frames) == (160, 200, 12)
-    reference = np.asarray(Image.fromarray(read_frames(clip.path)[0]).resize((160, 200), Image.Resampling.LANCZOS),
-                           dtype=np.float32)
+    reference = np.asarray(
+        Image.fromarray(read_frames(clip.path)[0]).resize((160, 200), Image.Resampling.LANCZOS), dtype=np.float32
+    )
     decoded = read_frames(video.path)[0].astype(np.float32)
     assert np.abs(decoded - reference).mean() < 8.0  # padding bytes would show as a skewed, striped image

@@ -6,12 +6,11 @@ import json
 import os
 
 import pytest
-
 from botocore.exceptions import ConnectionClosedError
 
 from catalog_motion.errors import TransientError
-from catalog_motion.types import ManifestRow
 from catalog_motion.settings import SinkSettings
+from catalog_motion.types import ManifestRow
 from publishing.manifest import ManifestError, ManifestStore
 from publishing.publish import publish_variant, published_row
 from publishing.sinks import S3Sink, make_sink
@@ -39,7 +38,12 @@ def test_objects_metadata_and_headers(s3_server, s3_bucket, s3_client, tmp_path)
     m = head["Metadata"]
     assert m["sku"] == "SKU%201/%C3%A4" or m["sku"] == "SKU 1/%C3%A4"
     assert (m["preset"], m["engine"], m["seed"], m["qc-subject-drift"], m["kind"]) == (
-        "social", "camera", "11", "0.031", "video")
+        "social",
+        "camera",
+        "11",
+        "0.031",
+        "video",
+    )
     assert m["sha256"] == video.sha256
     body = s3_client.get_object(Bucket=s3_bucket, Key=f"catalog/v1/{video.key}")["Body"].read()
     assert body == open(assets[0].path, "rb").read() and sink.get_bytes(video.key) == body
@@ -59,14 +63,21 @@ def test_large_files_upload_in_parts(s3_server, s3_bucket, s3_client, tmp_path):
 def test_manifest_on_s3_and_rerun_uploads_nothing(s3_server, s3_bucket, s3_client, tmp_path):
     sink = s3_sink(s3_server, s3_bucket)
     store = ManifestStore(sink)
-    stored = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc"), sink=sink,
-                             metadata={"seed": 1})
-    rows = [published_row(sku="SKU-1", preset="product-page", stored=stored, seed=1),
-            ManifestRow(sku="SKU-2", preset="product-page", status="rejected", reason="drift 0.4 > 0.25")]
+    stored = publish_variant(
+        sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc"), sink=sink, metadata={"seed": 1}
+    )
+    rows = [
+        published_row(sku="SKU-1", preset="product-page", stored=stored, seed=1),
+        ManifestRow(sku="SKU-2", preset="product-page", status="rejected", reason="drift 0.4 > 0.25"),
+    ]
     store.write_run("r1", rows)
     keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]}
-    assert {"catalog/v1/runs/r1/manifest.json", "catalog/v1/runs/r1/manifest.parquet",
-            "catalog/v1/latest/manifest.json", "catalog/v1/latest.json"} <= keys
+    assert {
+        "catalog/v1/runs/r1/manifest.json",
+        "catalog/v1/runs/r1/manifest.parquet",
+        "catalog/v1/latest/manifest.json",
+        "catalog/v1/latest.json",
+    } <= keys
     doc = json.loads(s3_client.get_object(Bucket=s3_bucket, Key="catalog/v1/latest/manifest.json")["Body"].read())
     assert doc["run_id"] == "r1" and [r["sku"] for r in doc["rows"]] == ["SKU-1", "SKU-2"]
     for asset in doc["rows"][0]["assets"]:  # every object the manifest names is there, same size
@@ -77,8 +88,12 @@ def test_manifest_on_s3_and_rerun_uploads_nothing(s3_server, s3_bucket, s3_clien
     assert store.read_run_parquet("r1") == rows and store.list_runs() == ["r1"]
     # A fresh process re-publishing the same files uploads zero objects.
     again = s3_sink(s3_server, s3_bucket)
-    assert publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc"), sink=again,
-                           metadata={"seed": 1}) == stored
+    assert (
+        publish_variant(
+            sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc"), sink=again, metadata={"seed": 1}
+        )
+        == stored
+    )
     assert again.uploads == 0 and again.skipped == 2
 
 
@@ -97,8 +112,9 @@ def test_interrupted_upload_leaves_no_dangling_row_and_next_run_completes(s3_ser
     rows, skus = [], ["A", "B", "C"]
     for sku in skus:
         try:
-            stored = publish_variant(sku=sku, preset="close-up", assets=local_assets(tmp_path / sku, sku), sink=sink,
-                                     metadata={})
+            stored = publish_variant(
+                sku=sku, preset="close-up", assets=local_assets(tmp_path / sku, sku), sink=sink, metadata={}
+            )
             rows.append(published_row(sku=sku, preset="close-up", stored=stored))
         except TransientError as exc:
             rows.append(ManifestRow(sku=sku, preset="close-up", status="failed", reason=str(exc)))
@@ -115,8 +131,16 @@ def test_interrupted_upload_leaves_no_dangling_row_and_next_run_completes(s3_ser
     assert store.list_runs() == ["r1"]
     # Next run: only the missing objects are uploaded, and every row is published.
     fresh = s3_sink(s3_server, s3_bucket)
-    rows2 = [published_row(sku=s, preset="close-up", stored=publish_variant(
-        sku=s, preset="close-up", assets=local_assets(tmp_path / s, s), sink=fresh, metadata={})) for s in skus]
+    rows2 = [
+        published_row(
+            sku=s,
+            preset="close-up",
+            stored=publish_variant(
+                sku=s, preset="close-up", assets=local_assets(tmp_path / s, s), sink=fresh, metadata={}
+            ),
+        )
+        for s in skus
+    ]
     assert fresh.uploads == 2 - 1 + 1  # B's video and B's poster; A and C were already there
     ManifestStore(fresh).write_run("r2", rows2)
     assert [r.status for r in ManifestStore(fresh).read_latest()] == ["published"] * 3
@@ -165,8 +189,12 @@ def test_publisher_killed_mid_multipart_upload(s3_server, s3_bucket, s3_client, 
             handle.write(os.urandom(size))
         items.append((sku, [a.model_dump() for a in assets]))
     cfg = {"uri": f"s3://{s3_bucket}/shop", "endpoint": s3_server, "items": items}
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(cfg)], stdout=subprocess.PIPE, text=True,
-                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(cfg)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     seen = []
     for line in child.stdout:
         seen.append(line.strip())
@@ -185,9 +213,16 @@ def test_publisher_killed_mid_multipart_upload(s3_server, s3_bucket, s3_client, 
     # The next run completes: A is already there, B and C are uploaded, then the manifest.
     from publishing.encode import LocalAsset
 
-    rows = [published_row(sku=sku, preset="product-page", stored=publish_variant(
-        sku=sku, preset="product-page", sink=sink, metadata={}, assets=[LocalAsset(**a) for a in assets]))
-        for sku, assets in items]
+    rows = [
+        published_row(
+            sku=sku,
+            preset="product-page",
+            stored=publish_variant(
+                sku=sku, preset="product-page", sink=sink, metadata={}, assets=[LocalAsset(**a) for a in assets]
+            ),
+        )
+        for sku, assets in items
+    ]
     assert (sink.uploads, sink.skipped) == (4, 2)
     store.write_run("r2", rows)
     latest = store.read_latest()
@@ -199,17 +234,18 @@ def test_publisher_killed_mid_multipart_upload(s3_server, s3_bucket, s3_client, 
 
 
 def test_stopped_server_fails_cleanly_and_next_run_completes(tmp_path):
-    from tests.fixtures.s3 import MotoServer
-
     import boto3
+
+    from tests.fixtures.s3 import MotoServer
 
     server = MotoServer().start()
     try:
         boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(Bucket="shop")
         sink = s3_sink(server.url, "shop", prefix="p")
         store = ManifestStore(sink)
-        first = publish_variant(sku="A", preset="social", assets=local_assets(tmp_path / "A", "A"), sink=sink,
-                                metadata={})
+        first = publish_variant(
+            sku="A", preset="social", assets=local_assets(tmp_path / "A", "A"), sink=sink, metadata={}
+        )
         server.stop()
         with pytest.raises(TransientError) as info:
             publish_variant(sku="B", preset="social", assets=local_assets(tmp_path / "B", "B"), sink=sink, metadata={})
@@ -220,8 +256,16 @@ def test_stopped_server_fails_cleanly_and_next_run_completes(tmp_path):
         server.start()
         boto3.client("s3", endpoint_url=server.url, region_name="us-east-1").create_bucket(Bucket="shop")
         fresh = s3_sink(server.url, "shop", prefix="p")
-        rows = [published_row(sku=s, preset="social", stored=publish_variant(
-            sku=s, preset="social", assets=local_assets(tmp_path / s, s), sink=fresh, metadata={})) for s in "AB"]
+        rows = [
+            published_row(
+                sku=s,
+                preset="social",
+                stored=publish_variant(
+                    sku=s, preset="social", assets=local_assets(tmp_path / s, s), sink=fresh, metadata={}
+                ),
+            )
+            for s in "AB"
+        ]
         ManifestStore(fresh).write_run("r2", rows)
         assert [r.status for r in ManifestStore(fresh).read_latest()] == ["published", "published"]
         assert fresh.uploads == 4
@@ -238,12 +282,22 @@ def test_real_encodes_republished_upload_nothing(pub_masters, s3_server, s3_buck
     preset = small_preset("close-up", 128, 128)
     clip = pub_masters(128, 128, 24, 24)
     first = s3_sink(s3_server, s3_bucket)
-    stored = publish_variant(sku="SKU-1", preset=preset, sink=first, metadata={"seed": 0},
-                             assets=encode_variants(clip, preset, tmp_path / "run1"))
+    stored = publish_variant(
+        sku="SKU-1",
+        preset=preset,
+        sink=first,
+        metadata={"seed": 0},
+        assets=encode_variants(clip, preset, tmp_path / "run1"),
+    )
     assert first.uploads == 4
     second = s3_sink(s3_server, s3_bucket)
-    again = publish_variant(sku="SKU-1", preset=preset, sink=second, metadata={"seed": 0},
-                            assets=encode_variants(clip, preset, tmp_path / "run2"))
+    again = publish_variant(
+        sku="SKU-1",
+        preset=preset,
+        sink=second,
+        metadata={"seed": 0},
+        assets=encode_variants(clip, preset, tmp_path / "run2"),
+    )
     assert again == stored and second.uploads == 0 and second.skipped == 4
 
 
@@ -252,8 +306,15 @@ def test_manifest_of_many_rows_checks_every_object(s3_server, s3_bucket, s3_clie
     rows = []
     for i in range(30):
         sku = f"SKU-{i:02d}"
-        rows.append(published_row(sku=sku, preset="close-up", stored=publish_variant(
-            sku=sku, preset="close-up", assets=local_assets(tmp_path / sku, sku), sink=sink, metadata={})))
+        rows.append(
+            published_row(
+                sku=sku,
+                preset="close-up",
+                stored=publish_variant(
+                    sku=sku, preset="close-up", assets=local_assets(tmp_path / sku, sku), sink=sink, metadata={}
+                ),
+            )
+        )
     victim = rows[17].assets[1]
     s3_client.delete_object(Bucket=s3_bucket, Key=victim.uri.split("/", 3)[3])
     store = ManifestStore(make_sink(sink.settings))

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from catalog_motion.errors import PermanentError
-from catalog_motion.types import ManifestRow, sha256_file
 from catalog_motion.settings import SinkSettings
+from catalog_motion.types import ManifestRow, sha256_file
 from publishing.encode import LocalAsset
 from publishing.manifest import ManifestError, ManifestStore
 from publishing.publish import publish_variant, published_row
@@ -19,8 +19,10 @@ def local_assets(folder, tag="a"):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "video.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + tag.encode() * 100)
     (folder / "poster.jpg").write_bytes(b"\xff\xd8\xff" + tag.encode() * 50)
-    return [LocalAsset(kind="video", path=str(folder / "video.mp4"), content_type="video/mp4"),
-            LocalAsset(kind="poster_jpeg", path=str(folder / "poster.jpg"), content_type="image/jpeg")]
+    return [
+        LocalAsset(kind="video", path=str(folder / "video.mp4"), content_type="video/mp4"),
+        LocalAsset(kind="poster_jpeg", path=str(folder / "poster.jpg"), content_type="image/jpeg"),
+    ]
 
 
 def test_make_sink_picks_by_uri(tmp_path):
@@ -38,8 +40,9 @@ def test_keys_cannot_escape_the_root(tmp_path):
             sink.put(__file__, bad, "text/plain")
     key = make_key("../x", "product-page", "video.mp4")
     assert ".." not in key.split("/") and key.startswith("x-")
-    stored = publish_variant(sku="../../etc/passwd", preset="product-page", assets=local_assets(tmp_path / "enc"),
-                             sink=sink, metadata={})
+    stored = publish_variant(
+        sku="../../etc/passwd", preset="product-page", assets=local_assets(tmp_path / "enc"), sink=sink, metadata={}
+    )
     for asset in stored:
         assert (tmp_path / "out").resolve() in sink.path_for(asset.key).parents
     assert not (tmp_path / "etc").exists()
@@ -66,8 +69,9 @@ def test_local_put_exists_get_and_content_addressing(tmp_path):
     again = publish_variant(sku="SKU-1", preset="product-page", assets=assets, sink=sink, metadata=meta)
     assert again == stored and sink.uploads == 2 and sink.skipped == 2
     # Changed content gets a new key; the old object stays for older manifests.
-    changed = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc2", "b"),
-                              sink=sink, metadata=meta)
+    changed = publish_variant(
+        sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / "enc2", "b"), sink=sink, metadata=meta
+    )
     assert changed[0].key != video.key and sink.exists(video.key) and sink.uploads == 4
     with pytest.raises(PermanentError, match="no object"):
         sink.get_bytes("SKU-1/missing.mp4")
@@ -80,11 +84,21 @@ def test_ascii_metadata():
 
 
 def rows_for(sink, tmp_path, tag):
-    stored = publish_variant(sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / tag, tag),
-                             sink=sink, metadata={})
+    stored = publish_variant(
+        sku="SKU-1", preset="product-page", assets=local_assets(tmp_path / tag, tag), sink=sink, metadata={}
+    )
     return [
-        published_row(sku="SKU-1", preset="product-page", stored=stored, engine="camera", seed=3, attempts=1,
-                      qc={"subject_drift": 0.1}, params={"amount": 0.25, "path": "breathing"}, timings={"encode": 1.5}),
+        published_row(
+            sku="SKU-1",
+            preset="product-page",
+            stored=stored,
+            engine="camera",
+            seed=3,
+            attempts=1,
+            qc={"subject_drift": 0.1},
+            params={"amount": 0.25, "path": "breathing"},
+            timings={"encode": 1.5},
+        ),
         ManifestRow(sku="SKU-2", preset="product-page", status="invalid", reason="photo too small: 64x64"),
     ]
 
@@ -133,7 +147,9 @@ def test_manifest_refuses_rows_naming_missing_objects(tmp_path):
     # A corrupted object (same size, other bytes) does not verify either.
     rows = rows_for(sink, tmp_path, "c")
     path = sink.path_for(rows[0].assets[1].key)
-    data = bytearray(path.read_bytes()); data[-1] ^= 1; path.write_bytes(bytes(data))
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
     assert [a.kind for _, a in store.missing_objects(rows)] == ["poster_jpeg"]
     # Rollback re-checks the older run's objects.
     good = rows_for(sink, tmp_path, "d")
@@ -148,8 +164,10 @@ def test_manifest_refuses_rows_naming_missing_objects(tmp_path):
 def test_sinks_pickle_as_their_settings(tmp_path, s3_server, s3_bucket):
     import pickle
 
-    for settings in (SinkSettings(uri=str(tmp_path / "out")),
-                     SinkSettings(uri=f"s3://{s3_bucket}/x", endpoint_url=s3_server)):
+    for settings in (
+        SinkSettings(uri=str(tmp_path / "out")),
+        SinkSettings(uri=f"s3://{s3_bucket}/x", endpoint_url=s3_server),
+    ):
         sink = make_sink(settings)
         clone = pickle.loads(pickle.dumps(sink))
         assert type(clone) is type(sink) and clone.settings == settings
@@ -204,11 +222,15 @@ def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
 
     sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
     store = ManifestStore(sink)
-    rows = rows_for(sink, tmp_path, "a") + rows_for(sink, tmp_path, "b")[:1] + [
-        ManifestRow(sku="SKU-é\n3", preset="social", status="failed", reason='quote " and\nnewline')]
+    rows = (
+        rows_for(sink, tmp_path, "a")
+        + rows_for(sink, tmp_path, "b")[:1]
+        + [ManifestRow(sku="SKU-é\n3", preset="social", status="failed", reason='quote " and\nnewline')]
+    )
     rows[2] = rows[2].model_copy(update={"sku": "SKU-3"})
-    streamed = store.write_run("run-str", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
-                               keep_parquet=tmp_path / "kept.parquet")
+    streamed = store.write_run(
+        "run-str", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2, keep_parquet=tmp_path / "kept.parquet"
+    )
     counts = {status: sum(r.status == status for r in rows) for status in {r.status for r in rows}}
     assert streamed.counts == counts and streamed.n_rows == len(rows)
     out = tmp_path / "out" / "runs"
@@ -217,7 +239,9 @@ def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
     assert store.read_run("run-str") == rows == store.read_run_parquet("run-str")
     assert list(iter_rows_from_parquet(tmp_path / "kept.parquet", batch_rows=2)) == rows
     assert store.latest_run_id() == "run-str" and store.read_latest() == rows
-    assert (tmp_path / "out" / "latest" / "manifest.json").read_bytes() == (out / "run-str" / "manifest.json").read_bytes()
+    assert (tmp_path / "out" / "latest" / "manifest.json").read_bytes() == (
+        out / "run-str" / "manifest.json"
+    ).read_bytes()
     assert not list((tmp_path / "scratch").iterdir())  # scratch files removed
     # an empty manifest is valid JSON of the same shape
     store.write_run("run-empty", iter([]), scratch_dir=tmp_path / "scratch")
@@ -233,8 +257,9 @@ def test_streamed_manifest_verifies_every_chunk_before_storing_anything(tmp_path
     with pytest.raises(ManifestError, match="not written: 2 object"):
         store.write_run("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2)
     assert store.list_runs() == [] and store.latest_run_id() is None
-    written = store.write_run("run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2,
-                              on_missing="fail_row")
+    written = store.write_run(
+        "run-1", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2, on_missing="fail_row"
+    )
     stored = store.read_run("run-1")
     assert [r.status for r in stored] == ["failed", "invalid", "failed", "invalid"]
     assert written.counts == {"failed": 2, "invalid": 2}

@@ -13,12 +13,20 @@ from quality.calibration import DEFECT_CHECK, STRENGTHS, expected_check, run_cal
 @pytest.fixture(scope="module")
 def qc_calibration_outcomes(tmp_path_factory):
     presets = load_presets()
-    cam = {name: presets[name].model_copy(update={"width": w, "height": h, "duration_s": 1.0})
-           # the size the gate scores a delivery-size clip at (work_long_side 320)
-           for name, (w, h) in (("product-page", (256, 320)), ("social", (180, 320)), ("close-up", (320, 320)))}
-    return run_calibration(presets["product-page"], n=24, photos=["drawn-garment", "astronaut"], camera_presets=cam,
-                           camera_motion_scales=(1.0, 0.4), camera_renderer=render_with_camera,
-                           work_dir=tmp_path_factory.mktemp("qc_calibration"))
+    cam = {
+        name: presets[name].model_copy(update={"width": w, "height": h, "duration_s": 1.0})
+        # the size the gate scores a delivery-size clip at (work_long_side 320)
+        for name, (w, h) in (("product-page", (256, 320)), ("social", (180, 320)), ("close-up", (320, 320)))
+    }
+    return run_calibration(
+        presets["product-page"],
+        n=24,
+        photos=["drawn-garment", "astronaut"],
+        camera_presets=cam,
+        camera_motion_scales=(1.0, 0.4),
+        camera_renderer=render_with_camera,
+        work_dir=tmp_path_factory.mktemp("qc_calibration"),
+    )
 
 
 def test_every_good_clip_passes(qc_calibration_outcomes):
@@ -34,8 +42,9 @@ def test_every_visible_defect_is_rejected_by_its_check(qc_calibration_outcomes):
     assert {o.defect for o in visible} == set(DEFECT_CHECK)
     missed = [o.name for o in visible if o.passed]
     assert missed == []
-    wrong_check = [(o.name, o.failed_checks) for o in visible
-                   if expected_check(o.defect, o.strength) not in o.failed_checks]
+    wrong_check = [
+        (o.name, o.failed_checks) for o in visible if expected_check(o.defect, o.strength) not in o.failed_checks
+    ]
     assert wrong_check == []
 
 

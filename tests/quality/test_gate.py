@@ -51,8 +51,10 @@ def test_colour_shift_on_subject_fails_drift(qc_photo_path, qc_photo_array, qc_w
     shifted[mask] = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[mask]
     # the colour creeps in over the clip (a slow drift, worst at the end)
     a, b = _push(qc_photo_array), _push(shifted)
-    frames = [np.clip((1 - t) * x.astype(float) + t * y, 0, 255).astype(np.uint8)
-              for t, x, y in zip(np.linspace(0, 1, QC_N), a, b)]
+    frames = [
+        np.clip((1 - t) * x.astype(float) + t * y, 0, 255).astype(np.uint8)
+        for t, x, y in zip(np.linspace(0, 1, QC_N), a, b, strict=False)
+    ]
     report = check_clip(qc_photo_path, qc_write_clip(frames), still_preset)
     assert not report.passed
     assert "drift" in report.failed_checks
@@ -62,7 +64,7 @@ def test_colour_shift_on_subject_fails_drift(qc_photo_path, qc_photo_array, qc_w
 
 def test_replaced_subject_fails_drift(qc_photo_path, qc_photo_array, qc_write_clip, still_preset):
     other = draw_garment_photo(384, 480, seed=11)
-    frames = _push(qc_photo_array)[: QC_N // 2] + _push(other)[QC_N // 2:]
+    frames = _push(qc_photo_array)[: QC_N // 2] + _push(other)[QC_N // 2 :]
     report = check_clip(qc_photo_path, qc_write_clip(frames), still_preset)
     assert "drift" in report.failed_checks
     assert report.scores["drift"] > 0.5
@@ -80,8 +82,10 @@ def test_black_frames_fail(qc_photo_path, qc_photo_array, qc_write_clip, still_p
 
 
 def test_brightness_flicker_fails(qc_photo_path, qc_photo_array, qc_write_clip, still_preset):
-    frames = [np.clip(f.astype(float) * (1.04 if i % 2 else 1.0), 0, 255).astype(np.uint8)
-              for i, f in enumerate(_push(qc_photo_array))]
+    frames = [
+        np.clip(f.astype(float) * (1.04 if i % 2 else 1.0), 0, 255).astype(np.uint8)
+        for i, f in enumerate(_push(qc_photo_array))
+    ]
     report = check_clip(qc_photo_path, qc_write_clip(frames), still_preset)
     assert "flicker" in report.failed_checks
     assert report.scores["flicker"] > still_preset.qc.max_flicker
@@ -118,8 +122,19 @@ def _encode(master, out, *, size=None, fps=None, pix_fmt="yuv420p"):
         cmd += ["-vf", f"scale={size[0]}:{size[1]}"]
     if fps:
         cmd += ["-r", str(fps)]
-    cmd += ["-c:v", "libx264", "-pix_fmt", pix_fmt, "-crf", "20", "-preset", "veryfast", "-movflags", "+faststart",
-            str(out)]
+    cmd += [
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        pix_fmt,
+        "-crf",
+        "20",
+        "-preset",
+        "veryfast",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
     subprocess.run(cmd, check=True)
     return out
 
@@ -142,8 +157,9 @@ def test_encoded_clip_scores_like_its_master(tmp_path, qc_photo_path, qc_photo_a
     # compression noise stay below the metrics' scale).
     from catalog_motion.media import write_master
 
-    preset = still_preset.model_copy(update={"width": 384, "height": 480,
-                                             "qc": still_preset.qc.model_copy(update={"work_long_side": 240})})
+    preset = still_preset.model_copy(
+        update={"width": 384, "height": 480, "qc": still_preset.qc.model_copy(update={"work_long_side": 240})}
+    )
     master = write_master(camera_frames(qc_photo_array, 384, 480, QC_N, zoom=0.15), tmp_path / "m.mkv", 24)
     from_master = check_clip(qc_photo_path, master, preset)
     encoded = check_clip(qc_photo_path, _encode(master, tmp_path / "enc.mp4"), preset)
@@ -157,8 +173,9 @@ def test_review_queue_records_rejected_clip(tmp_path, qc_photo_path, qc_photo_ar
     clip = qc_write_clip(frames)
     report = check_clip(qc_photo_path, clip, still_preset)
     root = tmp_path / "review"
-    folder = add_to_review_queue(root, sku="SKU/../1", preset="product-page", source_path=qc_photo_path,
-                                 clip_path=clip, report=report)
+    folder = add_to_review_queue(
+        root, sku="SKU/../1", preset="product-page", source_path=qc_photo_path, clip_path=clip, report=report
+    )
     assert folder.is_relative_to(root.resolve())
     assert (folder / "filmstrip.png").stat().st_size > 0 and (folder / "qc_report.json").exists()
     strip = cv2.imread(str(folder / "filmstrip.png"))
@@ -169,16 +186,16 @@ def test_review_queue_records_rejected_clip(tmp_path, qc_photo_path, qc_photo_ar
     assert "black" in rows[0]["reason"] and rows[0]["failed_checks"] == "black_frames"
 
 
-def test_review_queue_keeps_raw_masters_as_compact_exact_copies(tmp_path, qc_photo_path, qc_photo_array,
-                                                                 still_preset):
+def test_review_queue_keeps_raw_masters_as_compact_exact_copies(tmp_path, qc_photo_path, qc_photo_array, still_preset):
     from catalog_motion.media import probe, read_frames, write_master
 
     frames = _push(qc_photo_array)
     frames[2] = np.zeros_like(frames[2])
     raw = write_master(frames, tmp_path / "attempt-0.nut", fps=still_preset.fps)
     report = check_clip(qc_photo_path, raw, still_preset)
-    folder = add_to_review_queue(tmp_path / "review", sku="SKU-3", preset="product-page", source_path=qc_photo_path,
-                                 clip_path=raw, report=report)
+    folder = add_to_review_queue(
+        tmp_path / "review", sku="SKU-3", preset="product-page", source_path=qc_photo_path, clip_path=raw, report=report
+    )
     copy = folder / "clip.mkv"
     assert probe(copy).codec == "h264" and copy.stat().st_size < raw.stat().st_size
     assert np.array_equal(read_frames(copy), read_frames(raw))
@@ -195,7 +212,12 @@ def test_bad_inputs_are_clear_errors(tmp_path, qc_photo_path, qc_photo_array, qc
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 4)
     one = qc_write_clip(_push(qc_photo_array)[:1], name="one")
-    for path, words in ((empty, "empty"), (corrupt, "decode"), (one, "at least 2"), (tmp_path / "nope.mkv", "not found")):
+    for path, words in (
+        (empty, "empty"),
+        (corrupt, "decode"),
+        (one, "at least 2"),
+        (tmp_path / "nope.mkv", "not found"),
+    ):
         with pytest.raises(QCInputError, match=words) as info:
             check_clip(qc_photo_path, path, still_preset)
         assert "\n" not in str(info.value)

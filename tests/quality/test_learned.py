@@ -48,16 +48,18 @@ def qc_torchscript(tmp_path_factory):
     return seg, enc
 
 
-def test_learned_segmenter_and_similarity_drive_the_gate(qc_torchscript, qc_photo_path, qc_photo_array,
-                                                         qc_write_clip, qc_presets):
+def test_learned_segmenter_and_similarity_drive_the_gate(
+    qc_torchscript, qc_photo_path, qc_photo_array, qc_write_clip, qc_presets
+):
     from quality.learned import learned_mask
 
     seg, enc = qc_torchscript
     mask = learned_mask(qc_photo_array, seg)
     assert mask.shape == qc_photo_array.shape[:2] and 0.2 < (mask > 0.5).mean() < 0.8
     base = qc_presets["product-page"].model_copy(update={"loop": False})
-    preset = base.model_copy(update={"qc": base.qc.model_copy(update={"segmenter_weights": str(seg),
-                                                                      "similarity_weights": str(enc)})})
+    preset = base.model_copy(
+        update={"qc": base.qc.model_copy(update={"segmenter_weights": str(seg), "similarity_weights": str(enc)})}
+    )
     good = check_clip(qc_photo_path, qc_write_clip(camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.2)), preset)
     assert good.passed, good.reasons
     assert 0.0 <= good.scores["drift_learned"] < 0.1

@@ -18,7 +18,7 @@ def test_mask_matches_the_garment(refine):
     photo = draw_garment_photo(256, 320, seed=5)  # its sleeves touch the image edge
     mask = subject_mask(photo, refine=refine)
     assert mask.shape == photo.shape[:2] and mask.dtype == np.float32
-    assert 0.0 <= mask.min() and mask.max() <= 1.0
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
     assert _iou(mask > 0.5, garment_mask(photo)) > 0.95
     # background cut off by a sleeve is still background (hole filling floods from every edge)
     assert mask[-5, 2] < 0.5 and mask[-5, -3] < 0.5

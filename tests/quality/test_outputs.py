@@ -102,10 +102,26 @@ def test_report_index_links_every_checked_clip_from_a_spool(tmp_path, qc_photo_p
     for i, (clip, report) in enumerate(pairs):
         clip_dir = root / "clips" / f"S{i}--{preset.name}--0"  # where the check stage draws each clip's page
         build_report([ReportEntry(f"S{i}", preset.name, qc_photo_path, clip, report)], clip_dir)
-        spool.append(qc_rows([({"sku": f"S{i}", "preset": preset.name, "attempt": 0,
-                                "report": str((clip_dir / "index.html").resolve())}, report)]))
-    spool.append(qc_rows([({"sku": "S-none", "preset": preset.name, "attempt": 1,
-                            "report": "not written: disk full"}, pairs[1][1])]))
+        spool.append(
+            qc_rows(
+                [
+                    (
+                        {
+                            "sku": f"S{i}",
+                            "preset": preset.name,
+                            "attempt": 0,
+                            "report": str((clip_dir / "index.html").resolve()),
+                        },
+                        report,
+                    )
+                ]
+            )
+        )
+    spool.append(
+        qc_rows(
+            [({"sku": "S-none", "preset": preset.name, "attempt": 1, "report": "not written: disk full"}, pairs[1][1])]
+        )
+    )
     page = build_report_index(spool.rows(), root, title="QC report, run r1")
     text = page.read_text(encoding="utf-8")
     assert page == root.resolve() / "index.html" and "3 clip attempts, 1 passed, 2 failed." in text
@@ -145,8 +161,9 @@ def test_qc_spool_becomes_the_same_table_as_write_qc_table(tmp_path, qc_two_repo
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", "qc", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "qc", *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 def test_cli_qc_json_and_exit_codes(tmp_path, qc_photo_path, qc_two_reports):
@@ -156,18 +173,38 @@ def test_cli_qc_json_and_exit_codes(tmp_path, qc_photo_path, qc_two_reports):
     presets_file = tmp_path / "presets.yaml"
     presets_file.write_text(
         "presets:\n  small:\n    aspect: '4:5'\n    width: 192\n    height: 240\n    duration_s: 1.0\n    fps: 24\n",
-        encoding="utf-8")
-    ok = _cli("--source", str(qc_photo_path), "--video", str(good), "--preset", "small",
-              "--presets-file", str(presets_file), "--json")
+        encoding="utf-8",
+    )
+    ok = _cli(
+        "--source",
+        str(qc_photo_path),
+        "--video",
+        str(good),
+        "--preset",
+        "small",
+        "--presets-file",
+        str(presets_file),
+        "--json",
+    )
     assert ok.returncode == 0, ok.stderr
     body = json.loads(ok.stdout)
     assert body["passed"] is True and body["reasons"] == [] and 0 <= body["scores"]["drift"] <= 1
-    fail = _cli("--source", str(qc_photo_path), "--video", str(bad), "--preset", "small",
-                "--presets-file", str(presets_file), "--json")
+    fail = _cli(
+        "--source",
+        str(qc_photo_path),
+        "--video",
+        str(bad),
+        "--preset",
+        "small",
+        "--presets-file",
+        str(presets_file),
+        "--json",
+    )
     assert fail.returncode == 1
     assert json.loads(fail.stdout)["passed"] is False
-    text = _cli("--source", str(qc_photo_path), "--video", str(bad), "--preset", "small",
-                "--presets-file", str(presets_file))
+    text = _cli(
+        "--source", str(qc_photo_path), "--video", str(bad), "--preset", "small", "--presets-file", str(presets_file)
+    )
     assert text.returncode == 1 and text.stdout.startswith("FAIL") and "black" in text.stdout
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")

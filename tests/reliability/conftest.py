@@ -34,13 +34,22 @@ _STARTED = time.time()
 TINY_PRESETS = {
     "presets": {
         "product-page": {
-            "aspect": "4:5", "width": 96, "height": 120, "duration_s": 0.5, "fps": 12, "loop": True,
+            "aspect": "4:5",
+            "width": 96,
+            "height": 120,
+            "duration_s": 0.5,
+            "fps": 12,
+            "loop": True,
             "motion": {"path": "breathing", "amount": 0.25, "focus": "subject"},
             "qc": {"work_long_side": 96},
             "encodings": [{"format": "mp4-h264", "crf": 28, "preset": "veryfast"}, {"format": "poster-jpeg"}],
         },
         "close-up": {
-            "aspect": "1:1", "width": 96, "height": 96, "duration_s": 0.5, "fps": 12,
+            "aspect": "1:1",
+            "width": 96,
+            "height": 96,
+            "duration_s": 0.5,
+            "fps": 12,
             "motion": {"path": "push_in", "amount": 0.35, "focus": "detail"},
             "qc": {"work_long_side": 96},
             "encodings": [{"format": "mp4-h264", "crf": 28, "preset": "veryfast"}, {"format": "poster-jpeg"}],
@@ -76,8 +85,9 @@ def rel_catalog_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """3 SKUs over 2 photos at 120x150 (TEE-RED-S/-M share one), drawn once per session."""
     from catalog_connectors.samples import draw_sample_catalog
 
-    return draw_sample_catalog(tmp_path_factory.mktemp("rel_catalog"), size=(120, 150),
-                               photos=["tee-red", "hoodie-logo"])
+    return draw_sample_catalog(
+        tmp_path_factory.mktemp("rel_catalog"), size=(120, 150), photos=["tee-red", "hoodie-logo"]
+    )
 
 
 @pytest.fixture
@@ -124,10 +134,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "seed": SEED,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "table": table,
-        "extra": {k: v for k, v in sorted(RESULTS.items()) if k not in
-                  {"faults_injected", "runs", "runs_survived", "runs_killed", "items_lost", "duplicates", "bad_clips_published",
-                   "hostile_tried", "hostile_refused", "refused_connections", "escaped_files", "secrets_leaked",
-                   "secret_places", "invariant_checks"}},
+        "extra": {
+            k: v
+            for k, v in sorted(RESULTS.items())
+            if k
+            not in {
+                "faults_injected",
+                "runs",
+                "runs_survived",
+                "runs_killed",
+                "items_lost",
+                "duplicates",
+                "bad_clips_published",
+                "hostile_tried",
+                "hostile_refused",
+                "refused_connections",
+                "escaped_files",
+                "secrets_leaked",
+                "secret_places",
+                "invariant_checks",
+            }
+        },
         "cases": CASES,
     }
     RESULTS_PATH.parent.mkdir(parents=True, exist_ok=True)

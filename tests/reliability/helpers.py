@@ -1,5 +1,5 @@
-"""Helpers of the reliability suite: run the flow in-process (tests/reliability/killer.py runs it killably), read back the
-manifest from any sink, and judge a run with the invariants (feeding the suite's counters)."""
+"""Helpers of the reliability suite: run the flow in-process (tests/reliability/killer.py runs it killably),
+read back the manifest from any sink, and judge a run with the invariants (feeding the suite's counters)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,16 @@ def latest_rows(sink: Any) -> list[ManifestRow]:
     return ManifestStore(sink).read_latest()
 
 
-def judge(results: Any, catalog: str | Path, presets: list[Any], rows: list[ManifestRow], sink: Any, *,
-          intake: Any = None, deep: bool = True) -> InvariantReport:
+def judge(
+    results: Any,
+    catalog: str | Path,
+    presets: list[Any],
+    rows: list[ManifestRow],
+    sink: Any,
+    *,
+    intake: Any = None,
+    deep: bool = True,
+) -> InvariantReport:
     """Invariants of a finished manifest against a fresh load of the catalog, counted into the suite table."""
     from catalog_connectors.sources import load_catalog
 

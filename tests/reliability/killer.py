@@ -94,8 +94,13 @@ def main() -> None:
     from flows.catalog_run import catalog_run
 
     summary = catalog_run(**params)
-    print("SUMMARY " + json.dumps({"run_id": summary["run_id"], "counts": summary["counts"],
-                                   "invariants": summary.get("invariants")}), flush=True)
+    print(
+        "SUMMARY "
+        + json.dumps(
+            {"run_id": summary["run_id"], "counts": summary["counts"], "invariants": summary.get("invariants")}
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,16 @@ class _FaultEngine(Engine):
     def _write(self, request: GenerationRequest, frames: list[np.ndarray]) -> ClipRef:
         preset = request.preset
         write_master(frames, request.out_path, preset.fps)
-        return ClipRef(path=request.out_path, fps=float(preset.fps), n_frames=len(frames), width=preset.width,
-                       height=preset.height, engine=self.name, seed=request.seed, attempt=request.attempt)
+        return ClipRef(
+            path=request.out_path,
+            fps=float(preset.fps),
+            n_frames=len(frames),
+            width=preset.width,
+            height=preset.height,
+            engine=self.name,
+            seed=request.seed,
+            attempt=request.attempt,
+        )
 
     def generate(self, request: GenerationRequest) -> ClipRef:
         CALLS[self.name] = CALLS.get(self.name, 0) + 1
@@ -78,14 +86,25 @@ def _presets(path: Path) -> Path:
 def test_engine_faults_end_as_recorded_outcomes(prefect_api, rel_catalog, tmp_path, rel_results):
     presets_file = _presets(tmp_path / "presets.yaml")
     settings = tmp_path / "settings.yaml"
-    settings.write_text(yaml.safe_dump({"orchestration": {
-        "generation_timeout_s": 1.5, "retries": 2, "retry_delay_s": 0.05, "retry_jitter_factor": 0.0,
-    }}), encoding="utf-8")
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "orchestration": {
+                    "generation_timeout_s": 1.5,
+                    "retries": 2,
+                    "retry_delay_s": 0.05,
+                    "retry_jitter_factor": 0.0,
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
     started = time.monotonic()
     try:
-        summary, _, error = run_flow(catalog=str(rel_catalog), out=str(out), presets_file=str(presets_file),
-                                     settings_file=str(settings))
+        summary, _, error = run_flow(
+            catalog=str(rel_catalog), out=str(out), presets_file=str(presets_file), settings_file=str(settings)
+        )
     finally:
         RELEASE.set()
     elapsed = time.monotonic() - started
@@ -113,7 +132,7 @@ def test_engine_faults_end_as_recorded_outcomes(prefect_api, rel_catalog, tmp_pa
             assert not row.assets and row.video is None
     # TransientError is retried (first try + orchestration.retries) before it becomes an outcome
     assert CALLS["rel-transient"] >= 3 * 2  # 2 items (3 SKUs share 2 photos) x (1 + 2 retries)
-    assert CALLS["rel-raise"] == 2           # permanent: never retried
+    assert CALLS["rel-raise"] == 2  # permanent: never retried
     presets = list(load_presets(presets_file).values())
     report = judge(rel_results, rel_catalog, presets, rows, make_sink(str(out)))
     assert report.ok, report.violations

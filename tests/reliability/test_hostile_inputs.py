@@ -50,8 +50,8 @@ def hostile_run(prefect_api, rel_catalog_src, tmp_path_factory):
     cases = build_photo_corpus(catalog_dir / "photos")
     good = "images/tee-red.png"
 
-    allowed = RouteServer().start()       # reached only by the name "localhost" (allow-listed)
-    forbidden = RouteServer().start()     # 127.0.0.1 literal: must never be contacted
+    allowed = RouteServer().start()  # reached only by the name "localhost" (allow-listed)
+    forbidden = RouteServer().start()  # 127.0.0.1 literal: must never be contacted
     private = CountingListener("127.0.0.2")  # another loopback address: must never be contacted
     ok_png = (catalog_dir / good).read_bytes()
     svg = (catalog_dir / "photos" / "svg-as-image.png").read_bytes()
@@ -119,29 +119,49 @@ def hostile_run(prefect_api, rel_catalog_src, tmp_path_factory):
 
     presets_file = _presets_with_strict(base / "presets.yaml")
     settings = base / "settings.yaml"
-    settings.write_text(yaml.safe_dump({
-        "intake": {"allow_hosts": ["localhost"], "connect_timeout_s": 2, "read_timeout_s": 5, "max_redirects": 3},
-        "orchestration": {"retries": 1, "retry_delay_s": 0.05, "batch_size": 8},
-    }), encoding="utf-8")
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "intake": {
+                    "allow_hosts": ["localhost"],
+                    "connect_timeout_s": 2,
+                    "read_timeout_s": 5,
+                    "max_redirects": 3,
+                },
+                "orchestration": {"retries": 1, "retry_delay_s": 0.05, "batch_size": 8},
+            }
+        ),
+        encoding="utf-8",
+    )
     out = base / "out"
 
     basetemp = tmp_path_factory.getbasetemp()
     excluded = (out, Path(prefect_api.home))
     before = file_snapshot(basetemp, exclude=excluded)
     tmp_before = {p.name for p in Path("/tmp").iterdir()}
-    summary, flow_run_id, error = run_flow(catalog=str(catalog), out=str(out), settings_file=str(settings),
-                                           presets_file=str(presets_file))
+    summary, flow_run_id, error = run_flow(
+        catalog=str(catalog), out=str(out), settings_file=str(settings), presets_file=str(presets_file)
+    )
     after = file_snapshot(basetemp, exclude=excluded)
     tmp_after = {p.name for p in Path("/tmp").iterdir()}
     allowed.stop()
     forbidden.stop()
     private.close()
     yield {
-        "summary": summary, "error": error, "flow_run_id": flow_run_id, "catalog": catalog, "out": out,
-        "expect": expect, "cases": cases, "presets": list(load_presets(presets_file).values()),
-        "new_files": after - before, "new_tmp": tmp_after - tmp_before,
-        "forbidden_connections": forbidden.connections, "private_accepts": private.accepted,
-        "allowed_paths": [r.path for r in allowed.requests], "settings": settings,
+        "summary": summary,
+        "error": error,
+        "flow_run_id": flow_run_id,
+        "catalog": catalog,
+        "out": out,
+        "expect": expect,
+        "cases": cases,
+        "presets": list(load_presets(presets_file).values()),
+        "new_files": after - before,
+        "new_tmp": tmp_after - tmp_before,
+        "forbidden_connections": forbidden.connections,
+        "private_accepts": private.accepted,
+        "allowed_paths": [r.path for r in allowed.requests],
+        "settings": settings,
     }
 
 
@@ -179,8 +199,14 @@ def test_run_completes_and_every_case_has_a_recorded_outcome(hostile_run, rel_re
     assert "cloud-metadata" in reasons["URL-METADATA-AWS"] and "cloud-metadata" in reasons["URL-REDIRECT-METADATA"]
     assert "loopback" in reasons["URL-LOOPBACK"] and "private" in reasons["URL-PRIVATE-10"]
     assert "max_pixels" in reasons["PHOTO-bomb.png"] and "max_pixels" in reasons["PHOTO-enormous.png"]
-    report = judge(rel_results, hostile_run["catalog"], hostile_run["presets"], rows, make_sink(str(out)),
-                   intake=_intake(hostile_run["settings"]))
+    report = judge(
+        rel_results,
+        hostile_run["catalog"],
+        hostile_run["presets"],
+        rows,
+        make_sink(str(out)),
+        intake=_intake(hostile_run["settings"]),
+    )
     assert report.ok, report.violations
     assert hostile_run["summary"].get("invariants", {"ok": True})["ok"] is True
 
@@ -196,9 +222,18 @@ def test_refused_addresses_never_see_a_connection(hostile_run, rel_results):
     rel_results.add("refused_connections", made)
     assert made == 0, (hostile_run["forbidden_connections"], hostile_run["private_accepts"])
     # only the allow-listed server was asked, and only for the paths the catalog named
-    assert set(hostile_run["allowed_paths"]) <= {"/ok.png", "/svg.png", "/html.jpg", "/huge.png", "/loop",
-                                                 "/to-metadata", "/to-loopback", "/to-private", "/to-file",
-                                                 "/to-ipv6-loopback"}
+    assert set(hostile_run["allowed_paths"]) <= {
+        "/ok.png",
+        "/svg.png",
+        "/html.jpg",
+        "/huge.png",
+        "/loop",
+        "/to-metadata",
+        "/to-loopback",
+        "/to-private",
+        "/to-file",
+        "/to-ipv6-loopback",
+    }
 
 
 def test_nothing_written_outside_the_output_root(hostile_run, rel_results):
@@ -253,8 +288,9 @@ def test_whole_catalog_refusals_are_one_clear_line(prefect_api, tmp_path, rel_pr
     for name, data in cases.items():
         path = tmp_path / name
         path.write_bytes(data)
-        summary, _, error = run_flow(catalog=str(path), out=str(tmp_path / f"out-{name}"),
-                                     presets_file=str(rel_presets_file))
+        summary, _, error = run_flow(
+            catalog=str(path), out=str(tmp_path / f"out-{name}"), presets_file=str(rel_presets_file)
+        )
         rel_results.add("hostile_tried")
         assert summary is None and error is not None, name
         message = str(error)

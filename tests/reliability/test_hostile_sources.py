@@ -65,19 +65,28 @@ def test_malformed_presets_fail_with_one_clear_line(prefect_api, rel_catalog, tm
     # and through the flow, for a few: the run fails before any work, with the same one line
     for name in ("aspect-mismatch", "yaml-python-tag", "anchor-bomb"):
         out = tmp_path / f"out-{name}"
-        summary, _, error = run_flow(catalog=str(rel_catalog), out=str(out), presets_file=str(tmp_path / f"{name}.yaml"))
+        summary, _, error = run_flow(
+            catalog=str(rel_catalog), out=str(out), presets_file=str(tmp_path / f"{name}.yaml")
+        )
         assert summary is None and isinstance(error, CatalogMotionError), (name, error)
         assert _one_line(str(error))
         assert not (out / "latest.json").exists()
     assert not pwned.exists(), "a YAML tag executed code"
 
 
-def test_nul_and_control_character_skus_from_parquet(prefect_api, rel_catalog_src, rel_presets_file, tmp_path,
-                                                    rel_results):
+def test_nul_and_control_character_skus_from_parquet(
+    prefect_api, rel_catalog_src, rel_presets_file, tmp_path, rel_results
+):
     folder = tmp_path / "catalog"
     shutil.copytree(rel_catalog_src.parent, folder)
-    skus = [f"{MARK}-nul\x00tail", f"{MARK}-\x1b[31mansi", f"{MARK}-del\x7f", f"{MARK}-" + "€" * 3000,
-            f"{MARK}/../../nul\x00/..", "..\x00"]
+    skus = [
+        f"{MARK}-nul\x00tail",
+        f"{MARK}-\x1b[31mansi",
+        f"{MARK}-del\x7f",
+        f"{MARK}-" + "€" * 3000,
+        f"{MARK}/../../nul\x00/..",
+        "..\x00",
+    ]
     table = pa.table({"sku": skus, "image": ["images/tee-red.png"] * len(skus), "title": ["=1+1"] * len(skus)})
     catalog = folder / "hostile.parquet"
     pq.write_table(table, catalog)

@@ -9,8 +9,8 @@ import pytest
 from catalog_connectors.models import CatalogLoad
 from catalog_motion.invariants import InvariantError, check_run_invariants, qc_problems
 from catalog_motion.presets import Preset
-from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome
 from catalog_motion.settings import SinkSettings
+from catalog_motion.types import CatalogRow, ManifestRow, RowOutcome
 from publishing.sinks import make_sink
 
 PRESETS = [
@@ -27,8 +27,10 @@ def inv_sink(tmp_path: Path):
 
 def _load() -> CatalogLoad:
     rows = [CatalogRow(row_index=0, sku="A", image="a.png"), CatalogRow(row_index=1, sku="B", image="b.png")]
-    refused = [RowOutcome(row_index=2, sku="A", reason="duplicate sku"),
-               RowOutcome(row_index=3, sku=None, reason="empty row")]
+    refused = [
+        RowOutcome(row_index=2, sku="A", reason="duplicate sku"),
+        RowOutcome(row_index=3, sku=None, reason="empty row"),
+    ]
     return CatalogLoad(source="c.csv", kind="csv", rows=rows, refused=refused)
 
 
@@ -54,8 +56,8 @@ def test_consistent_manifest_holds(inv_sink, tmp_path):
 
 def test_missing_duplicate_and_unexpected_rows_are_violations(inv_sink, tmp_path):
     rows = _good_rows(inv_sink, tmp_path)
-    rows = [r for r in rows if not (r.sku == "B" and r.preset == "cu")]          # lost item
-    rows.append(rows[0].model_copy())                                            # published twice
+    rows = [r for r in rows if not (r.sku == "B" and r.preset == "cu")]  # lost item
+    rows.append(rows[0].model_copy())  # published twice
     rows.append(ManifestRow(sku="GHOST", preset="pp", status="failed", reason="?"))  # from nowhere
     report = check_run_invariants(_load(), PRESETS, rows, inv_sink)
     assert not report.ok
@@ -77,7 +79,7 @@ def test_refused_row_must_end_invalid(inv_sink, tmp_path):
 
 def test_object_missing_or_tampered_is_a_violation(inv_sink, tmp_path):
     rows = _good_rows(inv_sink, tmp_path)
-    Path(rows[0].assets[0].uri).unlink()                             # object gone
+    Path(rows[0].assets[0].uri).unlink()  # object gone
     Path(rows[1].assets[0].uri).write_bytes(b"tampered content!!!!")  # object changed
     report = check_run_invariants(_load(), PRESETS, rows, inv_sink)
     assert report.counts == {"object": 2}, report.violations

@@ -28,8 +28,14 @@ def _run_killable(params: dict, env: dict[str, str], kill_at: str | None, log: P
     run_env = {**env}
     if kill_at:
         run_env["REL_KILL_AT"] = kill_at
-    proc = subprocess.run([sys.executable, "-m", "tests.reliability.killer", json.dumps(params)], cwd=str(REPO),
-                          env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.killer", json.dumps(params)],
+        cwd=str(REPO),
+        env=run_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=240,
+    )
     output = proc.stdout.decode(errors="replace")
     with open(log, "a", encoding="utf-8") as handle:
         handle.write(f"--- kill_at={kill_at} rc={proc.returncode}\n{output}\n")
@@ -62,8 +68,9 @@ def test_killed_runs_resume_to_a_complete_consistent_publication(
     settings = tmp_path / "settings.yaml"
     # one item per batch: each finished item is journaled at once, so every kill leaves real progress
     settings.write_text(yaml.safe_dump({"orchestration": {"batch_size": 1, "retry_delay_s": 0.05}}), encoding="utf-8")
-    params = dict(catalog=str(rel_catalog), out=str(out), presets_file=str(rel_presets_file),
-                  settings_file=str(settings))
+    params = dict(
+        catalog=str(rel_catalog), out=str(out), presets_file=str(rel_presets_file), settings_file=str(settings)
+    )
     env = subprocess_env(prefect_server_env)
     log = tmp_path / "runs.log"
     journal_dir = out / ".work" / "journal"
@@ -105,17 +112,23 @@ def test_killed_runs_resume_to_a_complete_consistent_publication(
     partials = [p for p in published_files if ".partial" in p.name]
     rel_results.add("stale_partials_after_kill", len(partials))
     assert partials == [], partials
-    stored = {p.resolve() for p in published_files if p not in partials and not p.name.endswith(".meta.json")
-              and p.parent.name != "latest" and "runs" not in p.parts and p.name != "latest.json"
-              and "review" not in p.parts}
+    stored = {
+        p.resolve()
+        for p in published_files
+        if p not in partials
+        and not p.name.endswith(".meta.json")
+        and p.parent.name != "latest"
+        and "runs" not in p.parts
+        and p.name != "latest.json"
+        and "review" not in p.parts
+    }
     assert stored == named, sorted(map(str, stored ^ named))
     assert not list(journal_dir.glob("*.jsonl")), "the completed run retires its journal"
 
 
 def _mount_tmpfs(path: Path, size: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True,
-                   capture_output=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True, capture_output=True)
 
 
 def _umount(path: Path) -> None:
@@ -142,10 +155,15 @@ def test_disk_full_work_folder_ends_recorded_and_next_run_completes(
     work = rel_small_disk / "work"
     out = tmp_path / "out"
     settings = tmp_path / "settings.yaml"
-    settings.write_text(yaml.safe_dump({"work_dir": str(work), "orchestration": {
-        "batch_size": 1, "retries": 1, "retry_delay_s": 0.05}}), encoding="utf-8")
-    params = dict(catalog=str(rel_catalog), out=str(out), presets_file=str(rel_presets_file),
-                  settings_file=str(settings))
+    settings.write_text(
+        yaml.safe_dump(
+            {"work_dir": str(work), "orchestration": {"batch_size": 1, "retries": 1, "retry_delay_s": 0.05}}
+        ),
+        encoding="utf-8",
+    )
+    params = dict(
+        catalog=str(rel_catalog), out=str(out), presets_file=str(rel_presets_file), settings_file=str(settings)
+    )
     # leave room for the journal and photos but not for every master clip and encode
     ballast = rel_small_disk / "ballast"
     free = shutil.disk_usage(rel_small_disk).free
@@ -163,8 +181,9 @@ def test_disk_full_work_folder_ends_recorded_and_next_run_completes(
     for row in not_done:
         # a full work folder is the machine's fault, never the input's: `failed` (redone next run), not `invalid`
         assert row.status == "failed" and row.reason, (row.status, row.reason)
-    assert any("No space left" in r.reason or "space" in r.reason.lower() for r in not_done), \
-        [r.reason for r in not_done]
+    assert any("No space left" in r.reason or "space" in r.reason.lower() for r in not_done), [
+        r.reason for r in not_done
+    ]
     rel_results.case("disk-full", dict(statuses).__repr__(), not_done[0].reason)
     _published_state_consistent(out)
     presets = list(load_presets(rel_presets_file).values())

@@ -24,7 +24,7 @@ from tests.reliability.helpers import run_flow
 
 def _needles(secret: str) -> list[str]:
     # the whole value and a middle slice (a truncated or partly masked leak is still a leak)
-    return [secret, secret[len(secret) // 3: len(secret) // 3 + 12]]
+    return [secret, secret[len(secret) // 3 : len(secret) // 3 + 12]]
 
 
 class Scanner:
@@ -51,26 +51,32 @@ class Scanner:
 def _prefect_records(flow_run_id) -> dict[str, str]:
     """Logs, artifacts and the flow-run record the server holds for a run, as text."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
-
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
     from prefect.logging.handlers import APILogWorker
 
     APILogWorker.drain_all(timeout=10)  # logs travel to the server in the background: send them now
     with get_client(sync_client=True) as client:
         logs, offset = [], 0
         while True:
-            page = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                    limit=200, offset=offset)
+            page = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])), limit=200, offset=offset
+            )
             logs += page
             offset += len(page)
             if len(page) < 200:
                 break
         arts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
         run = client.read_flow_run(flow_run_id)
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                                      limit=200)
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200)
     assert logs, "the server recorded no log lines for the run: nothing was scanned"
     return {
         "prefect-logs": "\n".join(f"{log.level} {log.name} {log.message}" for log in logs),
@@ -80,8 +86,9 @@ def _prefect_records(flow_run_id) -> dict[str, str]:
     }
 
 
-def test_planted_secrets_never_leak(prefect_api, s3_server, s3_bucket, rel_catalog_src, tmp_path, monkeypatch,
-                                    caplog, capfd, rel_results):
+def test_planted_secrets_never_leak(
+    prefect_api, s3_server, s3_bucket, rel_catalog_src, tmp_path, monkeypatch, caplog, capfd, rel_results
+):
     aws_secret = "zzAWS" + pysecrets.token_urlsafe(30)
     shop_token = "shpat_zzSHOP" + pysecrets.token_hex(16)
     block_token = "shpat_zzBLOCK" + pysecrets.token_hex(16)
@@ -96,21 +103,28 @@ def test_planted_secrets_never_leak(prefect_api, s3_server, s3_bucket, rel_catal
         base = f"http://localhost:{server.port}/img"
         product = shopify_product(1, base)
         for media in product["media"]["nodes"]:
-            server.route(media["image"]["url"].split(f":{server.port}", 1)[1], Reply(200, photo, content_type="image/png"))
+            server.route(
+                media["image"]["url"].split(f":{server.port}", 1)[1], Reply(200, photo, content_type="image/png")
+            )
         fake = ShopifyFake(server, [product], token=shop_token)
         source = f"shopify+http://localhost:{server.port}{fake.endpoint.split(str(server.port), 1)[1]}"
 
         spec = {"presets": {"close-up": TINY_PRESETS["presets"]["close-up"]}}
-        strict = {**TINY_PRESETS["presets"]["close-up"], "qc": {"max_subject_drift": 0.0, "work_long_side": 96},
-                  "ask_for_less": {"max_attempts": 1}}
+        strict = {
+            **TINY_PRESETS["presets"]["close-up"],
+            "qc": {"max_subject_drift": 0.0, "work_long_side": 96},
+            "ask_for_less": {"max_attempts": 1},
+        }
         spec["presets"]["strict"] = strict  # rejections: the review queue and its table get written too
         presets_file = tmp_path / "presets.yaml"
         presets_file.write_text(yaml.safe_dump(spec), encoding="utf-8")
 
         def settings(name: str, **extra) -> Path:
-            body = {"intake": {"allow_hosts": ["localhost"], **extra.pop("intake", {})},
-                    "sink": {"uri": f"s3://{extra.pop('bucket', s3_bucket)}/shop", "endpoint_url": s3_server},
-                    "orchestration": {"retries": 1, "retry_delay_s": 0.05}}
+            body = {
+                "intake": {"allow_hosts": ["localhost"], **extra.pop("intake", {})},
+                "sink": {"uri": f"s3://{extra.pop('bucket', s3_bucket)}/shop", "endpoint_url": s3_server},
+                "orchestration": {"retries": 1, "retry_delay_s": 0.05},
+            }
             path = tmp_path / f"{name}.yaml"
             path.write_text(yaml.safe_dump(body), encoding="utf-8")
             return path
@@ -120,7 +134,8 @@ def test_planted_secrets_never_leak(prefect_api, s3_server, s3_bucket, rel_catal
         run_ids = {}
         with caplog.at_level(logging.DEBUG):
             summary, run_ids["ok"], errors["ok"] = run_flow(
-                catalog=source, out=str(outs["ok"]), settings_file=str(settings("ok")), presets_file=str(presets_file))
+                catalog=source, out=str(outs["ok"]), settings_file=str(settings("ok")), presets_file=str(presets_file)
+            )
             assert errors["ok"] is None, repr(errors["ok"])
             assert summary["counts"]["total"].get("published", 0) >= 1, summary["counts"]
             assert summary["counts"]["total"].get("rejected", 0) >= 1, summary["counts"]
@@ -129,13 +144,19 @@ def test_planted_secrets_never_leak(prefect_api, s3_server, s3_bucket, rel_catal
 
             Secret(value=block_token).save("rel-shopify-wrong-token", overwrite=True)
             _, run_ids["badtoken"], errors["badtoken"] = run_flow(
-                catalog=source, out=str(outs["badtoken"]), presets_file=str(presets_file),
-                settings_file=str(settings("badtoken", intake={"shopify_token_block": "rel-shopify-wrong-token"})))
+                catalog=source,
+                out=str(outs["badtoken"]),
+                presets_file=str(presets_file),
+                settings_file=str(settings("badtoken", intake={"shopify_token_block": "rel-shopify-wrong-token"})),
+            )
             assert errors["badtoken"] is not None and "401" in str(errors["badtoken"]), repr(errors["badtoken"])
 
             summary3, run_ids["nobucket"], errors["nobucket"] = run_flow(
-                catalog=source, out=str(outs["nobucket"]), presets_file=str(presets_file),
-                settings_file=str(settings("nobucket", bucket="no-such-bucket-zz")))
+                catalog=source,
+                out=str(outs["nobucket"]),
+                presets_file=str(presets_file),
+                settings_file=str(settings("nobucket", bucket="no-such-bucket-zz")),
+            )
     finally:
         server.stop()
     assert fake.queries, "the Shopify fake was never asked: the run did not use the planted token"

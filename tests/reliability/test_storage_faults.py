@@ -53,13 +53,19 @@ def test_flow_publishes_everything_once_through_faulty_s3(
 ):
     proxy = fault_proxy(s3_server, rate=0.3, seed=SEED, slow_s=0.3, max_consecutive=2)
     settings = tmp_path / "settings.yaml"
-    settings.write_text(yaml.safe_dump({
-        "sink": {"uri": f"s3://{s3_bucket}/shop", "endpoint_url": proxy.url},
-        "orchestration": {"retries": 4, "retry_delay_s": 0.05, "retry_jitter_factor": 0.1},
-    }), encoding="utf-8")
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "sink": {"uri": f"s3://{s3_bucket}/shop", "endpoint_url": proxy.url},
+                "orchestration": {"retries": 4, "retry_delay_s": 0.05, "retry_jitter_factor": 0.1},
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "out"
-    params = dict(catalog=str(rel_catalog), out=str(out), settings_file=str(settings),
-                  presets_file=str(rel_presets_file))
+    params = dict(
+        catalog=str(rel_catalog), out=str(out), settings_file=str(settings), presets_file=str(rel_presets_file)
+    )
 
     summary, _, error = run_flow(**params)
     rel_results.add("runs")

@@ -27,8 +27,8 @@ PAYLOAD = b"<script>alert('zzhostile7f3a')</script>"
 @dataclass
 class Case:
     name: str
-    ref: str                      # photo reference as written into the catalog
-    expect: str                   # "refused" (must end invalid) | "handled" (any recorded outcome, safely)
+    ref: str  # photo reference as written into the catalog
+    expect: str  # "refused" (must end invalid) | "handled" (any recorded outcome, safely)
     payload: bytes | None = None  # bytes that must not survive into published objects
 
 
@@ -77,10 +77,17 @@ def build_photo_corpus(folder: Path) -> list[Case]:
         "truncated.jpg": (jpeg[: len(jpeg) // 2], "refused", None),
         "truncated.png": (png[: len(png) // 3], "refused", None),
         "empty.png": (b"", "refused", None),
-        "svg-as-image.png": (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
-                             b'<image href="file:///etc/passwd"/><script>alert(1)</script></svg>', "refused", None),
-        "html-as-image.jpg": (b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>", "refused",
-                              None),
+        "svg-as-image.png": (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+            b'<image href="file:///etc/passwd"/><script>alert(1)</script></svg>',
+            "refused",
+            None,
+        ),
+        "html-as-image.jpg": (
+            b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>",
+            "refused",
+            None,
+        ),
         "text.png": (b"just text " * 20, "refused", None),
         "pdf-as-image.png": (b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "refused", None),
         # accepted after normalisation (odd but legitimate), checked for safe handling
@@ -88,10 +95,12 @@ def build_photo_corpus(folder: Path) -> list[Case]:
         "polyglot-png-zip.png": (png + b"PK\x03\x04" + PAYLOAD, "handled", PAYLOAD),
         "one-pixel.png": (_save(Image.new("RGB", (1, 1), (90, 30, 30)), "PNG"), "handled", None),
         "cmyk.jpg": (_save(rgb.convert("CMYK"), "JPEG", quality=90), "handled", None),
-        "sixteen-bit.png": (_save(Image.fromarray(_product()[..., 0].astype(np.uint16) * 257), "PNG"),
-                            "handled", None),
-        "alpha.png": (_save(Image.fromarray(np.dstack([_product(), np.full((150, 120), 128, np.uint8)]), "RGBA"),
-                            "PNG"), "handled", None),
+        "sixteen-bit.png": (_save(Image.fromarray(_product()[..., 0].astype(np.uint16) * 257), "PNG"), "handled", None),
+        "alpha.png": (
+            _save(Image.fromarray(np.dstack([_product(), np.full((150, 120), 128, np.uint8)]), "RGBA"), "PNG"),
+            "handled",
+            None,
+        ),
         "animated.gif": (b"", "handled", None),  # filled below
     }
     frames = [Image.fromarray(np.roll(_product(), 8 * i, axis=1), "RGB").convert("P") for i in range(3)]
@@ -117,16 +126,32 @@ def build_photo_corpus(folder: Path) -> list[Case]:
     return cases
 
 
-FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-            "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","x")',
+    "+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
 
 
 def hostile_skus() -> list[str]:
     """SKU ids aimed at paths, object keys and tables (each carries MARK where it can)."""
     return [
-        f"../../{MARK}-escape", f"..\\..\\{MARK}-win", f"/{MARK}/abs", f"{MARK}/a/b/c", "..", ".",
-        f"{MARK}-nul\x00tail", f"{MARK}-" + "L" * 4000, f"{MARK}-unicodé-✓-🎉", f"{MARK}-\u202eRTL",
-        f"{MARK} spaced name ", f"{MARK}-%2e%2e%2f", f"{MARK}-newline\nsecond",
+        f"../../{MARK}-escape",
+        f"..\\..\\{MARK}-win",
+        f"/{MARK}/abs",
+        f"{MARK}/a/b/c",
+        "..",
+        ".",
+        f"{MARK}-nul\x00tail",
+        f"{MARK}-" + "L" * 4000,
+        f"{MARK}-unicodé-✓-🎉",
+        f"{MARK}-\u202eRTL",
+        f"{MARK} spaced name ",
+        f"{MARK}-%2e%2e%2f",
+        f"{MARK}-newline\nsecond",
         *[f"{formula}{MARK}" for formula in FORMULAS],
     ]
 
@@ -152,25 +177,35 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 def unsafe_feeds(secret_file: Path, listener_url: str) -> dict[str, bytes]:
     """Merchant XML feeds that must be refused whole: entity expansion, external entities (file and
     network), a parameter-entity DTD fetch, and plain malformed XML."""
-    rss_item = ("<rss xmlns:g=\"http://base.google.com/ns/1.0\" version=\"2.0\"><channel><item>"
-                "<g:id>{id}</g:id><g:image_link>http://example.com/a.jpg</g:image_link></item></channel></rss>")
+    rss_item = (
+        '<rss xmlns:g="http://base.google.com/ns/1.0" version="2.0"><channel><item>'
+        "<g:id>{id}</g:id><g:image_link>http://example.com/a.jpg</g:image_link></item></channel></rss>"
+    )
     return {
         "billion-laughs.xml": BILLION_LAUGHS,
-        "xxe-file.xml": (f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret_file}">]>'
-                         + rss_item.format(id="&x;")).encode(),
-        "xxe-network.xml": (f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "{listener_url}">]>'
-                            + rss_item.format(id="&x;")).encode(),
-        "xxe-parameter-dtd.xml": (f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % d SYSTEM "{listener_url}dtd"> %d;]>'
-                                  + rss_item.format(id="a")).encode(),
+        "xxe-file.xml": (
+            f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret_file}">]>' + rss_item.format(id="&x;")
+        ).encode(),
+        "xxe-network.xml": (
+            f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "{listener_url}">]>' + rss_item.format(id="&x;")
+        ).encode(),
+        "xxe-parameter-dtd.xml": (
+            f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % d SYSTEM "{listener_url}dtd"> %d;]>'
+            + rss_item.format(id="a")
+        ).encode(),
         "malformed.xml": b"<rss><channel><item><g:id>unclosed",
-        "quadratic-blowup.xml": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "' + b"A" * 50_000 + b'">]>'
-                                 + rss_item.format(id="&a;" * 2000).encode()),
+        "quadratic-blowup.xml": (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "'
+            + b"A" * 50_000
+            + b'">]>'
+            + rss_item.format(id="&a;" * 2000).encode()
+        ),
     }
 
 
 def bad_presets() -> dict[str, str]:
     """Preset files that must each fail with one clear line naming the problem."""
-    base = ("presets:\n  p:\n    aspect: '4:5'\n    width: 96\n    height: 120\n    duration_s: 1\n    fps: 12\n")
+    base = "presets:\n  p:\n    aspect: '4:5'\n    width: 96\n    height: 120\n    duration_s: 1\n    fps: 12\n"
     return {
         "not-yaml": "presets: [unclosed\n  - {",
         "not-a-mapping": "- just\n- a list\n",
@@ -182,9 +217,10 @@ def bad_presets() -> dict[str, str]:
         "unknown-field": base + "    rm_rf: /\n",
         "bad-engine-type": base + "    engine: {nested: true}\n",
         "name-mismatch": base + "    name: other\n",
-        "yaml-python-tag": "presets: !!python/object/apply:os.system ['echo zzhostile7f3a > /tmp/zzhostile7f3a-pwned']\n",
+        "yaml-python-tag": "presets: !!python/object/apply:os.system "
+        "['echo zzhostile7f3a > /tmp/zzhostile7f3a-pwned']\n",
         "anchor-bomb": "a: &a ['x','x','x','x','x','x','x','x','x']\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-                       "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\npresets: [*d,*d,*d]\n",
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\npresets: [*d,*d,*d]\n",
         "no-video-encoding": base + "    encodings: [{format: poster-jpeg}]\n",
     }
 
