@@ -69,16 +69,15 @@ def run_items_plainly(items: list, ctx) -> list:
     return rows
 
 
-def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
-    """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
+def plain_run_setup(catalog: str, out: Path, settings_file: str | None, presets_file: str | None):
+    """What a run has before its first batch, without Prefect: (work items, RunContext, seconds to load)."""
     from catalog_connectors.sources import load_catalog
     from catalog_motion.planning import plan_items
     from catalog_motion.presets import load_presets, select_presets
     from catalog_motion.settings import resolve_run_settings
     from pipeline.state import RunContext
 
-    started = time.perf_counter()
-    settings = resolve_run_settings(str(out), None, presets_file)
+    settings = resolve_run_settings(str(out), settings_file, presets_file)
     selected = select_presets(load_presets(settings.presets_file), None)
     t0 = time.perf_counter()
     load = load_catalog(catalog, settings.intake)
@@ -93,6 +92,13 @@ def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
         presets={p.name: p for p in selected},
         catalog_dir=str(Path(catalog).resolve().parent),
     )
+    return items, ctx, load_s
+
+
+def run_plain(catalog: str, out: Path, presets_file: str | None) -> dict:
+    """The pipeline as a plain loop: same stage functions, same batches, no Prefect."""
+    started = time.perf_counter()
+    items, ctx, load_s = plain_run_setup(catalog, out, None, presets_file)
     rows = run_items_plainly(items, ctx)
     return {"seconds": time.perf_counter() - started, "load_s": load_s, "rows": rows, "items": len(items)}
 

@@ -245,28 +245,11 @@ def run_scale(n_skus: int, batch_size: int, tmp: Path, api_url: str) -> dict:
 
 def plain_per_item(catalog: str, settings_file: str, out: Path, limit_items: int) -> float:
     """Seconds per item of the same stage functions in a plain loop (no Prefect), on a subset."""
-    from benchmarks.bench_pipeline import run_items_plainly
-    from catalog_connectors.sources import load_catalog
-    from catalog_motion.planning import plan_items
-    from catalog_motion.presets import load_presets, select_presets
-    from catalog_motion.settings import resolve_run_settings
-    from pipeline.state import RunContext
+    from benchmarks.bench_pipeline import plain_run_setup, run_items_plainly
 
     started = time.perf_counter()
-    settings = resolve_run_settings(str(out), settings_file, None)
-    selected = select_presets(load_presets(settings.presets_file), None)
-    load = load_catalog(catalog, settings.intake)
-    items, _ = plan_items(list(load.rows), selected)
+    items, ctx, _ = plain_run_setup(catalog, out, settings_file, None)
     items = items[:limit_items]
-    ctx = RunContext(
-        run_id="plain",
-        catalog=catalog,
-        out=str(out),
-        work_dir=settings.work_dir,
-        settings=settings,
-        presets={p.name: p for p in selected},
-        catalog_dir=str(Path(catalog).parent),
-    )
     run_items_plainly(items, ctx)
     return (time.perf_counter() - started) / max(len(items), 1)
 

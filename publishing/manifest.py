@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from catalog_motion.errors import PermanentError, TransientError
 from catalog_motion.paths import safe_segment
 from catalog_motion.types import Asset, ManifestRow
+from publishing.rows import failed_row
 from publishing.sinks import Sink
 
 LATEST_POINTER = "latest.json"
@@ -189,17 +190,7 @@ def _fail_missing(rows: list[ManifestRow], missing: list[tuple[ManifestRow, Asse
         if asset is None:
             fixed.append(row)
         else:
-            fixed.append(
-                row.model_copy(
-                    update={
-                        "status": "failed",
-                        "assets": [],
-                        "video": None,
-                        "poster": None,
-                        "reason": f"publish: object {asset.key or asset.uri} missing after upload",
-                    }
-                )
-            )
+            fixed.append(failed_row(row, f"publish: object {asset.key or asset.uri} missing after upload"))
     return fixed
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from catalog_motion.presets import Preset
 from catalog_motion.types import Asset, ManifestRow, sha256_file
 from publishing.encode import LocalAsset
+from publishing.rows import failed_row
 from publishing.sinks import Sink, make_key
 
 if TYPE_CHECKING:
@@ -106,15 +107,5 @@ def republish_run(run_id: str, source: Sink, dest: Sink) -> ManifestSummary:
                     )
                 )
             except CatalogMotionError as exc:
-                rows.append(
-                    row.model_copy(
-                        update={
-                            "status": "failed",
-                            "assets": [],
-                            "video": None,
-                            "poster": None,
-                            "reason": f"republish: {exc}",
-                        }
-                    )
-                )
+                rows.append(failed_row(row, f"republish: {exc}"))
     return ManifestStore(dest).write_run(run_id, rows)

@@ -75,6 +75,11 @@ def with_ignored_rows(rows: Iterable[ManifestRow], notes: Mapping[str, list[str]
     return [row.model_copy(update={"ignored_rows": notes[row.sku]}) if row.sku in notes else row for row in rows]
 
 
+def failed_row(row: ManifestRow, reason: str) -> ManifestRow:
+    """The row turned `failed` with `reason`, its assets dropped (nothing it named may be served)."""
+    return row.model_copy(update={"status": "failed", "reason": reason, "assets": [], "video": None, "poster": None})
+
+
 def carry_unselected(previous: Iterable[ManifestRow], rows: Iterable[ManifestRow]) -> list[ManifestRow]:
     """Rows of the latest manifest that a partial run (SKU filter) did not touch, so `latest` stays whole.
 

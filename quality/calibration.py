@@ -219,7 +219,6 @@ def labelled_clips(
     n: int = 36,
     fps: int = 24,
     photos: list[str] | None = None,
-    camera_engine: bool = True,
 ) -> Iterator[LabelledClip]:
     """Every labelled clip of the set (frames in memory, small)."""
     all_photos = _photos(width, height)

@@ -2,7 +2,7 @@
 
 ``check_clip`` scores a lossless master clip against its source photo; ``check_encoded`` checks an
 encoded delivery file's container. Thresholds come from ``preset.qc`` (QCThresholds in catalog_motion/presets.py).
-``failed_checks`` names are stable; REGENERATE_CHECKS are the ones worth "asking for less" motion.
+``failed_checks`` names are stable; quality/verdict.py says which are worth "asking for less" motion.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from quality.flicker import FlickerMeter, max_flashes_per_second
 from quality.io import QCInputError, fit_cover, frames_in_thread
 from quality.technical import black_or_blank, conformance, frame_checks
 
-REGENERATE_CHECKS = frozenset({"drift", "flicker", "warp_error"})
 """Failures that less motion, a shorter clip or a new seed can plausibly fix. The others (black frames,
 frozen stretches, flashes, loop seam, conformance) point at an engine or encoder fault: a new seed may
 help, less motion rarely does."""

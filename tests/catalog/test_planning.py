@@ -196,3 +196,17 @@ def test_fold_refusals_keeps_one_outcome_per_sku():
     assert notes == {"A": ["row 4: duplicate sku 'A'"]}
     # folding a folded list changes nothing (the flow and the invariants both apply it)
     assert fold_refusals(standalone, ["A", "C"]) == (standalone, {})
+
+
+def test_select_skus_keeps_the_named_skus_and_refuses_unknown_ones() -> None:
+    from catalog_motion.planning import select_skus
+    from catalog_motion.types import RowOutcome
+
+    rows, refused = _rows(), [RowOutcome(row_index=7, sku="BAD-1", reason="photo not found")]
+    assert select_skus(rows, refused, None) == (rows, refused)
+    kept, kept_refused = select_skus(rows, refused, ["HOOD-L", "BAD-1", "NOPE", "HOOD-L"])
+    assert [r.sku for r in kept] == ["HOOD-L"]
+    assert [(o.row_index, o.sku, o.reason) for o in kept_refused] == [
+        (7, "BAD-1", "photo not found"),
+        (-1, "NOPE", "sku not found in the catalog"),
+    ]

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from catalog_motion.media import ffmpeg_exe
-from quality.gate import REGENERATE_CHECKS, check_clip, check_encoded
+from quality.gate import check_clip, check_encoded
 from quality.io import QCInputError
 from quality.review import add_to_review_queue, read_review_queue
 from quality.synthetic import camera_frames, draw_garment_photo, garment_mask
+from quality.verdict import REGENERATE_CHECKS
 from tests.fixtures.quality_clips import QC_H, QC_N, QC_W
 
 
