@@ -76,6 +76,7 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         photos = list(pool.map(lambda state: _fetch_one(state, ctx), pending))
     identities: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     for state, photo in zip(pending, photos, strict=True):
         if photo is None:
             continue
@@ -83,8 +84,17 @@ def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
         item.source_path = str(photo.path)
         if item.engine not in identities:
             identities[item.engine] = engine_identity(ctx, item.engine)
-        fingerprint = preset_fingerprint(ctx.presets[item.preset])
-        if key_item(item, photo.sha256, fingerprint, identities[item.engine], previous=state.previous, full=ctx.full):
+        if item.preset not in fingerprints:
+            fingerprints[item.preset] = preset_fingerprint(ctx.presets[item.preset])
+        unchanged = key_item(
+            item,
+            photo.sha256,
+            fingerprints[item.preset],
+            identities[item.engine],
+            previous=state.previous,
+            full=ctx.full,
+        )
+        if unchanged:
             state.finish("skipped", UNCHANGED)
     return states
 
