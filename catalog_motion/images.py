@@ -20,12 +20,12 @@ from catalog_motion.media import MediaInputError
 MIN_PHOTO_SIDE = 8  # smaller than this is not a photo anything can frame or score
 
 
-def _hex_rgb(colour: str) -> tuple[int, int, int]:
-    value = colour.lstrip("#")
-    if len(value) != 6:
-        return (255, 255, 255)
+def _background_rgb(colour: str) -> tuple[int, int, int]:
+    """The preset's background as RGB (PIL's colour parser); white when it is not a colour."""
+    from PIL import ImageColor
+
     try:
-        return tuple(int(value[i : i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+        return ImageColor.getrgb(colour)[:3]
     except ValueError:
         return (255, 255, 255)
 
@@ -44,7 +44,7 @@ def read_photo(path: str | Path, background: str = "#ffffff") -> np.ndarray:
             image.load()
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 rgba = image.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, _hex_rgb(background) + (255,))
+                canvas = Image.new("RGBA", rgba.size, _background_rgb(background) + (255,))
                 canvas.alpha_composite(rgba)
                 rgb = canvas.convert("RGB")
             else:
