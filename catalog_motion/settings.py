@@ -36,6 +36,18 @@ class IntakeSettings(BaseModel):
         "system store (e.g. a brand's private CA); None: the system store",
     )
     download_concurrency: int = Field(default=8, ge=1, le=64)
+    download_deadline_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest one photo or feed download may take in all, however the bytes trickle in "
+        "(read_timeout_s bounds only the wait between bytes)",
+    )
+    s3_buckets: list[str] | None = Field(
+        default=None,
+        description="Buckets that photo references of a remote catalog (a feed, Shopify or an s3:// catalog) "
+        "may name as s3://bucket/key; None: only the remote catalog's own bucket. A local catalog file may "
+        "name any bucket the worker can read (it is the operator's own file) unless this is set",
+    )
     allowed_schemes: list[str] = Field(
         default_factory=lambda: ["file", "http", "https", "s3"],
         description="URI schemes a photo or catalog reference may use; a bare path counts as 'file'",
@@ -180,9 +192,34 @@ class OrchestrationSettings(BaseModel):
     generation_timeout_s: float | None = Field(
         default=None,
         gt=0.0,
-        description="Longest one item may generate (a batch gets this times its size); past it the batch's "
-        "items end `failed` (timed out) instead of hanging the run. None: no limit. A timed-out engine call "
-        "cannot be interrupted in a thread and is abandoned; prefer task_runner=processes where engines may hang.",
+        description="Fixed limit on one clip's generation, overriding the scaled one below. None: the limit is "
+        "scaled by the preset (generation_timeout_per_mpx_s x megapixels x seconds of clip, at least "
+        "generation_timeout_min_s). Past it the item ends `failed` (timed out).",
+    )
+    generation_timeout_per_mpx_s: float = Field(
+        default=120.0,
+        gt=0.0,
+        description="Generation time allowed per megapixel-second of output clip (a 4 s 1080x1350 clip is "
+        "5.8 MP*s: 700 s by default, room for a large diffusion model on one GPU)",
+    )
+    generation_timeout_min_s: float = Field(
+        default=60.0, gt=0.0, description="Least time any clip is allowed to generate (small presets)"
+    )
+    engine_isolation: Literal["auto", "process", "inline"] = Field(
+        default="auto",
+        description="Where engines run. process: in a worker process that owns the model, killed and restarted "
+        "when a generation times out (the GPU is free before the next item starts); inline: in the task's own "
+        "process (a timed-out call is abandoned in its thread); auto: what the engine registered (diffusion "
+        "engines process, the camera engine inline)",
+    )
+    check_timeout_s: float = Field(
+        default=300.0, gt=0.0, description="Longest the QC gate may take on one clip; past it the item is `failed`"
+    )
+    encode_timeout_s: float = Field(
+        default=600.0, gt=0.0, description="Longest encoding one item's variants may take (ffmpeg is killed)"
+    )
+    publish_timeout_s: float = Field(
+        default=600.0, gt=0.0, description="Longest storing one SKU's encoded files in the sink may take"
     )
 
     @model_validator(mode="after")
@@ -190,6 +227,25 @@ class OrchestrationSettings(BaseModel):
         if self.ray_remote_options and self.task_runner != "ray":
             raise ValueError(f"ray_remote_options apply only to task_runner 'ray', not {self.task_runner!r}")
         return self
+
+
+class LatestSettings(BaseModel):
+    """When a run's manifest may become `latest`, the manifest storefronts read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_shrink: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the current `latest`'s published rows a run may lose; a run that would "
+        "lose more is written as a run manifest but not promoted, and fails (`--allow-shrink` overrides)",
+    )
+    remove_deleted_skus: bool = Field(
+        default=False,
+        description="Drop published rows of SKUs that left the catalog (listed in the run summary). False: they "
+        "are carried forward, still published, until deletions are intended",
+    )
 
 
 class RunSettings(BaseModel):
@@ -203,6 +259,7 @@ class RunSettings(BaseModel):
     )
     sink: SinkSettings = Field(default_factory=SinkSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    latest: LatestSettings = Field(default_factory=LatestSettings)
 
 
 def load_settings(path: str | Path | None) -> RunSettings:
