@@ -41,16 +41,13 @@ test: lint test-deps
 bench: venv sample
 	$(BIN)/python -m benchmarks.run_all
 
-# Reliability suite (tests/reliability) run back to back for SOAK_MINUTES (default 30), a new fault seed each
-# pass; stops at the first failure. Running totals: benchmarks/results/reliability-soak.json.
+# Soak (benchmarks/soak.py, docs/RELIABILITY.md): nights of a mixed catalog (good, broken and hostile rows, now and
+# then a wholly broken one) through the real flow, S3 behind a fault proxy, runs and workers SIGKILLed and resumed,
+# for SOAK_MINUTES (default 30). Items lost, duplicates, orphans and `latest` regressions must be 0 (else exit 1);
+# running totals and one line per pass: benchmarks/results/soak.json.
 SOAK_MINUTES ?= 30
-SOAK_FILE ?= benchmarks/results/reliability-soak.json
 soak: venv
-	@rm -f $(SOAK_FILE); end=$$(( $$(date +%s) + $(SOAK_MINUTES) * 60 )); pass=0; \
-	while [ $$(date +%s) -lt $$end ]; do pass=$$((pass + 1)); echo "soak pass $$pass"; \
-	  RELIABILITY_SEED=$$pass RELIABILITY_SOAK_FILE=$(SOAK_FILE) PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	  $(BIN)/python -m pytest -q -x -p no:cacheprovider tests/reliability || exit 1; \
-	done; echo "soak: $$pass pass(es) in $(SOAK_MINUTES) min; totals in $(SOAK_FILE)"
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m benchmarks.soak --minutes $(SOAK_MINUTES)
 
 # Local operations (docs/OPERATIONS.md): Prefect server on :4200 with SQLite under .prefect/, work pool,
 # `gpu` concurrency limit, deployments from prefect.yaml, automations.yaml, and a worker (Ctrl-C stops).

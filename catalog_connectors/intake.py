@@ -49,6 +49,19 @@ def local_path(ref: str, base_dir: Path | str | None) -> Path:
     return path
 
 
+def missing_photo_reason(ref: str, path: Path, base_dir: Path | str | None) -> str:
+    """'photo not found: REF', saying where a relative REF was looked for and why there."""
+    given = Path(unquote(urlsplit(ref).path)) if ref.lower().startswith("file://") else Path(ref).expanduser()
+    if given.is_absolute():
+        return f"photo not found: {ref}"
+    where = (
+        "relative paths are relative to the catalog file's folder"
+        if base_dir is not None
+        else "no catalog folder was given, so relative to the current folder"
+    )
+    return f"photo not found: {ref} (resolved to {Path(os.path.abspath(path))}, {where})"
+
+
 def fetch_photo(
     ref: str,
     dest_dir: Path,
@@ -57,7 +70,11 @@ def fetch_photo(
     background: str = "#ffffff",
     base_dir: Path | None = None,
 ) -> FetchedPhoto:
-    """Fetch and normalise one photo; see the module docstring for outcomes."""
+    """Fetch and normalise one photo; see the module docstring for outcomes.
+
+    A relative local `ref` resolves against `base_dir` (the catalog file's folder), never the current
+    folder unless no `base_dir` is given; URIs are used as they are.
+    """
     settings = settings or IntakeSettings()
     ref = (ref or "").strip()
     if not ref:
@@ -74,7 +91,7 @@ def fetch_photo(
         try:
             size = path.stat().st_size
         except FileNotFoundError:
-            raise IntakeError(f"photo file not found: {ref}") from None
+            raise IntakeError(missing_photo_reason(ref, path, base_dir)) from None
         except OSError as exc:
             raise IntakeError(f"cannot read photo {ref}: {exc.strerror or exc}") from None
         if not path.is_file():

@@ -1,20 +1,25 @@
 """Guarded HTTP(S) for untrusted URLs (photo links and feeds come from brands' catalogs).
 
 Before any connection: the scheme must be allowed, the host is resolved and EVERY address it resolves to
-is checked - loopback, private, link-local, cloud-metadata, CGNAT, multicast, reserved and unspecified
-addresses are refused unless `IntakeSettings.allow_hosts` names the host or a range containing the
-address. The socket then connects to the checked address itself (the Host header and TLS SNI keep the
-name), so a second DNS answer cannot swap in another address (DNS rebinding). Redirects are followed by
-hand, at most `max_redirects`, and each hop is checked again. Bodies stream with a byte limit.
+is checked - loopback, private, link-local, site-local, cloud-metadata, CGNAT, multicast, reserved and
+unspecified addresses, and 6to4/Teredo addresses that embed such an IPv4 address, are refused unless
+`IntakeSettings.allow_hosts` names the host or a range containing the address. The socket then connects
+to the checked address itself (the Host header and TLS SNI keep the name), so a second DNS answer cannot
+swap in another address (DNS rebinding). Redirects are followed by hand, at most `max_redirects`, each
+hop checked again, and never from https to http. Bodies stream with a byte limit, and the whole request
+(connects, redirects, body) ends at `download_deadline_s` however slowly the bytes trickle in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -36,6 +41,16 @@ def address_problem(ip: Address) -> str | None:
         return address_problem(ip.ipv4_mapped)
     if ip in METADATA:
         return "cloud-metadata"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local:  # fec0::/10: deprecated, but still routed inside some networks
+            return "site-local"
+        # 6to4 (2002::/16) and Teredo (2001::/32) carry an IPv4 address a relay would forward to.
+        embedded = [ip.sixtofour] if ip.sixtofour is not None else list(ip.teredo or ())
+        for inner in embedded:
+            problem = address_problem(inner)
+            if problem:
+                kind = "6to4" if ip.sixtofour is not None else "Teredo"
+                return f"{kind} (embeds {problem} IPv4 {inner})"
     for label, test in (
         ("loopback", ip.is_loopback),
         ("unspecified", ip.is_unspecified),
@@ -107,6 +122,66 @@ def checked_addresses(host: str, port: int, settings: IntakeSettings) -> list[st
     return addresses
 
 
+class DeadlineExceeded(IntakeError):
+    """The whole download (connects, redirects, body) took longer than `intake.download_deadline_s`."""
+
+
+class _Deadline:
+    """One download's overall time limit: a timer shuts the sockets down when it passes.
+
+    Socket timeouts bound each wait, not their sum, so a server sending a byte every few seconds would
+    hold a worker for as long as it likes; shutting the socket down wakes whatever read is blocked.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return self._at - time.monotonic()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            expired = self.expired
+        if expired:
+            self._shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            socks = list(self._socks)
+        for sock in socks:
+            self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def passed(self) -> bool:
+        return self.expired or self.remaining() <= 0
+
+    def check(self) -> None:
+        if self.passed():
+            raise self.error()
+
+    def error(self, what: str = "download", detail: str = "") -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"{what} took longer than intake.download_deadline_s ({self.seconds:g} s){detail}; "
+            "stopped (raise the setting for very large files or slow hosts)"
+        )
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 class _PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to a pre-checked IP while speaking HTTP to the original host name."""
 
@@ -118,13 +193,24 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         connect_timeout: float,
         read_timeout: float,
         context: ssl.SSLContext | None = None,
+        deadline: _Deadline | None = None,
     ):
         super().__init__(host, port, timeout=connect_timeout)
-        self._ip, self._read_timeout = ip, read_timeout
+        self._ip, self._read_timeout, self._deadline = ip, read_timeout, deadline
+
+    def _open_socket(self) -> socket.socket:
+        timeout = self.timeout
+        if self._deadline is not None:
+            self._deadline.check()
+            timeout = min(timeout, max(self._deadline.remaining(), 0.001))
+        sock = socket.create_connection((self._ip, self.port), timeout)
+        if self._deadline is not None:
+            self._deadline.watch(sock)
+        sock.settimeout(self._read_timeout)
+        return sock
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
-        self.sock.settimeout(self._read_timeout)
+        self.sock = self._open_socket()
 
 
 @functools.lru_cache(maxsize=8)
@@ -140,15 +226,28 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(
-        self, host: str, port: int, ip: str, connect_timeout: float, read_timeout: float, context: ssl.SSLContext
+        self,
+        host: str,
+        port: int,
+        ip: str,
+        connect_timeout: float,
+        read_timeout: float,
+        context: ssl.SSLContext,
+        deadline: _Deadline | None = None,
     ):
         super().__init__(host, port, timeout=connect_timeout, context=context)
-        self._ip, self._read_timeout = ip, read_timeout
+        self._ip, self._read_timeout, self._deadline = ip, read_timeout, deadline
+
+    _open_socket = _PinnedHTTPConnection._open_socket
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._ip, self.port), self.timeout)
-        sock.settimeout(self._read_timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        sock = self._open_socket()
+        # The TLS socket takes over the descriptor: watch it too, before the (possibly slow) handshake.
+        tls = self._context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+        if self._deadline is not None:
+            self._deadline.watch(tls)
+        tls.do_handshake()
+        self.sock = tls
 
 
 @dataclass
@@ -176,10 +275,36 @@ def request(
 ) -> Response:
     """One guarded request. The body goes to `sink.write` if given (streaming), else into `Response.body`.
 
-    Raises `IntakeError` for refusals, 4xx and bodies over `limit`; `TransientError` for network faults,
+    Raises `IntakeError` for refusals, 4xx, bodies over `limit` and a download that takes longer than
+    `intake.download_deadline_s` in all (`DeadlineExceeded`); `TransientError` for network faults,
     timeouts, truncated bodies, 429 and 5xx (the caller may retry those). With `raw_status` every status
     (after redirects) comes back as a Response for the caller to judge.
     """
+    deadline = _Deadline(settings.download_deadline_s)
+    try:
+        return _request(url, settings, deadline, method, body, headers, limit, sink, what, follow_redirects, raw_status)
+    except (TransientError, IntakeError) as exc:
+        # A socket shut down by the deadline surfaces as a reset or a timeout: name the real cause.
+        if deadline.passed() and not isinstance(exc, DeadlineExceeded):
+            raise deadline.error(f"{what} download from {urlsplit(url).hostname or url[:100]}") from None
+        raise
+    finally:
+        deadline.cancel()
+
+
+def _request(
+    url: str,
+    settings: IntakeSettings,
+    deadline: _Deadline,
+    method: str,
+    body: bytes | None,
+    headers: dict[str, str] | None,
+    limit: int | None,
+    sink,
+    what: str,
+    follow_redirects: bool,
+    raw_status: bool,
+) -> Response:
     limit = settings.max_bytes if limit is None else limit
     hops: list[str] = []
     current = url
@@ -196,7 +321,7 @@ def request(
         except ValueError:
             raise IntakeError(f"URL has an invalid port: {current[:200]}") from None
         addresses = checked_addresses(host, port, settings)
-        conn = _connect(scheme, host, port, addresses, settings)
+        conn = _connect(scheme, host, port, addresses, settings, deadline)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         send_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
         try:
@@ -216,6 +341,9 @@ def request(
                 current = urljoin(current, resp_headers["location"])
                 if method not in ("GET", "HEAD"):
                     raise IntakeError(f"{what} request was redirected; not following a redirected {method}")
+                if scheme == "https" and urlsplit(current).scheme.lower() == "http":
+                    # The bytes would travel in the clear and could be swapped on the way.
+                    raise IntakeError(f"{what} redirect from https to http refused: {current[:200]}")
                 continue
             if raw_status:
                 pass
@@ -232,7 +360,8 @@ def request(
             size = 0
             try:
                 while True:
-                    chunk = resp.read(64 * 1024)
+                    deadline.check()
+                    chunk = resp.read1(64 * 1024)  # one socket read at most: the deadline is checked between
                     if not chunk:
                         break
                     size += len(chunk)
@@ -242,6 +371,8 @@ def request(
                         sink.write(chunk)
                     else:
                         out += chunk
+            except DeadlineExceeded:
+                raise deadline.error(f"{what} download from {host}", f" after {size} bytes") from None
             except TimeoutError:
                 raise TransientError(f"{what} download timed out after {size} bytes from {host}") from None
             except http.client.IncompleteRead as exc:
@@ -249,6 +380,8 @@ def request(
                 raise TransientError(f"{what} download truncated: got {got} of {declared} bytes") from None
             except (OSError, http.client.HTTPException) as exc:
                 raise TransientError(f"{what} download failed from {host}: {type(exc).__name__}") from None
+            if deadline.passed():  # the timer shut the socket: what looked like the end is not
+                raise deadline.error(f"{what} download from {host}", f" after {size} bytes")
             if declared and declared.isdigit() and size < int(declared):
                 raise TransientError(f"{what} download truncated: got {size} of {declared} bytes")
             return Response(
@@ -258,15 +391,20 @@ def request(
             conn.close()
 
 
-def _connect(scheme: str, host: str, port: int, addresses: list[str], settings: IntakeSettings):
+def _connect(
+    scheme: str, host: str, port: int, addresses: list[str], settings: IntakeSettings, deadline: _Deadline | None = None
+):
     cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
     context = tls_context(settings.ca_bundle) if scheme == "https" else None
     last: Exception | None = None
     for ip in addresses:
-        conn = cls(host, port, ip, settings.connect_timeout_s, settings.read_timeout_s, context)
+        conn = cls(host, port, ip, settings.connect_timeout_s, settings.read_timeout_s, context, deadline)
         try:
             conn.connect()
             return conn
+        except DeadlineExceeded:
+            conn.close()
+            raise
         except ssl.SSLCertVerificationError as exc:
             conn.close()
             # An untrusted or mismatched certificate does not fix itself: refuse, do not retry.

@@ -23,13 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from catalog_connectors.feeds import parse_merchant_xml
 from catalog_connectors.folder import load_local_folder, load_s3_folder
-from catalog_connectors.intake import download_bytes
+from catalog_connectors.intake import download_bytes, ref_scheme
 from catalog_connectors.models import CatalogLoad
 from catalog_connectors.rows import REQUIRED, RowBuilder, missing_required
 from catalog_connectors.s3io import get_bytes, parse_s3_uri
 from catalog_connectors.shopify import SecretResolver, load_shopify
 from catalog_motion.errors import IntakeError
 from catalog_motion.settings import IntakeSettings
+from catalog_motion.types import RowOutcome
 
 
 def load_catalog(
@@ -46,21 +47,22 @@ def load_catalog(
         raise IntakeError("catalog source is empty")
     scheme = source.split("://", 1)[0].lower() if "://" in source else "file"
     if scheme.startswith("shopify"):
-        return load_shopify(source, settings, secrets=secrets)
+        return guard_photo_refs(load_shopify(source, settings, secrets=secrets), settings, remote=True)
     if scheme == "s3":
-        return _load_s3(source, settings)
+        return guard_photo_refs(_load_s3(source, settings), settings, remote=True, own_bucket=parse_s3_uri(source)[0])
     if scheme in ("http", "https"):
         data, content_type = download_bytes(source, settings, limit=settings.max_catalog_bytes, what="catalog")
-        return parse_catalog_bytes(
+        load = parse_catalog_bytes(
             data, source, settings, name=source.rsplit("/", 1)[-1], remote=True, content_type=content_type
         )
+        return guard_photo_refs(load, settings, remote=True)
     if scheme != "file":
         raise IntakeError(f"catalog source scheme '{scheme}' is not supported (file, s3, http(s), shopify)")
     path = Path(source[7:] if source.lower().startswith("file://") else source).expanduser()
     if path.suffix.lower() in CONFIG_SUFFIXES and path.is_file():
         return _load_from_block(path, settings, secrets)
     if path.is_dir():
-        return load_local_folder(path, settings)
+        return guard_photo_refs(load_local_folder(path, settings), settings, remote=False)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -75,7 +77,57 @@ def load_catalog(
         raise IntakeError(f"cannot read catalog {path}: {exc.strerror or exc}") from None
     load = parse_catalog_bytes(data, str(path), settings, name=path.name, remote=False)
     load.base_dir = str(path.resolve().parent)
-    return load
+    return guard_photo_refs(load, settings, remote=False)
+
+
+def s3_ref_problem(ref: str, settings: IntakeSettings, *, remote: bool, own_bucket: str | None = None) -> str | None:
+    """Why an s3:// photo reference may not be read with the worker's credentials (None: it may).
+
+    A remote catalog (feed, Shopify, s3://) may name only `intake.s3_buckets`, or with that unset only
+    its own bucket (an s3:// catalog's, always allowed); a local catalog file may name any bucket unless
+    `intake.s3_buckets` is set.
+    """
+    if not ref.lower().startswith("s3://"):
+        return None
+    bucket = ref[5:].split("/", 1)[0]
+    allowed = set(settings.s3_buckets or ())
+    if own_bucket:
+        allowed.add(own_bucket)
+    if not remote and settings.s3_buckets is None:
+        return None
+    if bucket in allowed:
+        return None
+    why = "a remote catalog may only name allowed buckets" if remote else "photos may only come from those buckets"
+    return f"photo {ref[:200]} refused: bucket '{bucket}' is not in intake.s3_buckets ({why})"
+
+
+def guard_photo_refs(
+    load: CatalogLoad, settings: IntakeSettings, *, remote: bool, own_bucket: str | None = None
+) -> CatalogLoad:
+    """Refuse rows whose photos the catalog may not name: s3:// objects outside the allowed buckets
+    (`s3_ref_problem`), and local paths when the catalog is remote (an S3 folder's sidecar, too).
+
+    Decided here, at load time, so a refused row never reaches the photo fetch.
+    """
+    kept = []
+    refused = list(load.refused)
+    for row in load.rows:
+        refs = [row.image, row.lifestyle_image, *(row.additional_images or [])]
+        problem = None
+        for ref in (r for r in refs if r):
+            problem = s3_ref_problem(ref, settings, remote=remote, own_bucket=own_bucket)
+            if problem is None and remote and ref_scheme(ref) == "file":
+                problem = f"photo {ref[:200]} refused: local photo path in a remote catalog is not allowed"
+            if problem:
+                break
+        if problem:
+            refused.append(RowOutcome(row_index=row.row_index, sku=row.sku, reason=problem))
+        else:
+            kept.append(row)
+    if len(kept) == len(load.rows):
+        return load
+    refused.sort(key=lambda outcome: outcome.row_index)
+    return load.model_copy(update={"rows": kept, "refused": refused})
 
 
 def _load_s3(uri: str, settings: IntakeSettings) -> CatalogLoad:

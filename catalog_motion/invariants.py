@@ -8,6 +8,10 @@
    with the recorded size and SHA-256; rows with other outcomes name no asset.
 3. Quality: no published clip's recorded QC scores break its preset's thresholds (re-judged here from the
    scores the manifest carries, independently of the gate's verdict), and no score is NaN.
+4. No orphans: no stored asset is unaccounted for - every object under the sink is named by a retained
+   run manifest, or is still pending for another run sharing the sink. The caller lists the unaccounted
+   keys after writing the manifest (publishing.orphans.unaccounted; this module does not read the sink's
+   listing itself) and each becomes an `orphan` violation.
 
 `check_run_invariants` never raises on a violation: it returns an `InvariantReport`; the caller decides
 (the flow fails the run loudly, after the manifest is written, so operators see what is wrong).
@@ -27,7 +31,7 @@ from catalog_motion.errors import CatalogMotionError
 from catalog_motion.planning import fold_refusals
 from catalog_motion.types import STANDING, ManifestRow
 
-ViolationKind = Literal["missing", "duplicate", "unexpected", "not_invalid", "object", "stray_assets", "qc"]
+ViolationKind = Literal["missing", "duplicate", "unexpected", "not_invalid", "object", "stray_assets", "qc", "orphan"]
 MAX_LISTED = 50  # violations kept in the report; counts stay complete
 
 
@@ -151,6 +155,7 @@ def check_run_invariants(
     carried: Iterable[tuple[str, str]] = (),
     verify_objects: bool = True,
     deep: bool = False,
+    orphans: Sequence[str] = (),
 ) -> InvariantReport:
     """Check one run's manifest against its catalog, presets and sink (see the module docstring).
 
@@ -159,6 +164,8 @@ def check_run_invariants(
     publishing Sink (`verify`, `get_bytes`). carried: (sku, preset) rows a partial run copied from the
     previous manifest; they are not catalog rows of this run but are still checked for storage and
     uniqueness. deep: also download each object and hash its content (slow; tests and audits).
+    orphans: keys stored in the sink that no manifest names (found by the caller after writing the
+    manifest); each is an `orphan` violation.
     """
     names = [p if isinstance(p, str) else p.name for p in presets]
     thresholds = {p.name: p.qc for p in presets if not isinstance(p, str)}
@@ -189,7 +196,8 @@ def check_run_invariants(
         if (row.sku, row.preset) not in carried_keys:
             valid, invalid = (row.sku, row.preset, "valid"), (row.sku, row.preset, "invalid")
             # An invalid row settles a refused-row expectation first; any other outcome settles the valid one.
-            order = (invalid, valid) if row.status == "invalid" else (valid,)
+            # (A live row kept after this run refused its catalog row has outcome `invalid`.)
+            order = (invalid, valid) if (row.outcome or row.status) == "invalid" else (valid,)
             for slot in order:
                 if remaining[slot] > 0:
                     remaining[slot] -= 1
@@ -230,7 +238,9 @@ def check_run_invariants(
                 add(storage, "object", row.sku, row.preset, "published row has no video asset")
             elif row.video not in {a.uri for a in row.assets}:
                 add(storage, "object", row.sku, row.preset, "video link is not one of the row's assets")
-            qc = thresholds.get(row.preset)
+            # Re-judged: clips this run published. A row kept live from an earlier run was judged by that
+            # run's thresholds (a stricter preset makes the item regenerate, not the live clip vanish).
+            qc = None if row.unchanged else thresholds.get(row.preset)
             if qc is not None:
                 for problem in qc_problems(row.qc, qc):
                     add(storage, "qc", row.sku, row.preset, f"published clip fails QC: {problem}")
@@ -252,6 +262,10 @@ def check_run_invariants(
     for (sku, preset), n in standing.items():
         if n > 1:
             add(accounting, "duplicate", sku, preset, f"{n} standing (published/skipped) rows for one (sku, preset)")
+    for key in orphans:
+        parts = key.split("/")
+        sku, preset = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
+        add(storage, "orphan", sku, preset, f"object {key} is stored but no manifest names it")
     violations = (accounting + storage)[:MAX_LISTED]
 
     return InvariantReport(

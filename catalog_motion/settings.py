@@ -98,6 +98,13 @@ class SinkSettings(BaseModel):
     )
     multipart_chunk_mb: int = Field(default=8, ge=5, le=5120, description="Part size of multipart uploads")
     max_concurrency: int = Field(default=4, ge=1, le=64, description="Parallel part uploads per file")
+    orphan_grace_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="Age after which a stored asset no manifest names is removed by any run's orphan sweep. "
+        "Younger ones stored by another run are left: two runs may share a sink, and the other may still be "
+        "publishing them (its manifest is written last)",
+    )
 
 
 class OrchestrationSettings(BaseModel):

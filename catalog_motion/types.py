@@ -18,7 +18,8 @@ encoding or publishing that retries could not fix. skipped: unchanged since the 
 """
 
 STANDING: tuple[Status, ...] = ("published", "skipped")
-"""Outcomes whose assets stand in the storefront (a skipped row carries a published one forward)."""
+"""Statuses whose assets are live in the storefront. Runs write `published` (with `unchanged` for a row an
+earlier run published); `skipped` is how manifests before 0.2 wrote an unchanged row."""
 
 
 class CatalogRow(BaseModel):
@@ -131,6 +132,17 @@ class ManifestRow(BaseModel):
         default_factory=list,
         description="Other catalog rows of this SKU that were not used, each 'row N: why' (an SKU repeated in "
         "the catalog is made once, from its first valid row)",
+    )
+    unchanged: bool = Field(
+        default=False,
+        description="The row's assets were published by an earlier run (`published_run`) and stay live: this run "
+        "found the item unchanged, did not reach it, or could not replace it (`outcome` says which)",
+    )
+    published_run: str | None = Field(default=None, description="Run that stored the assets this row names")
+    outcome: Status | None = Field(
+        default=None,
+        description="What this run did for a row whose earlier video stays live: skipped (unchanged), or the "
+        "failed/rejected/invalid outcome of its attempt; None when this run did not attempt it",
     )
 
 

@@ -25,21 +25,29 @@ from catalog_motion.paths import absolute_location
 from catalog_motion.planning import fold_refusals, plan_items, preset_fingerprint, select_skus
 from catalog_motion.presets import load_presets, select_presets
 from catalog_motion.settings import resolve_run_settings
+from catalog_motion.types import STANDING
 from pipeline.batching import batch_states
 from pipeline.driver import Batch, BatchDriver
 from pipeline.journal import RunJournal, journal_id
-from pipeline.outputs import local_qc_table_path, manifest_uri, qc_spool_path, sink_for
+from pipeline.outputs import (
+    latest_run_id,
+    local_qc_table_path,
+    manifest_uri,
+    qc_spool_path,
+    sink_for,
+    unaccounted_objects,
+)
 from pipeline.recording import RunRecorder, split_resumed
 from pipeline.state import RunContext
-from pipeline.summary import summary_table
+from pipeline.summary import nothing_succeeded, summary_table
 from pipeline.tally import RunTally
-from publishing.manifest import iter_rows_from_parquet
-from publishing.rows import carry_unselected, invalid_rows
+from publishing.manifest import LatestNotPromoted, Promotion, iter_rows_from_parquet
+from publishing.rows import CarryForward, invalid_rows
 from quality.report import build_report_index
 from quality.table import QCSpool
 from tasks import prefect_tasks as pt
 from tasks.artifacts import ProgressArtifact, create_run_artifacts, emit_run_events
-from tasks.runners import build_task_runner, stage_submitter
+from tasks.runners import build_task_runner, stage_submitter, worker_lost
 
 ProgressListener = Callable[[dict[str, Any]], None]
 PROGRESS_LISTENERS: list[ProgressListener] = []
@@ -74,11 +82,13 @@ def catalog_run(
     full: bool = False,
     skus: list[str] | None = None,
     run_id: str | None = None,
+    allow_shrink: bool = False,
 ) -> dict[str, Any]:
     """Generate, check and publish motion clips for every SKU × preset of `catalog`.
 
     presets: preset names (default: all in the presets file). skus: only these SKUs (ingest and
-    regenerate deployments). full: regenerate everything, ignoring the published manifest.
+    regenerate deployments). full: regenerate everything, ignoring the published manifest. allow_shrink:
+    make the run `latest` even if it takes more than `latest.max_shrink` of the live videos out.
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -125,6 +135,10 @@ def catalog_run(
     docs_dir = str(ctx.run_root / "catalog-docs")
     with run_step("validating the catalog into the Data Docs at", docs_dir):
         load = task["validate"](load, docs_dir)
+    # Relative photo paths resolve against the catalog's own folder (a file's, a folder catalog's, a YAML
+    # source's), which the loader knows.
+    ctx.catalog_dir = load.base_dir or ctx.catalog_dir
+    catalog_skus = {r.sku for r in load.rows} | {r.sku for r in load.refused if r.sku}
     rows, refused = select_skus(list(load.rows), list(load.refused), skus)
     items, duplicates = plan_items(rows, selected)
     # One manifest row per (sku, preset): other rows of an SKU become notes on its row.
@@ -138,12 +152,14 @@ def catalog_run(
         len(selected),
     )
 
-    # The latest manifest: incremental state (ignored for skipping when `full`) and rows to carry.
+    # The latest manifest: incremental state (ignored for skipping when `full`) and the live rows this run
+    # must carry forward (publishing/rows.py: a bad night never takes a live video away).
     with run_step("reading the latest manifest of", settings.sink.uri):
         previous = {(r.sku, r.preset): r for r in task["previous"](settings.sink)}
+        live_run = latest_run_id(settings.sink)
 
     tally = RunTally(limit=orch.artifact_max_rows)
-    refused_rows = invalid_rows(refused, selected)
+    refused_rows = invalid_rows(refused, selected, previous)
     tally.add(refused_rows)
     n_items = len(items)
     resume = split_resumed(items, journal.keys())
@@ -161,7 +177,7 @@ def catalog_run(
     resume.kept = set()
     tally.add(journal.rows())  # resumed outcomes count in this run's summary
     qc_spool = QCSpool(qc_spool_path(work_dir, run_id))
-    recorder = RunRecorder(journal, tally, qc_spool, ignored_notes, on_items_done=progress.advance)
+    recorder = RunRecorder(journal, tally, qc_spool, ignored_notes, on_items_done=progress.advance, run_id=run_id)
 
     def on_batch_done(batch: Batch) -> None:
         failed = [r for r in recorder.record(batch) if r.status == "failed"]
@@ -190,15 +206,29 @@ def catalog_run(
             window=orch.max_inflight_batches,
             slots=orch.max_queued_tasks,
             on_batch_done=on_batch_done,
+            worker_lost=worker_lost,
         )
         driver.run(batches)
 
-    # manifest → summary (a partial run keeps the untouched rows of `latest`, so it stays whole)
-    carried = carry_unselected(previous.values(), itertools.chain(refused_rows, journal.rows())) if skus else []
+    # manifest → summary. Rows of `latest` this run did not cover are carried (live ones stay published);
+    # the manifest becomes `latest` only if this run did something and does not shrink what is live.
+    carry = CarryForward(catalog_skus, partial=bool(skus), remove_deleted=settings.latest.remove_deleted_skus)
+    carried = carry.rows(previous.values(), itertools.chain(refused_rows, journal.rows()))
+    promotion = Promotion(
+        live_before=sum(1 for r in previous.values() if r.status in STANDING),
+        max_shrink=settings.latest.max_shrink,
+        allow_shrink=allow_shrink,
+        blocked=nothing_succeeded(tally),
+    )
     with run_step("writing the manifest to", settings.sink.uri):
         written = task["manifest"](
-            settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried), str(work_dir)
+            settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried), str(work_dir), promotion
         )
+    tally.adopt(tuple(item.split("/", 1)) for item in written.adopted)
+    if written.adopted or written.orphans.get("removed"):
+        logger.warning("run %s: objects of dead publish tasks: %s", run_id, written.orphans)
+    if not written.promoted:
+        logger.error("run %s: manifest written, NOT made latest: %s", run_id, written.not_promoted)
     journal.close(complete=True)
     progress.advance(0, force=True)
     rate = tally.rejection_rate()
@@ -240,10 +270,17 @@ def catalog_run(
         "table": summary_table(tally),
         "rejection_rate": rate,
         "rows": tally.rows,
-        "manifest_rows": tally.rows + len(carried),
+        "manifest_rows": written.n_rows,
+        "carried_rows": len(carried),
+        "removed_from_latest": [f"{sku}/{preset}" for sku, preset in carry.removed],
+        "promoted": written.promoted,
+        "not_promoted": written.not_promoted,
+        "live_rows": written.live_rows,
+        "orphans": written.orphans,
         "items": n_items,
         "resumed_items": resume.resumed,
         "task_runs": driver.task_runs,
+        "resubmitted_after_lost_worker": driver.resubmits,
         "task_runner": orch.task_runner,
         "worker_pids": sorted(recorder.worker_pids),
         "qc_table": qc_table_ref,
@@ -264,6 +301,7 @@ def catalog_run(
                 iter_rows_from_parquet(written.parquet),
                 sink_for(settings.sink),
                 carried={(r.sku, r.preset) for r in carried},
+                orphans=unaccounted_objects(settings.sink, run_id),
             )
     finally:
         Path(written.parquet).unlink(missing_ok=True)
@@ -271,6 +309,13 @@ def catalog_run(
     if not report.ok:
         logger.error("run %s: %s", run_id, report.message())
         raise InvariantError(report)
+    if not written.promoted:
+        _notify({"event": "end", **summary})
+        raise LatestNotPromoted(
+            f"run {run_id} was not made latest: {written.not_promoted}. latest still points at "
+            f"{('run ' + live_run) if live_run else 'nothing (no run has been promoted yet)'}; this run's manifest: "
+            f"{manifest_ref}"
+        )
     logger.info("run %s finished in %.1f s: %s", run_id, summary["seconds"], counts.get("total", {}))
     _notify({"event": "end", **summary})
     return summary

@@ -68,11 +68,13 @@ def validate_run_args(
 
 def print_summary(summary: dict) -> None:
     table = Table(title=f"run {summary['run_id']}")
-    columns = ["preset", "published", "rejected", "invalid", "failed", "skipped", "rows"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "preset" else "right")
+    # This run's outcomes; "unchanged" items were skipped, their live video kept.
+    columns = {"preset": "preset", "published": "published", "skipped": "unchanged", "rejected": "rejected"}
+    columns |= {"invalid": "invalid", "failed": "failed", "rows": "rows"}
+    for key, label in columns.items():
+        table.add_column(label, justify="left" if key == "preset" else "right")
     for line in summary["table"]:
-        table.add_row(*(str(line.get(c, 0)) for c in columns))
+        table.add_row(*(str(line.get(key, 0)) for key in columns))
     console.print(table)
     out = summary["out"]
     console.print(f"results: {out}", highlight=False)
@@ -92,6 +94,7 @@ def run_locally(
     full: bool,
     skus: list[str] | None,
     show_progress: bool = True,
+    allow_shrink: bool = False,
 ) -> dict:
     """Run the flow in this process against PREFECT_API_URL or a private local server."""
     _quiet_prefect_env()
@@ -143,6 +146,7 @@ def run_locally(
                     presets_file=presets_file,
                     full=full,
                     skus=skus,
+                    allow_shrink=allow_shrink,
                 )
         finally:
             flow_module.PROGRESS_LISTENERS.remove(listener)
@@ -166,6 +170,9 @@ def register(app: typer.Typer) -> None:
         presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
         full: bool = typer.Option(False, "--full", help="Regenerate everything, ignoring the published manifest"),
         skus: str = typer.Option(None, "--skus", help="Only these SKUs (comma separated)"),
+        allow_shrink: bool = typer.Option(
+            False, "--allow-shrink", help="Make the run latest even if it takes out more than latest.max_shrink"
+        ),
     ) -> None:
         """Generate, check and publish motion clips for a catalog (a Prefect flow run)."""
         _quiet_prefect_env()
@@ -175,7 +182,9 @@ def register(app: typer.Typer) -> None:
         config = absolute_location(config) if config else None
         presets_file = absolute_location(presets_file) if presets_file else None
         validate_run_args(catalog, preset_names, out, config, presets_file)
-        summary = run_locally(catalog, preset_names, out, config, presets_file, full, sku_list)
+        summary = run_locally(
+            catalog, preset_names, out, config, presets_file, full, sku_list, allow_shrink=allow_shrink
+        )
         print_summary(summary)
 
     register_ops(app)

@@ -56,11 +56,21 @@ def ingested_skus(since: datetime, until: datetime) -> list[str]:
 
 
 def emit_ingested(skus: list[str], catalog: str | None = None) -> list[str]:
-    """Announce SKUs as `catalog.sku.ingested` through Prefect (what `catalog-motion ingest` sends)."""
-    from catalog_connectors.events import emit_ingested as emit
-    from tasks.prefect_services import flush_prefect_events, prefect_emit
+    """Announce SKUs as `catalog.sku.ingested` through Prefect (what `catalog-motion ingest` sends).
 
-    return emit(list(skus), emit=prefect_emit, flush=flush_prefect_events, source=catalog)
+    No state file here: an event the API does not accept (after retries) is an error naming the SKUs.
+    """
+    from catalog_connectors.events import emit_ingested as emit
+    from catalog_motion.errors import CatalogMotionError
+    from tasks.prefect_services import prefect_emit
+
+    report = emit(list(skus), emit=prefect_emit, source=catalog)
+    if report.unsent:
+        shown = ", ".join(report.unsent[:10]) + (" ..." if len(report.unsent) > 10 else "")
+        raise CatalogMotionError(
+            f"{len(report.unsent)} catalog.sku.ingested event(s) not sent ({shown}): {report.error}"
+        )
+    return report.sent
 
 
 def _parse_time(value: str | datetime | None) -> datetime:

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         from catalog_connectors.sources import load_catalog
         from catalog_motion.paths import absolute_location
         from catalog_motion.settings import load_settings
-        from tasks.prefect_services import flush_prefect_events, prefect_emit, prefect_secret
+        from tasks.prefect_services import prefect_emit, prefect_secret
 
         console = Console()
         catalog = absolute_location(catalog)
@@ -46,13 +46,13 @@ def register(app: typer.Typer) -> None:
             from catalog_connectors.validation import validate_catalog
 
             load = validate_catalog(load, Path(tempfile.mkdtemp(prefix="ingest-docs-")))
+        report = None
         if dry_run:
             known = load_state(since)["announced"]
             new = [r.sku for r in load.rows if r.sku not in known]
         else:
-            new = emit_ingested(
-                load.rows, emit=prefect_emit, flush=flush_prefect_events, state_path=since, source=catalog
-            )
+            report = emit_ingested(load.rows, emit=prefect_emit, state_path=since, source=catalog)
+            new = report.sent
         verb = "would announce" if dry_run else "announced"
         console.print(
             f"{len(load.rows)} valid rows, {len(load.refused)} refused; {verb} {len(new)} new SKU(s)"
@@ -66,3 +66,15 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        if report is not None and not report.ok:
+            # Not an error of the catalog: the events wait (spool) and the next `ingest` sends them first.
+            if report.spooled:
+                kept = f"{len(report.spooled)} spooled for the next run ({report.spool_path})"
+            else:
+                kept = f"{len(report.unsent)} NOT sent (pass --since STATE.json to keep them for the next run)"
+            console.print(
+                f"{len(report.sent)} events sent, {kept} (API unreachable: {report.error})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)

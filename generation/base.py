@@ -27,12 +27,21 @@ class GenerationRequest(BaseModel):
     attempt: int = 0
     motion_scale: float = Field(default=1.0, gt=0.0, le=1.0)
     duration_scale: float = Field(default=1.0, gt=0.0, le=1.0)
+    timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Longest this one clip may generate. Only an engine with `enforces_timeouts` acts on it "
+        "(a process-isolated engine kills its worker past it); None: no limit",
+    )
 
 
 class Engine(ABC):
     """Base class of generation engines."""
 
     name: str = "engine"
+    enforces_timeouts: bool = False
+    """True when the engine itself ends a request at its `timeout_s` and returns an exception in place for
+    it (`generate_batch`), so the caller needs no timer of its own (generation.worker.ProcessEngine)."""
 
     @abstractmethod
     def identity(self) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from pipeline.calls import failure_text
 from pipeline.state import ItemState
 
 Stage = Literal["fetch", "generate", "check", "publish"]
@@ -35,6 +36,7 @@ class Batch:
     label: str
     states: list[ItemState]
     stage: Stage = "fetch"
+    resubmitted: int = 0  # stage runs handed over again after their worker was lost
 
 
 class StageFuture(Protocol):
@@ -74,8 +76,16 @@ class BatchDriver:
         window: int,
         on_batch_done: Callable[[Batch], None],
         slots: int | None = None,
+        worker_lost: Callable[[BaseException], bool] = lambda exc: False,
+        max_resubmits: int = 1,
     ):
+        """worker_lost(exc): True when a stage run failed because the process running it died (the runner
+        knows its errors); such a run is handed over again, at most `max_resubmits` times per batch, since a
+        dead worker also fails the runs that merely shared its pool."""
         self.submit = submit
+        self.worker_lost = worker_lost
+        self.max_resubmits = max_resubmits
+        self.resubmits = 0
         self.window = window
         self.slots = slots
         self.on_batch_done = on_batch_done
@@ -134,8 +144,16 @@ class BatchDriver:
             try:
                 batch.states = future.result()
             except BaseException as exc:  # noqa: BLE001 - the batch's items record why
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                close_unfinished(batch.states, f"{batch.stage} task failed: {message}")
+                if self.worker_lost(exc) and batch.resubmitted < self.max_resubmits:
+                    batch.resubmitted += 1
+                    self.resubmits += 1
+                    self._enqueue(batch)  # same stage, from the states it was submitted with
+                    continue
+                # Steps record item failures themselves and raise only what the task may retry (a
+                # TransientError at batch level), so this is a task that failed after its retries. The
+                # states here are what was submitted (a copy, for process/Dask runners): items that had an
+                # outcome keep it, the others fail.
+                close_unfinished(batch.states, f"{batch.stage} task failed: {failure_text(exc)}")
             if self._advance(batch):
                 continue
             self._order.pop(id(batch), None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from catalog_motion.paths import safe_segment
 from catalog_motion.settings import SinkSettings
 from catalog_motion.types import ManifestRow
 from pipeline.journal import RunJournal
-from publishing.manifest import ManifestStore, ManifestSummary
+from publishing import orphans
+from publishing.manifest import ManifestStore, ManifestSummary, Promotion
 from publishing.sinks import Sink, make_sink
 from quality.expectations import validate_qc_table
 from quality.table import CORE_SCORES, QCSpool
@@ -44,6 +45,11 @@ def read_latest_manifest(settings: SinkSettings) -> list[ManifestRow]:
     return ManifestStore(sink_for(settings)).read_latest()
 
 
+def latest_run_id(settings: SinkSettings) -> str | None:
+    """The run `latest` points at (None before the first run)."""
+    return ManifestStore(sink_for(settings)).latest_run_id()
+
+
 def manifest_uri(settings: SinkSettings, run_id: str) -> str:
     """Where the run's JSON manifest lives (a path or an s3:// URI)."""
     return sink_for(settings).uri_for(f"runs/{run_id}/manifest.json")
@@ -56,16 +62,45 @@ def write_run_manifest(
     refused: Iterable[ManifestRow],
     carried: Iterable[ManifestRow],
     work_dir: str | Path,
+    promotion: Promotion | None = None,
 ) -> ManifestSummary:
     """Write the run manifest once every object it names is stored. Rows, in order: the refused catalog
     rows, the run's journal (streamed from disk: every finished item, resumed ones included) and the rows
-    a partial run carries from `latest`. An object that vanished turns its row `failed` rather than losing
-    the manifest. The summary's `parquet` is a local copy of what was stored (for the invariants)."""
-    rows = itertools.chain(refused, RunJournal.at(journal).rows(), carried)
+    carried from `latest` (publishing.rows.CarryForward). An object that vanished turns its row `failed`
+    rather than losing the manifest. `promotion` decides whether it becomes `latest` (the summary says).
+
+    Before writing, objects a publish task stored but died before reporting are settled
+    (publishing/orphans.py): a `failed` row whose receipt proves its objects verify is adopted
+    (`published`), and every other object no manifest names that this run stored is removed. The summary's
+    `parquet` is a local copy of what was stored (for the invariants)."""
+    refused, carried = list(refused), list(carried)
+    sink = sink_for(settings)
+    adoption = orphans.Adoption(orphans.read_receipts(sink, run_id), sink)
+
+    def rows() -> Iterator[ManifestRow]:
+        return itertools.chain(refused, adoption.adopt(RunJournal.at(journal).rows()), carried)
+
+    sweep = orphans.sweep_orphans(sink, run_id, orphans.asset_keys(rows()), adopted=adoption.adopted)
+    if adoption.adopted and promotion is not None and promotion.blocked:
+        promotion = promotion.model_copy(update={"blocked": None})  # an adopted row is a published one
     scratch = Path(work_dir) / "manifest"
-    return ManifestStore(sink_for(settings)).write_run(
-        run_id, rows, scratch_dir=scratch, on_missing="fail_row", keep_parquet=scratch / f"{run_id}.parquet"
+    summary = ManifestStore(sink).write_run(
+        run_id,
+        rows(),
+        scratch_dir=scratch,
+        on_missing="fail_row",
+        keep_parquet=scratch / f"{run_id}.parquet",
+        promotion=promotion,
     )
+    orphans.remove_receipts(sink, run_id)
+    summary.adopted = [f"{sku}/{preset}" for sku, preset in adoption.adopted]
+    summary.orphans = sweep.summary()
+    return summary
+
+
+def unaccounted_objects(settings: SinkSettings, run_id: str) -> list[str]:
+    """Stored assets no manifest names once the run's manifest is written (the invariants want none)."""
+    return orphans.unaccounted(sink_for(settings), run_id)
 
 
 def local_qc_table_path(work_dir: str | Path, run_id: str) -> Path:

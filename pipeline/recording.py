@@ -41,8 +41,8 @@ def split_resumed(items: Iterable[WorkItem], journaled: set[tuple[str, str]]) ->
     return plan
 
 
-def state_rows(state: ItemState) -> list[ManifestRow]:
-    """The manifest rows of one finished item (publishing.rows.item_rows)."""
+def state_rows(state: ItemState, run_id: str | None = None) -> list[ManifestRow]:
+    """The manifest rows of one finished item (publishing.rows.item_rows); `run_id` is the run publishing it."""
     assert state.status is not None, f"item {state.item.item_id} has no outcome"
     return item_rows(
         state.item,
@@ -54,6 +54,7 @@ def state_rows(state: ItemState) -> list[ManifestRow]:
         sku_failures=state.sku_failures,
         previous=state.previous,
         timings=state.timings,
+        run_id=run_id,
     )
 
 
@@ -68,7 +69,9 @@ class RunRecorder:
         qc_spool: QCSpool,
         notes: Mapping[str, list[str]],
         on_items_done: Callable[[int], None] = lambda n: None,
+        run_id: str | None = None,
     ):
+        self.run_id = run_id
         self.journal = journal
         self.tally = tally
         self.qc_spool = qc_spool
@@ -79,7 +82,7 @@ class RunRecorder:
 
     def record(self, batch: Batch) -> list[ManifestRow]:
         """Journal and tally the batch's outcomes; its rows."""
-        rows = with_ignored_rows((row for state in batch.states for row in state_rows(state)), self.notes)
+        rows = with_ignored_rows((row for state in batch.states for row in state_rows(state, self.run_id)), self.notes)
         self.qc_spool.append([row for state in batch.states for row in state.qc_rows])
         self.worker_pids.update(pid for state in batch.states for pid in state.worker_pids)
         self.journal.append(rows)

@@ -1,9 +1,14 @@
 """The per-batch stage steps the Prefect tasks wrap: fetch, generate, check, publish.
 
 Each takes and returns a list of ItemState (references only). One item's failure never fails its
-neighbours: a PermanentError becomes that item's outcome; a TransientError is retried for that item
-with exponential backoff and jitter, then becomes `failed`. A failure of the whole batch (e.g. the
-engine cannot be built) is raised so the task's own retry policy applies.
+neighbours: every piece of per-item work runs inside `calls.item_failure`, so any exception becomes that
+item's outcome (a TransientError is first retried for that item with exponential backoff and jitter).
+Work for the whole batch (loading plugins, building the engine) runs inside `calls.batch_failure`: a
+TransientError is raised so the task's own retry policy applies (as is one of an engine's whole-batch
+call); anything else becomes the outcome of each item still without one and the step returns normally
+(items with an outcome keep it). The steps raise nothing else.
+QC, encoding and publishing each have a time limit (orchestration.check_timeout_s, encode_timeout_s,
+publish_timeout_s), generation one per clip scaled by the preset (`calls.generation_timeout`).
 """
 
 from __future__ import annotations
@@ -18,18 +23,32 @@ from pathlib import Path
 
 from catalog_connectors.intake import fetch_photo
 from catalog_connectors.models import FetchedPhoto
-from catalog_motion.errors import ConfigError, PermanentError, TransientError, is_environment_error
+from catalog_motion.errors import ConfigError, EngineError, PermanentError, TransientError, is_environment_error
 from catalog_motion.media import MASTER_SUFFIX, pick_master_format, raw_master_bytes
 from catalog_motion.paths import safe_segment, within
 from catalog_motion.planning import UNCHANGED, key_item, preset_fingerprint
+from catalog_motion.presets import Preset
+from catalog_motion.settings import OrchestrationSettings
 from catalog_motion.types import ClipRef, QCReport
-from generation.base import GenerationRequest
+from generation.base import Engine, GenerationRequest
 from generation.registry import get_engine
-from pipeline.calls import GenerationTimeout, call_with_retries, call_with_timeout, failure_text
+from pipeline.calls import (
+    StageTimeout,
+    batch_failure,
+    call_with_retries,
+    call_with_timeout,
+    failure_reason,
+    failure_text,
+    generation_timeout,
+    generation_timeout_setting,
+    item_failure,
+    timeout_text,
+)
 from pipeline.outputs import sink_for
 from pipeline.state import ItemState, RunContext
-from publishing.encode import encode_variants
+from publishing.encode import EncodeTimeout, LocalAsset, encode_variants
 from publishing.publish import publish_variant
+from publishing.sinks import Sink
 from quality.gate import check_clip, check_encoded
 from quality.report import ReportEntry, build_report
 from quality.review import add_to_review_queue
@@ -60,47 +79,70 @@ def load_plugins(ctx: RunContext) -> None:
         importlib.import_module(module)
 
 
+def build_engine(ctx: RunContext, engine: str) -> Engine:
+    """The engine named `engine` with the run's settings for it, where orchestration.engine_isolation says."""
+    return get_engine(
+        engine, ctx.settings.engines.get(engine) or {}, isolation=ctx.settings.orchestration.engine_isolation
+    )
+
+
 def engine_identity(ctx: RunContext, engine: str) -> str:
-    return get_engine(engine, ctx.settings.engines.get(engine) or {}).identity()
+    return build_engine(ctx, engine).identity()
 
 
 def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     """Fetch and normalise each item's photo (`intake.download_concurrency` at once), give the item its
     content key and skip it when unchanged since the latest published manifest."""
-    load_plugins(ctx)
     _mark(states)
     pending = [state for state in states if not state.done]
+    with batch_failure(pending, "fetch failed"):
+        load_plugins(ctx)
+    pending = [state for state in pending if not state.done]
     if not pending:
         return states
     workers = max(1, min(ctx.settings.intake.download_concurrency, len(pending)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
         photos = list(pool.map(lambda state: _fetch_one(state, ctx), pending))
+    # Only successes are cached: an engine whose identity failed is asked again for the next item.
     identities: dict[str, str] = {}
     fingerprints: dict[str, str] = {}
     for state, photo in zip(pending, photos, strict=True):
-        if photo is None:
-            continue
-        item = state.item
-        item.source_path = str(photo.path)
-        if item.engine not in identities:
-            identities[item.engine] = engine_identity(ctx, item.engine)
-        if item.preset not in fingerprints:
-            fingerprints[item.preset] = preset_fingerprint(ctx.presets[item.preset])
-        unchanged = key_item(
-            item,
-            photo.sha256,
-            fingerprints[item.preset],
-            identities[item.engine],
-            previous=state.previous,
-            full=ctx.full,
-        )
-        if unchanged:
-            state.finish("skipped", UNCHANGED)
+        if photo is not None:
+            with item_failure(state, "fetch failed"):
+                _key_one(ctx, state, photo, identities, fingerprints)
     return states
+
+
+def _key_one(
+    ctx: RunContext, state: ItemState, photo: FetchedPhoto, identities: dict[str, str], fingerprints: dict[str, str]
+) -> None:
+    """Give a fetched item its content key; `skipped` when unchanged since the latest manifest."""
+    item = state.item
+    item.source_path = str(photo.path)
+    if item.engine not in identities:
+        identities[item.engine] = engine_identity(ctx, item.engine)
+    if item.preset not in fingerprints:
+        fingerprints[item.preset] = preset_fingerprint(ctx.presets[item.preset])
+    unchanged = key_item(
+        item,
+        photo.sha256,
+        fingerprints[item.preset],
+        identities[item.engine],
+        previous=state.previous,
+        full=ctx.full,
+    )
+    if unchanged:
+        state.finish("skipped", UNCHANGED)
 
 
 def _fetch_one(state: ItemState, ctx: RunContext) -> FetchedPhoto | None:
     """The item's photo, or None once the item has its outcome (why the photo could not be had)."""
+    with item_failure(state, "photo fetch failed"):
+        return _fetch_photo(state, ctx)
+    return None
+
+
+def _fetch_photo(state: ItemState, ctx: RunContext) -> FetchedPhoto | None:
     item, preset = state.item, ctx.presets[state.item.preset]
     base_dir = Path(ctx.catalog_dir) if ctx.catalog_dir else None
     started = time.perf_counter()
@@ -133,63 +175,112 @@ def generate_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     pending = [s for s in states if not s.done and (s.clip is None or s.regenerate)]
     if not pending:
         return states
-    load_plugins(ctx)
+    with batch_failure(pending, "generation failed"):
+        load_plugins(ctx)
     # A master finished before a crash (marker written after the engine returned) is reused, so a
     # resumed run never generates the same (item, attempt) twice.
     fresh = []
     for state in pending:
-        reused = _reuse_master(ctx, state)
-        if reused is None:
-            fresh.append(state)
-        else:
-            state.clip = reused
-            state.regenerate = False
-    pending = fresh
-    if not pending:
-        return states
-    engine_name = pending[0].item.engine
-    # Raised EngineError/TransientError here fails the task: Prefect's retry policy decides.
-    engine = get_engine(engine_name, ctx.settings.engines.get(engine_name) or {})
-    suffix = _master_suffix(ctx, pending)
-    requests = []
-    for state in pending:
-        out_dir = _item_dir(ctx, "masters", state)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        requests.append(
-            GenerationRequest(
-                source_path=state.item.source_path,
-                preset=ctx.presets[state.item.preset],
-                seed=state.item.seed,
-                out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"),
-                attempt=state.item.attempt,
-                motion_scale=min(1.0, state.motion_scale),
-                duration_scale=min(1.0, state.duration_scale),
-            )
-        )
-    started = time.perf_counter()
-    timeout = ctx.settings.orchestration.generation_timeout_s
-    try:
-        results = call_with_timeout(
-            lambda: engine.generate_batch(requests), timeout * len(requests) if timeout else None
-        )
-    except GenerationTimeout as exc:
-        results = [exc] * len(requests)
-    share = (time.perf_counter() - started) / len(pending)
-    for state, request, result in zip(pending, requests, results, strict=True):
-        state.add_time("generate", share)
-        if isinstance(result, TransientError):
-            try:
-                result = call_with_retries(lambda r=request: engine.generate(r), ctx.settings.orchestration)
-            except Exception as exc:  # noqa: BLE001 - recorded below
-                result = exc
-        if isinstance(result, BaseException):
-            state.finish("failed", f"generation failed: {failure_text(result)}")
-            _remove_master(ctx, state)
+        if state.done:
             continue
-        state.clip = result
-        state.regenerate = False
-        _write_marker(request.out_path, state, result)
+        with item_failure(state, "generation failed"):
+            reused = _reuse_master(ctx, state)
+            if reused is None:
+                fresh.append(state)
+            else:
+                state.clip = reused
+                state.regenerate = False
+    if not fresh:
+        return states
+    engine: Engine | None = None
+    suffix = ""
+    # A TransientError here fails the task (Prefect's retry policy decides); anything else fails the items.
+    with batch_failure(fresh, "generation failed"):
+        engine = build_engine(ctx, fresh[0].item.engine)
+        suffix = _master_suffix(ctx, fresh)
+    if engine is None or all(state.done for state in fresh):
+        return states
+    jobs: list[tuple[ItemState, GenerationRequest]] = []
+    for state in fresh:
+        with item_failure(state, "generation failed"):
+            jobs.append((state, _generation_request(ctx, state, suffix)))
+    if not jobs:
+        return states
+    orch = ctx.settings.orchestration
+    started = time.perf_counter()
+    results = _generate_all(engine, [request for _, request in jobs], orch)
+    share = (time.perf_counter() - started) / len(jobs)
+    for (state, request), result in zip(jobs, results, strict=True):
+        state.add_time("generate", share)
+        with item_failure(state, "generation failed", cleanup=lambda s=state: _remove_master(ctx, s)):
+            if isinstance(result, TransientError):
+                result = call_with_retries(lambda r=request: _generate_one(engine, r, orch), orch)
+            if isinstance(result, BaseException):
+                raise result
+            state.clip = result
+            state.regenerate = False
+            _write_marker(request.out_path, state, result)
     return states
+
+
+def _generation_request(ctx: RunContext, state: ItemState, suffix: str) -> GenerationRequest:
+    preset = ctx.presets[state.item.preset]
+    out_dir = _item_dir(ctx, "masters", state)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    duration_scale = min(1.0, state.duration_scale)
+    return GenerationRequest(
+        source_path=state.item.source_path,
+        preset=preset,
+        seed=state.item.seed,
+        out_path=str(out_dir / f"attempt-{state.item.attempt}{suffix}"),
+        attempt=state.item.attempt,
+        motion_scale=min(1.0, state.motion_scale),
+        duration_scale=duration_scale,
+        timeout_s=generation_timeout(ctx.settings.orchestration, preset, duration_scale),
+    )
+
+
+def _generate_all(
+    engine: Engine, requests: list[GenerationRequest], orch: OrchestrationSettings
+) -> list[ClipRef | BaseException]:
+    """One result per request, in order: its clip or its exception.
+
+    An engine that enforces each request's `timeout_s` itself (it runs in a worker process it kills past
+    it) is called directly. Any other runs in a thread given the requests' summed limits; past that the
+    call is abandoned in its thread (Python code cannot be stopped from outside) and every item of the
+    batch times out. A TransientError of the whole call (e.g. CUDA out of memory for the batch) is raised,
+    so the task's retry policy runs the batch again; any other whole-batch exception is each item's result."""
+    try:
+        if getattr(engine, "enforces_timeouts", False):
+            results = engine.generate_batch(requests)
+        else:
+            total = sum(request.timeout_s or 0.0 for request in requests)
+            results = call_with_timeout(
+                lambda: engine.generate_batch(requests),
+                total or None,
+                stage="generation",
+                setting=generation_timeout_setting(orch),
+            )
+    except TransientError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded per item by the caller
+        return [exc] * len(requests)
+    if len(results) != len(requests):
+        error = EngineError(f"engine returned {len(results)} results for {len(requests)} requests")
+        return [error] * len(requests)
+    return list(results)
+
+
+def _generate_one(engine: Engine, request: GenerationRequest, orch: OrchestrationSettings) -> ClipRef:
+    """One clip again (the retry of a TransientError), within the request's own time limit."""
+    if getattr(engine, "enforces_timeouts", False):
+        return engine.generate(request)
+    return call_with_timeout(
+        lambda: engine.generate(request),
+        request.timeout_s,
+        stage="generation",
+        setting=generation_timeout_setting(orch),
+    )
 
 
 def _master_suffix(ctx: RunContext, pending: list[ItemState]) -> str:
@@ -243,39 +334,50 @@ def _reuse_master(ctx: RunContext, state: ItemState) -> ClipRef | None:
 def check_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     """QC every fresh clip; failing ones are marked for ask-for-less or rejected to the review queue."""
     _mark(states)
+    # Every step loads the plugins: with a process pool any worker may run any stage first.
+    with batch_failure([s for s in states if not s.done], "quality check failed to run"):
+        load_plugins(ctx)
     for state in states:
         if state.done or state.clip is None or state.regenerate or state.checked_attempt == state.item.attempt:
             continue
-        preset = ctx.presets[state.item.preset]
-        state.checked_attempt = state.item.attempt
-        started = time.perf_counter()
-        try:
-            report = check_clip(state.item.source_path, state.clip.path, preset, expected_frames=state.clip.n_frames)
-        except Exception as exc:  # noqa: BLE001 - an unreadable clip is an item failure
-            state.finish("failed", f"quality check failed to run: {failure_text(exc)}")
-            _remove_master(ctx, state)
-            continue
-        finally:
-            state.add_time("check", time.perf_counter() - started)
-        _record_qc(ctx, state, report)
-        state.record_qc(report)
-        state.apply_verdict(
-            judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku, preset=state.item.preset)
-        )
-        if state.status == "rejected":
-            try:
-                add_to_review_queue(
-                    ctx.review_root,
-                    sku=state.item.sku,
-                    preset=state.item.preset,
-                    source_path=state.item.source_path,
-                    clip_path=state.clip.path,
-                    report=report,
-                )
-            except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
-                state.reason += f" (review queue entry not written: {failure_text(exc)})"
-            _remove_master(ctx, state)
+        with item_failure(state, "quality check failed to run", cleanup=lambda s=state: _remove_master(ctx, s)):
+            _check_one(ctx, state)
     return states
+
+
+def _check_one(ctx: RunContext, state: ItemState) -> None:
+    """QC one clip (within orchestration.check_timeout_s), keep its QC row and act on the verdict."""
+    assert state.clip is not None
+    clip = state.clip
+    preset = ctx.presets[state.item.preset]
+    state.checked_attempt = state.item.attempt
+    orch = ctx.settings.orchestration
+    started = time.perf_counter()
+    try:
+        report = call_with_timeout(
+            lambda: check_clip(state.item.source_path, clip.path, preset, expected_frames=clip.n_frames),
+            orch.check_timeout_s,
+            stage="quality check",
+            setting="check_timeout_s",
+        )
+    finally:
+        state.add_time("check", time.perf_counter() - started)
+    _record_qc(ctx, state, report)
+    state.record_qc(report)
+    state.apply_verdict(judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku, preset=state.item.preset))
+    if state.status == "rejected":
+        try:
+            add_to_review_queue(
+                ctx.review_root,
+                sku=state.item.sku,
+                preset=state.item.preset,
+                source_path=state.item.source_path,
+                clip_path=clip.path,
+                report=report,
+            )
+        except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
+            state.reason += f" (review queue entry not written: {failure_text(exc)})"
+        _remove_master(ctx, state)
 
 
 def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
@@ -327,66 +429,120 @@ def report_clip_dir(ctx: RunContext, sku: str, preset: str, attempt: int) -> Pat
 def publish_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
     """Encode every passed clip, check the encodes' conformance and store them for each of its SKUs."""
     _mark(states)
-    sink = None
+    with batch_failure([s for s in states if not s.done], "publishing failed"):
+        load_plugins(ctx)
+    sinks: dict[str, Sink] = {}  # the batch's sink, built on first use
     for state in states:
         if state.done or state.clip is None or state.regenerate:
             continue
-        preset = ctx.presets[state.item.preset]
-        enc_dir = _item_dir(ctx, "encodes", state)
-        started = time.perf_counter()
-        try:
-            local_assets = encode_variants(state.clip, preset, enc_dir)
-        except Exception as exc:  # noqa: BLE001
-            state.finish("failed", f"encoding failed: {failure_text(exc)}")
-            _remove_master(ctx, state)
-            continue
-        finally:
-            state.add_time("encode", time.perf_counter() - started)
-        problems = []
-        for asset in local_assets:
-            if asset.kind.startswith("video"):
-                try:
-                    verdict = check_encoded(asset.path, preset, expected_frames=state.clip.n_frames)
-                except Exception as exc:  # noqa: BLE001 - an unreadable encode is a failed item
-                    problems.append(f"{Path(asset.path).name}: {failure_text(exc)}")
-                    continue
-                if not verdict.passed:
-                    problems.append(f"{Path(asset.path).name}: {'; '.join(verdict.reasons)}")
-        if problems:
-            state.finish("failed", "encode not conformant: " + " | ".join(problems))
-            _remove_master(ctx, state)
-            continue
-        started = time.perf_counter()
-        try:
-            sink = sink or sink_for(ctx.settings.sink)
-            metadata = {
-                "preset": preset.name,
-                "engine": state.item.engine,
-                "seed": str(state.item.seed),
-                "run": ctx.run_id,
-                **{f"qc-{k}": f"{v:.4g}" for k, v in (state.qc.scores if state.qc else {}).items()},
-            }
-            skus = state.item.skus or [state.item.sku]
-            for sku in skus:
-                # Each SKU sharing the photo publishes on its own: one SKU's failure is that SKU's outcome.
-                try:
-                    state.assets[sku] = call_with_retries(
-                        lambda s=sku: publish_variant(
-                            sku=s, preset=preset.name, assets=local_assets, sink=sink, metadata={**metadata, "sku": s}
-                        ),
-                        ctx.settings.orchestration,
-                    )
-                except Exception as exc:  # noqa: BLE001 - recorded for this SKU
-                    state.sku_failures[sku] = f"publishing failed: {failure_text(exc)}"
-            if len(state.sku_failures) == len(skus):
-                state.finish("failed", state.sku_failures[skus[0]])
-            else:
-                state.finish("published")
-        except Exception as exc:  # noqa: BLE001 - e.g. the sink cannot be built
-            state.assets.clear()
-            state.finish("failed", f"publishing failed: {failure_text(exc)}")
-        finally:
-            state.add_time("publish", time.perf_counter() - started)
-            shutil.rmtree(enc_dir, ignore_errors=True)
-            _remove_master(ctx, state)
+        with item_failure(state, "publishing failed", cleanup=lambda s=state: _remove_master(ctx, s)):
+            _publish_one(ctx, state, sinks)
     return states
+
+
+def _publish_one(ctx: RunContext, state: ItemState, sinks: dict[str, Sink]) -> None:
+    """Encode, check and store one item; its encodes and master are removed whatever the outcome."""
+    preset = ctx.presets[state.item.preset]
+    enc_dir = _item_dir(ctx, "encodes", state)
+    try:
+        local_assets: list[LocalAsset] | None = None
+        with item_failure(state, "encoding failed"):
+            local_assets = _encode(ctx, state, preset, enc_dir)
+        if local_assets is None:
+            return
+        with item_failure(state, "encode not conformant"):
+            problems = _conformance_problems(state, preset, local_assets)
+            if problems:
+                state.finish("failed", "encode not conformant: " + " | ".join(problems))
+        if state.done:
+            return
+        with item_failure(state, "publishing failed", cleanup=state.assets.clear):
+            _store(ctx, state, preset, local_assets, sinks)
+    finally:
+        shutil.rmtree(enc_dir, ignore_errors=True)
+        _remove_master(ctx, state)
+
+
+def _encode(ctx: RunContext, state: ItemState, preset: Preset, enc_dir: Path) -> list[LocalAsset]:
+    """The item's delivery encodes; ffmpeg is killed past orchestration.encode_timeout_s."""
+    assert state.clip is not None
+    limit = ctx.settings.orchestration.encode_timeout_s
+    started = time.perf_counter()
+    try:
+        return encode_variants(state.clip, preset, enc_dir, timeout_s=limit)
+    except EncodeTimeout as exc:
+        raise StageTimeout(timeout_text("encoding", limit, "encode_timeout_s")) from exc
+    finally:
+        state.add_time("encode", time.perf_counter() - started)
+
+
+def _conformance_problems(state: ItemState, preset: Preset, local_assets: list[LocalAsset]) -> list[str]:
+    """What is wrong with the video encodes (an unreadable one included); empty when they conform."""
+    assert state.clip is not None
+    problems = []
+    for asset in local_assets:
+        if asset.kind.startswith("video"):
+            try:
+                verdict = check_encoded(asset.path, preset, expected_frames=state.clip.n_frames)
+            except Exception as exc:  # noqa: BLE001 - an unreadable encode is a failed item
+                problems.append(f"{Path(asset.path).name}: {failure_text(exc)}")
+                continue
+            if not verdict.passed:
+                problems.append(f"{Path(asset.path).name}: {'; '.join(verdict.reasons)}")
+    return problems
+
+
+def publish_metadata(ctx: RunContext, state: ItemState, preset: Preset) -> dict[str, str]:
+    """Object metadata of the item's stored files (provenance and QC scores)."""
+    return {
+        "preset": preset.name,
+        "engine": state.item.engine,
+        "seed": str(state.item.seed),
+        "run": ctx.run_id,
+        **{f"qc-{k}": f"{v:.4g}" for k, v in (state.qc.scores if state.qc else {}).items()},
+    }
+
+
+def _store(
+    ctx: RunContext, state: ItemState, preset: Preset, local_assets: list[LocalAsset], sinks: dict[str, Sink]
+) -> None:
+    """Store the encodes for each SKU sharing the photo, each within orchestration.publish_timeout_s."""
+    orch = ctx.settings.orchestration
+    started = time.perf_counter()
+    try:
+        if "sink" not in sinks:
+            sinks["sink"] = sink_for(ctx.settings.sink)
+        sink = sinks["sink"]
+        metadata = publish_metadata(ctx, state, preset)
+        skus = state.item.skus or [state.item.sku]
+        for sku in skus:
+            # Each SKU sharing the photo publishes on its own: one SKU's failure is that SKU's outcome. The
+            # limit spans the SKU's retries; a timed-out store is abandoned in its thread (its objects, if
+            # it ever finishes, are named by no manifest row: the orphan sweep removes them).
+            try:
+                state.assets[sku] = call_with_timeout(
+                    lambda s=sku: call_with_retries(
+                        lambda: publish_variant(
+                            sku=s,
+                            preset=preset.name,
+                            assets=local_assets,
+                            sink=sink,
+                            metadata={**metadata, "sku": s},
+                            run_id=ctx.run_id,
+                            key=state.item.key,
+                        ),
+                        orch,
+                    ),
+                    orch.publish_timeout_s,
+                    stage="publishing",
+                    setting="publish_timeout_s",
+                )
+            except Exception as exc:  # noqa: BLE001 - recorded for this SKU
+                state.sku_failures[sku] = failure_reason("publishing failed", exc)
+        if len(state.sku_failures) == len(skus):
+            state.assets.clear()
+            state.finish("failed", state.sku_failures[skus[0]])
+        else:
+            state.finish("published")
+    finally:
+        state.add_time("publish", time.perf_counter() - started)

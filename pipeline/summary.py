@@ -91,3 +91,20 @@ def qc_validation_markdown(run_id: str, result: dict[str, Any]) -> str:
     if result.get("docs"):
         lines += ["", f"- Data Docs: [{result['docs']}]({Path(result['docs']).resolve().as_uri()})"]
     return "\n".join(lines)
+
+
+def nothing_succeeded(tally: RunTally) -> str | None:
+    """Why a run that made nothing must not become `latest` (None when any item was published, unchanged or
+    judged by QC): every row invalid means a broken catalog (e.g. photo paths that do not resolve), every
+    row invalid or failed a broken night. Its manifest is still written, for the operator."""
+    total = tally.counts().get("total", {})
+    if not tally.rows or any(total.get(status) for status in ("published", "skipped", "rejected")):
+        return None
+    first = tally.failures[0] if tally.failures else None
+    example = f" (first: {first['sku']}/{first['preset']}: {first['reason']})" if first else ""
+    if total.get("invalid") == tally.rows:
+        return f"every one of its {tally.rows} row(s) is invalid{example}"
+    return (
+        f"none of its {tally.rows} row(s) succeeded ({total.get('failed', 0)} failed, "
+        f"{total.get('invalid', 0)} invalid){example}"
+    )

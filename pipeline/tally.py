@@ -27,8 +27,9 @@ class PublishedLink:
 
 @dataclass
 class RunTally:
-    """Counts per preset and status over every row added, plus the first `limit` failures (rejected,
-    invalid, failed) and the first `limit` published rows with a video, in the order added."""
+    """Counts per preset and this run's outcome (`outcome`, else `status`) over every row added, plus the
+    first `limit` failures (rejected, invalid, failed) and the first `limit` published rows with a video, in
+    the order added."""
 
     limit: int
     rows: int = 0
@@ -40,16 +41,28 @@ class RunTally:
     def add(self, rows: Iterable[ManifestRow]) -> None:
         for row in rows:
             self.rows += 1
-            self._counts[row.preset][row.status] += 1
-            self._counts["total"][row.status] += 1
-            if row.status in FAILED_STATUSES and len(self.failures) < self.limit:
+            # This run's outcome: a row whose earlier video stays live counts as what this run did for it.
+            outcome = row.outcome or row.status
+            self._counts[row.preset][outcome] += 1
+            self._counts["total"][outcome] += 1
+            if outcome in FAILED_STATUSES and len(self.failures) < self.limit:
                 self.failures.append(
-                    {"sku": row.sku, "preset": row.preset, "status": row.status, "reason": row.reason[:REASON_CHARS]}
+                    {"sku": row.sku, "preset": row.preset, "status": outcome, "reason": row.reason[:REASON_CHARS]}
                 )
-            if row.status == "published" and row.video:
+            if outcome == "published" and row.video:
                 self.published_links += 1
                 if len(self.published) < self.limit:
                     self.published.append(PublishedLink(row.sku, row.preset, row.video, row.poster))
+
+    def adopt(self, items: Iterable[tuple[str, str]]) -> None:
+        """Count adopted (sku, preset) rows, recorded `failed` when their publish task died, as published."""
+        for sku, preset in items:
+            for group in (preset, "total"):
+                self._counts[group]["failed"] -= 1
+                self._counts[group]["published"] += 1
+                if not self._counts[group]["failed"]:
+                    del self._counts[group]["failed"]
+            self.failures = [f for f in self.failures if (f["sku"], f["preset"]) != (sku, preset)]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """{preset: {status: n}} plus a 'total' preset."""

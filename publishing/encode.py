@@ -8,7 +8,8 @@ conversion happens in ffmpeg's scale filter with an explicit BT.709 matrix and l
 the streams are tagged bt709/tv, so players do not guess (untagged HD is often shown with BT.601).
 Resizes, when the master's size differs from the preset's, use Lanczos (sharpest of swscale's standard
 filters without visible ringing on photo content). Every output is written to a temp name and renamed,
-so a file at its final path is always complete.
+so a file at its final path is always complete. With a time limit, every ffmpeg still running at the
+deadline is killed (and reaped) and the encode raises EncodeTimeout.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from catalog_motion.errors import PermanentError
 from catalog_motion.media import ClipReader, ffmpeg_exe
 from catalog_motion.presets import EncodingSpec, Preset
 from catalog_motion.types import ClipRef
+
+
+class EncodeTimeout(PermanentError):
+    """Encoding ran past its time limit; every ffmpeg it started was killed."""
 
 
 class LocalAsset(BaseModel):
@@ -182,6 +187,8 @@ class _Encoder:
             pass
         self.frames: queue.Queue[list | None] = queue.Queue(maxsize=4)
         self.broken = False
+        self.closed = False  # the end-of-frames marker is queued
+        self.finished = False  # finish() or kill() ran: the process is reaped
         self.stderr = b""
         self._writer = threading.Thread(target=self._write, daemon=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -211,10 +218,16 @@ class _Encoder:
     def _read(self) -> None:
         self.stderr = self.proc.stderr.read()
 
+    def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.frames.put(None)
+
     def finish(self) -> None:
-        self.frames.put(None)
+        self._close()
         self._writer.join()
         code = self.proc.wait()
+        self.finished = True
         self._reader.join()
         if code != 0:
             self.tmp.unlink(missing_ok=True)
@@ -223,10 +236,11 @@ class _Encoder:
         self.tmp.replace(self.final)
 
     def kill(self) -> None:
-        self.proc.kill()
-        self.frames.put(None)
+        self.proc.kill()  # a no-op once the process has been reaped
+        self._close()
         self._writer.join(timeout=5)
         self.proc.wait()
+        self.finished = True
         self.tmp.unlink(missing_ok=True)
 
 
@@ -293,11 +307,12 @@ class MasterFrames:
         self._frames.close()
 
 
-def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalAsset]:
+def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path, timeout_s: float | None = None) -> list[LocalAsset]:
     """Encode `clip` (a lossless master) into every encoding of `preset` under `out_dir`.
 
     Returns one LocalAsset per EncodingSpec, in the preset's order. Raises PermanentError when the master
-    cannot be decoded or ffmpeg rejects an option (one line naming the file).
+    cannot be decoded or ffmpeg rejects an option (one line naming the file), EncodeTimeout when it all
+    takes longer than `timeout_s` (None: no limit): the ffmpeg processes are killed then, not abandoned.
     """
     out_dir = Path(out_dir)
     names = [OUTPUTS[spec.format][1] for spec in preset.encodings]
@@ -309,6 +324,20 @@ def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalA
 
     assets: list[LocalAsset] = []
     encoders: list[_Encoder] = []
+    expired = threading.Event()
+    lock = threading.Lock()  # an encoder is either started before the deadline (and killed) or not at all
+
+    def kill_all() -> None:
+        with lock:
+            expired.set()
+            for encoder in encoders:
+                encoder.proc.kill()  # unblocks its writer (broken pipe) and finish() (non-zero exit)
+
+    watchdog = threading.Timer(timeout_s, kill_all) if timeout_s else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
+    timed_out = f"encoding {Path(clip.path).name} ran past {timeout_s or 0:g} s; ffmpeg was killed"
     try:
         for spec in preset.encodings:
             kind, name, mime = OUTPUTS[spec.format]
@@ -336,22 +365,31 @@ def encode_variants(clip: ClipRef, preset: Preset, out_dir: Path) -> list[LocalA
                     pix_fmt=master.pix_fmt,
                     stride=master.stride,
                 )
-                encoders.append(_Encoder(argv, tmp, final))
+                with lock:
+                    if expired.is_set():
+                        raise EncodeTimeout(timed_out)
+                    encoders.append(_Encoder(argv, tmp, final))
         for spec in preset.encodings:
             if not spec.is_video:
                 save_poster(master.first_rgb(), spec, preset, out_dir / OUTPUTS[spec.format][1])
         for data in master:
-            if encoders and all(encoder.broken for encoder in encoders):
+            if expired.is_set() or (encoders and all(encoder.broken for encoder in encoders)):
                 break  # every ffmpeg has exited: finish() reports why
             for encoder in encoders:
                 encoder.frames.put(data)
+        if expired.is_set():
+            raise EncodeTimeout(timed_out)
         for encoder in encoders:
             encoder.finish()
-    except BaseException:
+    except BaseException as exc:
         for encoder in encoders:
-            if encoder.proc.poll() is None:
+            if not encoder.finished:
                 encoder.kill()
+        if expired.is_set() and not isinstance(exc, EncodeTimeout):
+            raise EncodeTimeout(timed_out) from exc  # the kill is why ffmpeg failed
         raise
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         master.close()
     return assets

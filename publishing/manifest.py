@@ -20,15 +20,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from catalog_motion.errors import PermanentError, TransientError
+from catalog_motion.errors import CatalogMotionError, PermanentError, TransientError
 from catalog_motion.paths import safe_segment
-from catalog_motion.types import Asset, ManifestRow
+from catalog_motion.types import STANDING, Asset, ManifestRow
 from publishing.rows import failed_row
 from publishing.sinks import Sink
 
@@ -75,6 +75,9 @@ SCHEMA = pa.schema(
         ("params_json", pa.string()),
         ("assets", pa.list_(_ASSET_TYPE)),
         ("ignored_rows", pa.list_(pa.string())),
+        ("unchanged", pa.bool_()),
+        ("published_run", pa.string()),
+        ("outcome", pa.string()),
     ]
 )
 
@@ -85,6 +88,33 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+class LatestNotPromoted(CatalogMotionError):
+    """A run's manifest was written under runs/<run_id>/ but not made `latest` (the reason says why)."""
+
+
+class Promotion(BaseModel):
+    """Whether a written run manifest becomes `latest`: `blocked` (a reason found before writing, e.g. every
+    row of the run invalid) or a shrink of the live rows beyond `max_shrink` keeps it from being promoted."""
+
+    live_before: int = Field(default=0, ge=0, description="Live (published) rows of the current `latest`")
+    max_shrink: float = Field(default=0.2, ge=0.0, le=1.0, description="Largest share of them a run may lose")
+    allow_shrink: bool = Field(default=False, description="Promote whatever the shrink (--allow-shrink)")
+    blocked: str | None = Field(default=None, description="Why the run must not be promoted, if known before")
+
+    def problem(self, live_after: int) -> str | None:
+        """Why a manifest with `live_after` live rows must not become `latest` (None: it may)."""
+        if self.blocked:
+            return self.blocked
+        lost = self.live_before - live_after
+        if self.allow_shrink or self.live_before == 0 or lost <= self.max_shrink * self.live_before:
+            return None
+        return (
+            f"it would take {lost} of the {self.live_before} live videos out of latest "
+            f"({lost / self.live_before:.0%} > latest.max_shrink {self.max_shrink:.0%}); "
+            "re-run with --allow-shrink if that is intended"
+        )
+
+
 class ManifestSummary(BaseModel):
     """What `write_run` wrote: the manifest's header, without its rows (they stay on disk)."""
 
@@ -92,6 +122,11 @@ class ManifestSummary(BaseModel):
     created_at: str
     counts: dict[str, int] = Field(default_factory=dict, description="Rows per status")
     n_rows: int = 0
+    live_rows: int = Field(default=0, description="Rows whose assets are live (published)")
+    promoted: bool = Field(default=True, description="Whether the manifest became `latest`")
+    not_promoted: str | None = Field(default=None, description="Why it did not become `latest`")
+    adopted: list[str] = Field(default_factory=list, description="'sku/preset' rows adopted from receipts")
+    orphans: dict[str, Any] = Field(default_factory=dict, description="What the orphan sweep did (counts)")
     parquet: str | None = Field(default=None, description="Local copy of the stored Parquet manifest, if kept")
 
 
@@ -115,6 +150,9 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
             "attempts",
             "key",
             "source_sha256",
+            "unchanged",
+            "published_run",
+            "outcome",
         ):
             columns[name].append(getattr(row, name))
         columns["qc"].append(list(row.qc.items()))
@@ -143,6 +181,10 @@ def _row_from_record(record: dict) -> ManifestRow:
         params=json.loads(record["params_json"] or "{}"),
         assets=[Asset(**asset) for asset in record["assets"] or []],
         ignored_rows=list(record.get("ignored_rows") or []),
+        # Columns added in 0.2 (older manifests have none): absent means a row of the run that wrote it.
+        unchanged=bool(record.get("unchanged") or False),
+        published_run=record.get("published_run"),
+        outcome=record.get("outcome"),
     )
 
 
@@ -179,6 +221,17 @@ def _chunks(rows: Iterable[ManifestRow], size: int) -> Iterator[list[ManifestRow
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def _live_view(row: ManifestRow, run_id: str) -> ManifestRow:
+    if row.status not in STANDING:
+        return row
+    update: dict = {}
+    if row.published_run is None and row.status == "published":
+        update["published_run"] = run_id
+    if row.status == "skipped":
+        update.update(status="published", unchanged=True, outcome="skipped")
+    return row.model_copy(update=update) if update else row
 
 
 def _fail_missing(rows: list[ManifestRow], missing: list[tuple[ManifestRow, Asset]]) -> list[ManifestRow]:
@@ -219,6 +272,7 @@ class ManifestStore:
         on_missing: Literal["raise", "fail_row"] = "raise",
         chunk_rows: int = STREAM_CHUNK_ROWS,
         keep_parquet: str | Path | None = None,
+        promotion: Promotion | None = None,
     ) -> ManifestSummary:
         """Verify every object the rows name, then write runs/<run_id>/manifest.{parquet,json} and make it
         `latest` (the pointer last). Rows stream: they are verified and serialised `chunk_rows` at a time
@@ -229,7 +283,9 @@ class ManifestStore:
         on_missing="fail_row": rows naming a missing object become `failed` (reason names the object,
         assets dropped), so the manifest still accounts for every (sku, preset).
         keep_parquet: move the stored Parquet file there afterwards (to re-read what was written without
-        downloading it; `iter_rows_from_parquet`)."""
+        downloading it; `iter_rows_from_parquet`).
+        promotion: when its `problem` names one, the run's files are written but `latest` stays as it was
+        (the summary says why); None promotes unconditionally."""
         check_run_id(run_id)
         if scratch_dir is not None:
             Path(scratch_dir).mkdir(parents=True, exist_ok=True)
@@ -273,10 +329,21 @@ class ManifestStore:
                 out.write(head)
                 shutil.copyfileobj(body, out)
                 out.write(tail)
-            summary = ManifestSummary(run_id=run_id, created_at=created_at, counts=counts, n_rows=n_rows)
-            for base in (f"runs/{run_id}", "latest"):
-                self._put_view_files(base, parquet_path, json_path)
-            self._put_pointer(run_id, created_at)
+            live = sum(counts.get(status, 0) for status in STANDING)
+            problem = promotion.problem(live) if promotion is not None else None
+            summary = ManifestSummary(
+                run_id=run_id,
+                created_at=created_at,
+                counts=counts,
+                n_rows=n_rows,
+                live_rows=live,
+                promoted=problem is None,
+                not_promoted=problem,
+            )
+            self._put_view_files(f"runs/{run_id}", parquet_path, json_path)
+            if problem is None:
+                self._put_view_files("latest", parquet_path, json_path)
+                self._put_pointer(run_id, created_at)
             if keep_parquet is not None:
                 Path(keep_parquet).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(parquet_path, keep_parquet)
@@ -333,9 +400,12 @@ class ManifestStore:
         return json.loads(self.sink.get_bytes(LATEST_POINTER))["run_id"]
 
     def read_latest(self) -> list[ManifestRow]:
-        """Rows of the current run ([] before the first run)."""
+        """Rows of the current run ([] before the first run), as this version writes them: a live row names
+        the run that published it, and an unchanged row of an older manifest (`skipped`) is `published`."""
         run_id = self.latest_run_id()
-        return self.read_run(run_id) if run_id else []
+        if not run_id:
+            return []
+        return [_live_view(row, run_id) for row in self.read_run(run_id)]
 
     def list_runs(self) -> list[str]:
         runs = {key.split("/")[1] for key in self.sink.list_keys("runs/") if key.endswith("/manifest.json")}

@@ -3,13 +3,21 @@
 Key layout: '<sku>/<preset>/<stem>-<sha256[:16]>.<ext>' (e.g. 'SKU-1/product-page/video-3fa2....mp4').
 The checksum in the name means a stored object never changes (so it can be cached forever), and a re-run
 whose encodes come out identical finds every key present with the same checksum and uploads nothing.
+
+Receipts: given the run id, `publish_variant` ends by writing 'runs/<run_id>/receipts/<sku>--<preset>.json'
+(the stored Assets and the item's content key), so objects a publish task stored before its process died
+can be adopted into the manifest (publishing/orphans.py) instead of being left unnamed in the sink.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field
+
+from catalog_motion.paths import safe_segment
 from catalog_motion.presets import Preset
 from catalog_motion.types import Asset, ManifestRow, sha256_file
 from publishing.encode import LocalAsset
@@ -26,40 +34,93 @@ def asset_key(sku: str, preset: str, local_path: str | Path, sha256: str) -> str
     return make_key(sku, preset, f"{stem}-{sha256[:16]}{''.join(path.suffixes[-1:])}")
 
 
+class Receipt(BaseModel):
+    """What one finished `publish_variant` stored for one (sku, preset) of a run."""
+
+    run_id: str
+    sku: str
+    preset: str
+    key: str | None = Field(default=None, description="The work item's content key (ManifestRow.key)")
+    assets: list[Asset]
+    stored_at: str = Field(default="", description="UTC time the last asset verified")
+
+
+def receipts_prefix(run_id: str) -> str:
+    return f"runs/{safe_segment(run_id)}/receipts/"
+
+
+def receipt_key(run_id: str, sku: str, preset: str) -> str:
+    name = f"{safe_segment(sku)}--{safe_segment(preset)}.json"
+    # One segment however long the SKU (safe_segment shortens and hashes a long name).
+    return receipts_prefix(run_id) + safe_segment(name)
+
+
+def write_receipt(sink: Sink, receipt: Receipt) -> str:
+    """Store `receipt` under its key; the key."""
+    key = receipt_key(receipt.run_id, receipt.sku, receipt.preset)
+    sink.put_bytes(
+        receipt.model_dump_json().encode(),
+        key,
+        "application/json",
+        kind="receipt",
+        cache_control="no-cache",
+        metadata={"run": receipt.run_id},
+    )
+    return key
+
+
 def publish_variant(
-    *, sku: str, preset: Preset | str, assets: list[LocalAsset], sink: Sink, metadata: dict[str, Any] | None = None
+    *,
+    sku: str,
+    preset: Preset | str,
+    assets: list[LocalAsset],
+    sink: Sink,
+    metadata: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    key: str | None = None,
 ) -> list[Asset]:
     """Store every local asset of one (sku, preset) and return the stored, verified Assets (same order).
 
     `metadata` (engine, seed, qc scores, ...) becomes object metadata; sku and preset are always added.
+    run_id: write the (sku, preset)'s receipt once every asset verified (with `key`, the item's content
+    key), so the run can adopt these objects even if this process dies before reporting them.
     Raises TransientError if a store fails or does not verify (the caller retries or records `failed`).
     """
     preset_name = preset if isinstance(preset, str) else preset.name
     meta = {"sku": sku, "preset": preset_name, **(metadata or {})}
+    if run_id is not None:
+        meta.setdefault("run", run_id)  # the orphan sweep removes only objects its own run stored
     stored: list[Asset] = []
     for local in assets:
         digest = sha256_file(local.path)
-        key = asset_key(sku, preset_name, local.path, digest)
+        object_key = asset_key(sku, preset_name, local.path, digest)
         stored.append(
-            sink.put(local.path, key, local.content_type, {**meta, "kind": local.kind}, kind=local.kind, sha256=digest)
+            sink.put(
+                local.path, object_key, local.content_type, {**meta, "kind": local.kind}, kind=local.kind, sha256=digest
+            )
+        )
+    if run_id is not None:
+        stored_at = datetime.now(UTC).isoformat(timespec="seconds")
+        write_receipt(
+            sink, Receipt(run_id=run_id, sku=sku, preset=preset_name, key=key, assets=stored, stored_at=stored_at)
         )
     return stored
+
+
+def asset_links(stored: list[Asset]) -> tuple[str | None, str | None]:
+    """(video, poster) URIs a row shows for `stored`: the MP4 (else the WebM) and the JPEG (else the WebP)."""
+    by_kind = {asset.kind: asset for asset in stored}
+    video = by_kind.get("video") or by_kind.get("video_webm")
+    poster = by_kind.get("poster_jpeg") or by_kind.get("poster_webp")
+    return (video.uri if video else None), (poster.uri if poster else None)
 
 
 def published_row(*, sku: str, preset: Preset | str, stored: list[Asset], **fields: Any) -> ManifestRow:
     """A `published` ManifestRow naming `stored`: video = the MP4 (else first video), poster = the JPEG."""
     preset_name = preset if isinstance(preset, str) else preset.name
-    by_kind = {asset.kind: asset for asset in stored}
-    video = by_kind.get("video") or by_kind.get("video_webm")
-    poster = by_kind.get("poster_jpeg") or by_kind.get("poster_webp")
+    video, poster = asset_links(stored)
     return ManifestRow(
-        sku=sku,
-        preset=preset_name,
-        status="published",
-        assets=stored,
-        video=video.uri if video else None,
-        poster=poster.uri if poster else None,
-        **fields,
+        sku=sku, preset=preset_name, status="published", assets=stored, video=video, poster=poster, **fields
     )
 
 

@@ -16,6 +16,8 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -38,6 +40,23 @@ def check_key(key: str) -> str:
 def make_key(*segments: str) -> str:
     """A key from untrusted segments (each made safe with safe_segment)."""
     return "/".join(safe_segment(segment) for segment in segments)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object as a listing shows it: key, size and last modification (Unix seconds)."""
+
+    key: str
+    size: int
+    modified: float
+
+
+BOOKKEEPING_KINDS = ("manifest", "receipt")
+"""`kind` prefixes of objects that record a run (manifests, pointer, publish receipts), not assets: they are
+counted in `manifest_writes`, so `uploads` stays the number of asset objects written."""
+
+DELETE_CHUNK = 1000
+"""Keys per S3 DeleteObjects request (the API's limit)."""
 
 
 _META_KEY = re.compile(r"[^a-z0-9-]+")
@@ -82,7 +101,7 @@ class Sink(ABC):
         self.settings = settings
         self.uploads = 0  # asset objects written by this instance (a re-run of unchanged inputs: 0)
         self.skipped = 0  # puts answered by an existing identical object
-        self.manifest_writes = 0  # manifest/pointer objects written (every run writes its own)
+        self.manifest_writes = 0  # manifest/pointer/receipt objects written (every run writes its own)
         self.bytes_uploaded = 0
         self._lock = threading.Lock()
 
@@ -112,6 +131,15 @@ class Sink(ABC):
     @abstractmethod
     def list_keys(self, prefix: str) -> list[str]:
         """Keys starting with `prefix` (sorted)."""
+
+    @abstractmethod
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        """Objects whose key starts with `prefix`, with size and modification time (sorted by key)."""
+
+    @abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove these objects (absent ones are fine); how many were asked for. Only the orphan sweep and
+        receipt clean-up delete: published objects are content-addressed and otherwise never change."""
 
     @abstractmethod
     def metadata(self, key: str) -> dict[str, str]:
@@ -170,7 +198,7 @@ class Sink(ABC):
         if not self.verify(key, size, digest):
             raise TransientError(f"stored object {key} failed verification (size or checksum differs)")
         with self._lock:
-            if kind.startswith("manifest"):
+            if kind.startswith(BOOKKEEPING_KINDS):
                 self.manifest_writes += 1
             else:
                 self.uploads += 1
@@ -353,6 +381,47 @@ class LocalSink(Sink):
                 keys.append(key)
         return sorted(keys)
 
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        # Hidden folders (the default work folder `<out>/.work`) and temp/sidecar files are not objects;
+        # neither is anything whose path is not a valid key (files an operator put there by hand).
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = within(self.root, *folder.split("/")) if folder else self.root
+        found: list[StoredObject] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            here = Path(dirpath)
+            for name in filenames:
+                if name.startswith(".") or name.endswith((".meta.json", ".partial")):
+                    continue
+                path = here / name
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    check_key(key)
+                    stat = path.stat()
+                except (ValueError, FileNotFoundError):
+                    continue
+                found.append(StoredObject(key=key, size=stat.st_size, modified=stat.st_mtime))
+        return sorted(found, key=lambda o: o.key)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        n = 0
+        for key in keys:
+            path = self.path_for(key)
+            path.unlink(missing_ok=True)
+            self._meta_path(path).unlink(missing_ok=True)
+            n += 1
+            # Empty folders left behind (an SKU's last object gone) go too, up to the root.
+            parent = path.parent
+            while parent != self.root and self.root in parent.parents:
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break  # not empty (or already gone): its ancestors are not empty either
+                parent = parent.parent
+        return n
+
 
 _REFUSED: frozenset[Fault] = frozenset({"denied", "no-bucket"})
 """Faults a sink call gives up on at once (access denied, no bucket); every other S3 failure is a
@@ -442,6 +511,38 @@ class S3Sink(Sink):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
                 keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
         return sorted(keys)
+
+    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+        full = (f"{self.prefix}/" if self.prefix else "") + prefix
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = []
+        with s3_errors(what="objects", uri=f"s3://{self.bucket}/{full}", verb="listing", permanent_faults=_REFUSED):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    found.append(
+                        StoredObject(
+                            key=item["Key"][strip:], size=int(item["Size"]), modified=item["LastModified"].timestamp()
+                        )
+                    )
+        return sorted(found, key=lambda o: o.key)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        names = [self.object_key(key) for key in keys]
+        for start in range(0, len(names), DELETE_CHUNK):
+            chunk = names[start : start + DELETE_CHUNK]
+            uri = f"s3://{self.bucket}/{chunk[0]}"
+            with s3_errors(what="objects", uri=uri, verb="deleting", permanent_faults=_REFUSED):
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": name} for name in chunk], "Quiet": True}
+                )
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise TransientError(
+                    f"S3 did not delete {len(errors)} object(s), first s3://{self.bucket}/{first.get('Key')}: "
+                    f"{first.get('Code', 'error')}"
+                )
+        return len(names)
 
 
 def make_sink(settings: SinkSettings) -> Sink:

@@ -7,29 +7,46 @@ orchestration layer passes these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from catalog_motion.errors import CatalogMotionError, IntakeError
+from catalog_motion.errors import CatalogMotionError, IntakeError, TransientError
+
+EVENTS_TIMEOUT_S = 15.0
+"""Longest wait for the Prefect API to answer one batch of events."""
 
 
-def prefect_emit(event: str, resource: dict[str, str], payload: dict[str, Any]) -> object:
-    """Queue one event for the Prefect API (sent in the background; `flush_prefect_events` delivers it)."""
-    from prefect.events import emit_event
+def prefect_emit(events: Sequence[dict[str, Any]]) -> None:
+    """Post a batch of events to the Prefect API (`POST /api/events`); returns once the server took them.
 
-    sent = emit_event(event=event, resource=resource, payload=payload)
-    if sent is None:  # Prefect returns None, silently, when no API is configured to receive events
-        raise CatalogMotionError("Prefect did not accept events (is PREFECT_API_URL set to a running server?)")
-    return sent
+    A `catalog_connectors.events.EventEmitter`: unlike `prefect.events.emit_event` (a background queue
+    that drops events silently when the API is down) a failure here is an exception: `TransientError`
+    for an unreachable API, a timeout, 408/429/5xx; `CatalogMotionError` for any other refusal. The
+    client's own retries are off: the caller retries with its backoff and spools what stays unsent.
+    """
+    import httpx
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-
-def flush_prefect_events() -> None:
-    """Deliver the events queued by `prefect_emit` before the process moves on (or exits)."""
+    url = PREFECT_API_URL.value()
+    if not url:  # without it Prefect would start a throwaway in-process server: events sent nowhere
+        raise CatalogMotionError("PREFECT_API_URL is not set: point it at the Prefect server to announce to")
     try:
-        from prefect.events.worker import EventsWorker
-
-        EventsWorker.drain_all()
-    except Exception:  # noqa: BLE001 - nothing to flush when no worker was started
-        pass
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}), get_client(sync_client=True) as client:
+            response = client.request("POST", "/events", json=list(events), timeout=EVENTS_TIMEOUT_S)
+            response.raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        detail = " ".join(exc.response.text.split())[:200]
+        message = f"Prefect API at {url} answered HTTP {status} to {len(events)} event(s): {detail}".rstrip(": ")
+        if status in (408, 429) or status >= 500:
+            raise TransientError(message) from None
+        raise CatalogMotionError(message) from None
+    except httpx.TransportError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TransientError(
+            f"Prefect API at {url} unreachable: {type(exc).__name__}{': ' + reason if reason else ''}"
+        ) from None
 
 
 def prefect_secret(name: str) -> str:

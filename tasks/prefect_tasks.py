@@ -3,8 +3,9 @@
 The decorators hold what never changes: which errors are retried (TransientError only, through
 `retry_condition_fn`), tags, and no result caching (items are keyed by content in the manifest, not by
 Prefect's cache). How often and how long to retry is the run's setting (`orchestration.retries`,
-`retry_delay_s`, `retry_jitter_factor`), applied in one place: `with_run_retries`. A PermanentError
-raised by a whole batch is not retried and becomes its items' outcome in the flow.
+`retry_delay_s`, `retry_jitter_factor`), applied in one place: `with_run_retries`. Steps raise only a
+batch-level TransientError (retried); any other batch failure becomes the pending items' outcome inside
+the step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from catalog_motion.settings import IntakeSettings, OrchestrationSettings, SinkS
 from catalog_motion.types import ManifestRow
 from pipeline import outputs, steps
 from pipeline.state import ItemState, RunContext
-from publishing.manifest import ManifestSummary
+from publishing.manifest import ManifestSummary, Promotion
 from tasks.artifacts import create_qc_validation_artifact
 from tasks.prefect_services import prefect_secret
 
@@ -91,10 +92,17 @@ def publish_task(states: list[ItemState], ctx: RunContext, batch: str) -> list[I
 
 @task(name="write-manifest", tags=["publishing"], **_FIXED)
 def write_manifest_task(
-    sink: SinkSettings, run_id: str, journal: str, refused: list[ManifestRow], carried: list[ManifestRow], work_dir: str
+    sink: SinkSettings,
+    run_id: str,
+    journal: str,
+    refused: list[ManifestRow],
+    carried: list[ManifestRow],
+    work_dir: str,
+    promotion: Promotion,
 ) -> ManifestSummary:
-    """The run manifest (pipeline.outputs.write_run_manifest), written once every object it names is stored."""
-    return outputs.write_run_manifest(sink, run_id, journal, refused, carried, work_dir)
+    """The run manifest (pipeline.outputs.write_run_manifest), written once every object it names is stored,
+    and made `latest` unless `promotion` finds a reason not to."""
+    return outputs.write_run_manifest(sink, run_id, journal, refused, carried, work_dir, promotion)
 
 
 @task(name="write-qc-table", tags=["quality"], **_FIXED)

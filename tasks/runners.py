@@ -3,12 +3,16 @@ handed to it (`stage_submitter`, the `submit` of pipeline.driver.BatchDriver).""
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from prefect import Task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from catalog_motion.errors import ConfigError
@@ -19,10 +23,66 @@ from pipeline.state import RunContext
 from tasks.prefect_tasks import STAGE_TASKS, generate_task, with_run_retries
 
 
-def warm_engines(engines: list[tuple[str, dict[str, Any]]]) -> None:
-    """Process initializer: build each engine once per worker process, so weights load once."""
+def warm_engines(engines: list[tuple[str, dict[str, Any]]], isolation: str | None = None) -> None:
+    """Process initializer: build each engine once per worker process, so weights load once. identity()
+    needs the built model, so a process-isolated engine's worker starts (and loads it) here too;
+    `isolation` is orchestration.engine_isolation (None: what each engine registered)."""
     for name, settings in engines:
-        get_engine(name, settings)
+        get_engine(name, settings, isolation=isolation).identity()
+
+
+class RecoveringProcessPoolTaskRunner(ProcessPoolTaskRunner):
+    """Prefect's process pool, rebuilt when a worker dies.
+
+    concurrent.futures marks a whole pool broken once one worker process dies (OOM kill, segfault,
+    os._exit): every later submission raises BrokenProcessPool, so one dead worker would fail every batch
+    after it. Here the next submission replaces the broken pool with a fresh one (same initializer: engines
+    warm again); the tasks that were running in the old pool still fail, and their items record why.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._rebuild_lock = threading.Lock()
+        self.rebuilds = 0
+
+    def _resolve_futures_and_submit(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._resolve_futures_and_submit(*args, **kwargs)
+        except BrokenProcessPool:
+            self._replace_broken_pool()
+            return super()._resolve_futures_and_submit(*args, **kwargs)
+
+    def _replace_broken_pool(self) -> None:
+        from prefect.task_runners import _initialize_process_pool_worker
+
+        with self._rebuild_lock:
+            broken = self._executor
+            if broken is None or not getattr(broken, "_broken", False):
+                return  # another thread replaced it already
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = ProcessPoolExecutor(
+                max_workers=self._max_workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_initialize_process_pool_worker,
+                initargs=(self._subprocess_message_queue, self._initializer, self._initargs),
+            )
+            self.rebuilds += 1
+
+
+WORKER_LOST_ERRORS = {"BrokenProcessPool", "KilledWorker", "WorkerCrashedError", "NodeDiedError", "ActorDiedError"}
+"""Errors the process pool, Dask (distributed) and Ray raise for a task whose worker process or node died."""
+
+
+def worker_lost(exc: BaseException) -> bool:
+    """True when a stage run failed because the worker running it died, not because of its own code (by
+    class name along the exception's chain: Dask and Ray are optional imports)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if any(cls.__name__ in WORKER_LOST_ERRORS for cls in type(exc).__mro__):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def build_task_runner(orch: OrchestrationSettings, engines: list[tuple[str, dict[str, Any]]] | None = None) -> Any:
@@ -30,11 +90,11 @@ def build_task_runner(orch: OrchestrationSettings, engines: list[tuple[str, dict
     if orch.task_runner == "threads":
         return ThreadPoolTaskRunner(max_workers=orch.max_workers)
     if orch.task_runner == "processes":
-        from prefect.task_runners import ProcessPoolTaskRunner
-
         if engines:
-            return ProcessPoolTaskRunner(max_workers=orch.max_workers, initializer=warm_engines, initargs=(engines,))
-        return ProcessPoolTaskRunner(max_workers=orch.max_workers)
+            return RecoveringProcessPoolTaskRunner(
+                max_workers=orch.max_workers, initializer=warm_engines, initargs=(engines, orch.engine_isolation)
+            )
+        return RecoveringProcessPoolTaskRunner(max_workers=orch.max_workers)
     if orch.task_runner == "dask":
         try:
             from prefect_dask import DaskTaskRunner

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from catalog_connectors import IntakeSettings, load_catalog
-from catalog_connectors.events import EVENT_NAME, emit_ingested
+from catalog_connectors.events import EVENT_NAME, emit_ingested, event_id
 from catalog_connectors.shopify import resolve_token
 from catalog_motion.errors import CatalogMotionError, IntakeError
-from tasks.prefect_services import flush_prefect_events, prefect_emit, prefect_secret
+from tasks.prefect_services import prefect_emit, prefect_secret
 
 
 def _events(api_url: str, prefix: str, expect: int, timeout: float = 20.0) -> list[dict]:
@@ -51,12 +51,13 @@ def test_emit_ingested_dedups_across_runs(prefect_api, sample_catalog: Path, tmp
     rows = load_catalog(str(sample_catalog)).rows
     tagged = [r.model_copy(update={"sku": f"EVT1-{r.sku}"}) for r in rows[:3]]
     state = tmp_path / "state.json"
-    prefect = {"emit": prefect_emit, "flush": flush_prefect_events}
-    first = emit_ingested(tagged + [tagged[0]], state_path=state, source="sample", **prefect)
+    prefect = {"emit": prefect_emit}
+    first = emit_ingested(tagged + [tagged[0]], state_path=state, source="sample", **prefect).sent
     assert first == [r.sku for r in tagged]
-    assert emit_ingested(tagged, state_path=state, source="sample", **prefect) == []  # nothing new the second time
+    again = emit_ingested(tagged, state_path=state, source="sample", **prefect)
+    assert again.sent == [] and again.ok  # nothing new the second time
     more = tagged + [rows[3].model_copy(update={"sku": "EVT1-NEW"})]
-    assert emit_ingested(more, state_path=state, source="sample", **prefect) == ["EVT1-NEW"]
+    assert emit_ingested(more, state_path=state, source="sample", **prefect).sent == ["EVT1-NEW"]
     assert set(json.loads(state.read_text())["announced"]) == {*first, "EVT1-NEW"}
     events = _events(prefect_api.url, "sku.EVT1-", expect=4)
     assert sorted(e["resource"]["prefect.resource.id"] for e in events) == sorted(
@@ -67,20 +68,16 @@ def test_emit_ingested_dedups_across_runs(prefect_api, sample_catalog: Path, tmp
 
 
 def test_emit_ingested_sends_each_new_sku_through_the_injected_emitter(sample_catalog: Path, tmp_path: Path) -> None:
-    sent: list[tuple[str, dict[str, str], dict]] = []
-    calls: list[str] = []
+    batches: list[list[dict]] = []
 
-    def bus(event: str, resource: dict[str, str], payload: dict) -> object:
-        sent.append((event, resource, payload))
-        calls.append("emit")
-        return object()
+    def bus(events) -> None:
+        batches.append(list(events))
 
     row = load_catalog(str(sample_catalog)).rows[0]
     state = tmp_path / "state.json"
-    done = emit_ingested(
-        [row, "PLAIN-1", row.sku], emit=bus, flush=lambda: calls.append("flush"), state_path=state, source="shop.csv"
-    )
-    assert done == [row.sku, "PLAIN-1"] and calls == ["emit", "emit", "flush"]  # one flush, after the events
+    report = emit_ingested([row, "PLAIN-1", row.sku], emit=bus, state_path=state, source="shop.csv")
+    assert report.sent == [row.sku, "PLAIN-1"] and report.ok and len(batches) == 1  # one batch, one SKU once
+    sent = [(e["event"], e["resource"], e["payload"]) for e in batches[0]]
     assert sent == [
         (
             EVENT_NAME,
@@ -99,19 +96,30 @@ def test_emit_ingested_sends_each_new_sku_through_the_injected_emitter(sample_ca
             {"sku": "PLAIN-1", "source": "shop.csv"},
         ),
     ]
-    assert emit_ingested(["PLAIN-1", "PLAIN-2"], emit=bus, state_path=state) == ["PLAIN-2"]  # no flush: fine
-    assert set(json.loads(state.read_text())["announced"]) == {row.sku, "PLAIN-1", "PLAIN-2"}
+    assert all(e["occurred"] and e["id"] for e in batches[0])
+    assert batches[0][1]["id"] == event_id(EVENT_NAME, "PLAIN-1", "shop.csv")  # deterministic
+    assert emit_ingested(["PLAIN-1", "PLAIN-2"], emit=bus, state_path=state).sent == ["PLAIN-2"]
+    announced = json.loads(state.read_text())["announced"]
+    assert set(announced) == {row.sku, "PLAIN-1", "PLAIN-2"}
+    assert announced["PLAIN-2"]["event_id"] == event_id(EVENT_NAME, "PLAIN-2", None)
 
 
 def test_state_file_errors_and_failed_emit(tmp_path: Path) -> None:
     bad = tmp_path / "state.json"
     bad.write_text("[1, 2]")
     with pytest.raises(CatalogMotionError, match="not a catalog-motion ingest state"):
-        emit_ingested(["A"], state_path=bad, emit=lambda *a: object())
+        emit_ingested(["A"], state_path=bad, emit=lambda events: None)
+
+    def refusing(events) -> None:
+        raise CatalogMotionError("bus says no")
+
+    unsaved = emit_ingested(["A"], emit=refusing)  # no state, no spool: reported, not silently dropped
+    assert unsaved.unsent == ["A"] and not unsaved.ok and unsaved.error == "bus says no"
     state = tmp_path / "s2.json"
-    with pytest.raises(CatalogMotionError, match="did not accept events"):
-        emit_ingested(["A"], state_path=state, emit=lambda *a: None)
+    report = emit_ingested(["A"], state_path=state, emit=refusing)
     assert not state.exists()  # nothing recorded as announced when the emit failed
+    assert report.spooled == ["A"] and report.attempts == 1  # a refusal is not retried, it is kept
+    assert report.spool_path == tmp_path / "s2.spool.jsonl" and report.spool_path.exists()
 
 
 def test_ingest_cli(prefect_server_env, prefect_api, tmp_path: Path) -> None:

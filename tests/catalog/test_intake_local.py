@@ -128,8 +128,9 @@ def test_format_allow_list_and_scheme_allow_list(tmp_path: Path) -> None:
         fetch_photo("ftp://example.com/x.png", tmp_path / "o", IntakeSettings())
     with pytest.raises(IntakeError, match="scheme 'file' is not allowed"):
         fetch_photo("x.png", tmp_path / "o", IntakeSettings(allowed_schemes=["https"]), base_dir=tmp_path)
-    with pytest.raises(IntakeError, match="photo file not found"):
+    with pytest.raises(IntakeError, match="photo not found: missing.png") as missing:
         fetch_photo("missing.png", tmp_path / "o", IntakeSettings(), base_dir=tmp_path)
+    assert f"resolved to {tmp_path / 'missing.png'}, relative paths are relative to the catalog" in str(missing.value)
 
 
 def test_fetch_step_gives_each_item_its_own_outcome(sample_catalog: Path, tmp_path: Path) -> None:

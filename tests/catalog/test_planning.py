@@ -130,7 +130,8 @@ def test_incremental_unchanged_catalog_plans_nothing(presets) -> None:
     second, skipped = _plan(_rows(), presets, previous=previous)
     assert second == []
     assert len(skipped) == len(_rows()) * len(presets)
-    assert {r.status for r in skipped} == {"skipped"} and {r.reason for r in skipped} == {UNCHANGED}
+    assert {r.status for r in skipped} == {"published"} and {r.outcome for r in skipped} == {"skipped"}
+    assert all(r.unchanged and r.reason.startswith("unchanged since run") for r in skipped)
     assert all(r.assets and r.video for r in skipped)  # old assets carried forward
     # A run after a run of skips still skips (skipped rows keep standing).
     third, _ = _plan(_rows(), presets, previous=skipped)

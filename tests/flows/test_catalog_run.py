@@ -69,7 +69,8 @@ def test_flow_publishes_every_item_and_records_task_runs(prefect_api, flows_cata
     assert len(rows2) == len(rows)
     for row in published:
         again = rows2[(row.sku, row.preset)]
-        assert again.status == "skipped" and again.video == row.video and again.key == row.key
+        assert again.status == "published" and again.unchanged and again.outcome == "skipped"
+        assert again.video == row.video and again.key == row.key and again.published_run == summary["run_id"]
     if all(r.status == "published" for r in rows):
         runs2 = task_runs(flow_run_id2, expect_at_least=3)
         assert not [r for r in runs2 if r.name.startswith("generate")]
@@ -233,7 +234,8 @@ def test_incremental_changed_photo_regenerates_only_its_items_and_full_forces(
     second, _ = run_flow(**params)
     rows2 = {r.sku: r for r in manifest_rows(out, second["run_id"])}
     assert rows2["HOOD-LOGO-L"].status == "published" and rows2["HOOD-LOGO-L"].key != rows1["HOOD-LOGO-L"].key
-    assert {sku for sku, r in rows2.items() if r.status == "skipped"} == {"TEE-RED-S", "TEE-RED-M"}
+    assert {sku for sku, r in rows2.items() if r.unchanged} == {"TEE-RED-S", "TEE-RED-M"}
+    assert {r.status for r in rows2.values()} == {"published"}
     assert second["qc_rows"] == rows2["HOOD-LOGO-L"].attempts  # only the changed photo was checked
 
     third, _ = run_flow(**params, full=True)

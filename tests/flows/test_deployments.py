@@ -168,7 +168,8 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
     for sku in new:
         assert by_sku[sku]["status"] == "published", by_sku[sku]
     for sku in original:
-        assert by_sku[sku]["status"] == "skipped"  # untouched by the ingest run, assets still stand
+        # untouched by the ingest run: still live, flagged unchanged
+        assert by_sku[sku]["status"] == "published" and by_sku[sku]["unchanged"], by_sku[sku]
 
 
 def _kill_tree(pid: int) -> None:

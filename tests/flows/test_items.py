@@ -17,7 +17,7 @@ from pipeline.journal import RunJournal, journal_id
 from pipeline.recording import state_rows
 from pipeline.state import ItemState
 from pipeline.tally import RunTally
-from publishing.rows import carry_unselected, invalid_rows
+from publishing.rows import CarryForward, invalid_rows
 from quality.verdict import judge
 
 
@@ -119,16 +119,25 @@ def test_rows_one_per_sku_and_counts(presets):
     assert tally.rejection_rate() == 0.0
 
 
-def test_partial_runs_carry_untouched_rows():
+def test_rows_not_covered_by_a_run_are_carried_forward():
     previous = [
-        ManifestRow(sku="A", preset="p", status="published", video="v"),
+        ManifestRow(sku="A", preset="p", status="published", video="v", published_run="r1"),
         ManifestRow(sku="B", preset="p", status="rejected", reason="drift"),
+        ManifestRow(sku="GONE", preset="p", status="published", video="g", published_run="r0"),
+        ManifestRow(sku="GONE2", preset="p", status="failed", reason="x"),
     ]
     now = [ManifestRow(sku="A", preset="p", status="published", video="v2")]
-    carried = carry_unselected(previous, now)
-    assert [(r.sku, r.status) for r in carried] == [("B", "rejected")]
-    carried = carry_unselected(previous, [])
-    assert [(r.sku, r.status, r.video) for r in carried] == [("A", "skipped", "v"), ("B", "rejected", None)]
+    carry = CarryForward({"A", "B"}, partial=False, remove_deleted=False)
+    carried = carry.rows(previous, now)
+    # B not live, still in the catalog: as it was; GONE live: kept published; GONE2 not live, gone: dropped
+    assert [(r.sku, r.status, r.unchanged) for r in carried] == [("B", "rejected", False), ("GONE", "published", True)]
+    assert "no longer in the catalog" in carried[1].reason and carried[1].published_run == "r0"
+    assert carry.removed == []
+    carried = CarryForward({"A", "B"}, partial=False, remove_deleted=True).rows(previous, [])
+    assert [(r.sku, r.status, r.video) for r in carried] == [("A", "published", "v"), ("B", "rejected", None)]
+    assert carried[0].unchanged and carried[0].reason == "not in this run; published by run r1"
+    carry = CarryForward({"A"}, partial=True, remove_deleted=True)  # a partial run never deletes
+    assert [r.sku for r in carry.rows(previous, now)] == ["B", "GONE", "GONE2"] and carry.removed == []
 
 
 def test_journal_survives_a_torn_line_and_retires(tmp_path):

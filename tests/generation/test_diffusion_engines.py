@@ -20,6 +20,13 @@ from tests.generation.conftest import draw_garment, save_png, small_preset
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
+def inline_engine(name: str, settings: dict | None = None):
+    """The engine built in this process: these tests reach into its pipeline (recorded calls, injected
+    OOM, prepare/finish), which a process-isolated engine keeps in its worker. test_process_isolated_*
+    below runs the same engine the production way (isolation 'auto': in a worker process)."""
+    return get_engine(name, settings, isolation="inline")
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -66,8 +73,8 @@ def _social():
 def test_engine_end_to_end_from_saved_tiny_model(variant, tiny_model_settings, record_calls, diff_photo, tmp_path):
     settings = tiny_model_settings(variant)
     name = tiny_engine_name(variant)
-    engine = get_engine(name, settings)
-    assert get_engine(name, dict(settings)) is engine  # loaded once, reused
+    engine = inline_engine(name, settings)
+    assert inline_engine(name, dict(settings)) is engine  # loaded once, reused
     calls = record_calls(engine)
     preset = _social()
     ref = engine.generate(_request(diff_photo, preset, tmp_path / "a.mkv"))
@@ -109,7 +116,7 @@ def test_engine_end_to_end_from_saved_tiny_model(variant, tiny_model_settings, r
 
 
 def test_svd_ask_for_less_lowers_motion_and_noise(tiny_model_settings, record_calls, diff_photo, tmp_path):
-    engine = get_engine("svd", tiny_model_settings("svd"))
+    engine = inline_engine("svd", tiny_model_settings("svd"))
     calls = record_calls(engine)
     preset = small_preset(
         "product-page", width=64, height=80, fps=12, duration_s=0.5, loop=False, motion={"amount": 0.5}
@@ -123,7 +130,7 @@ def test_svd_ask_for_less_lowers_motion_and_noise(tiny_model_settings, record_ca
 
 def test_chained_takes_condition_on_previous_take(tiny_model_settings, record_calls, diff_photo, tmp_path):
     settings = tiny_model_settings("ltx") | {"max_take_frames": 9, "overlap_frames": 4}
-    engine = get_engine("ltx", settings)
+    engine = inline_engine("ltx", settings)
     calls = record_calls(engine)
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=2.0, loop=False)
     ref = engine.generate(_request(diff_photo, preset, tmp_path / "chain.mkv"))
@@ -138,25 +145,25 @@ def test_chained_takes_condition_on_previous_take(tiny_model_settings, record_ca
 def test_loops_use_last_frame_where_supported(tiny_model_settings, record_calls, diff_photo, tmp_path):
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0)
     assert preset.loop
-    a14b = get_engine("wan", tiny_model_settings("wan22"))
+    a14b = inline_engine("wan", tiny_model_settings("wan22"))
     calls = record_calls(a14b)
     ref = a14b.generate(_request(diff_photo, preset, tmp_path / "flf.mkv"))
     kwargs = calls[0]["kwargs"]
     assert ref.params["loop_method"] == "last_frame"
     assert np.array_equal(np.asarray(kwargs["last_image"]), np.asarray(kwargs["image"]))
     assert kwargs["num_frames"] == 9  # 8-frame loop at 8 fps + the closing frame
-    plain = get_engine("wan", tiny_model_settings("wan"))
+    plain = inline_engine("wan", tiny_model_settings("wan"))
     calls = record_calls(plain)
     ref = plain.generate(_request(diff_photo, preset, tmp_path / "fade.mkv"))
     assert ref.params["loop_method"] == "crossfade" and "last_image" not in calls[0]["kwargs"]
     with pytest.raises(EngineError, match="last_frame needs a first-last-frame checkpoint"):
-        get_engine("wan", tiny_model_settings("wan") | {"loop_mode": "last_frame"}).generate(
+        inline_engine("wan", tiny_model_settings("wan") | {"loop_mode": "last_frame"}).generate(
             _request(diff_photo, preset, tmp_path / "x.mkv")
         )
 
 
 def test_batch_is_one_forward_pass_and_isolates_bad_items(tiny_model_settings, record_calls, diff_photo, tmp_path):
-    engine = get_engine("ltx", tiny_model_settings("ltx"))
+    engine = inline_engine("ltx", tiny_model_settings("ltx"))
     calls = record_calls(engine)
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
     photo2 = save_png(draw_garment(300, 420), tmp_path / "second.png")
@@ -181,7 +188,7 @@ def test_injected_oom_splits_the_batch(tiny_model_settings, record_calls, diff_p
     class FakeOOM(RuntimeError):
         pass
 
-    engine = get_engine("cogvideox", tiny_model_settings("cogvideox"))
+    engine = inline_engine("cogvideox", tiny_model_settings("cogvideox"))
 
     def explode_on_batches(kwargs):
         if isinstance(kwargs["image"], list):
@@ -218,29 +225,29 @@ def test_clear_errors_for_misconfiguration(tiny_model_settings, tmp_path, monkey
     import torch
 
     with pytest.raises(EngineError, match="wan: no weights configured; set engines.wan.weights"):
-        get_engine("wan", {})
+        inline_engine("wan", {})
     with pytest.raises(EngineError, match="weights folder .* does not exist"):
-        get_engine("wan", {"weights": str(tmp_path / "nope"), "device": "cpu"})
+        inline_engine("wan", {"weights": str(tmp_path / "nope"), "device": "cpu"})
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(EngineError, match="HF_HUB_OFFLINE=1 and it is not in the local cache"):
-        get_engine("wan", {"weights": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", "device": "cpu"})
+        inline_engine("wan", {"weights": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", "device": "cpu"})
     svd = tiny_model_settings("svd")
     with pytest.raises(EngineError, match="holds a StableVideoDiffusionPipeline"):
-        get_engine("wan", {"weights": svd["weights"], "device": "cpu", "dtype": "float32"})
+        inline_engine("wan", {"weights": svd["weights"], "device": "cpu", "dtype": "float32"})
     missing_device = "cuda:99" if torch.cuda.is_available() else "cuda"
     with pytest.raises(EngineError, match="CUDA is not available|does not exist"):
-        get_engine("svd", svd | {"device": missing_device})
+        inline_engine("svd", svd | {"device": missing_device})
     with pytest.raises(EngineError, match="offload 'model' needs a CUDA device"):
-        get_engine("svd", svd | {"offload": "model"})
+        inline_engine("svd", svd | {"offload": "model"})
     with pytest.raises(EngineError, match="engines.ltx.steps"):
-        get_engine("ltx", tiny_model_settings("ltx") | {"steps": 0})
+        inline_engine("ltx", tiny_model_settings("ltx") | {"steps": 0})
     with pytest.raises(EngineError, match="engines.svd.decode_chunk"):
-        get_engine("svd", svd | {"decode_chunk": 4})  # typo of decode_chunk_size: refused, not ignored
+        inline_engine("svd", svd | {"decode_chunk": 4})  # typo of decode_chunk_size: refused, not ignored
     with pytest.raises(EngineError, match="no tiled decoding"):
-        get_engine("svd", svd | {"vae_tiling": True})
+        inline_engine("svd", svd | {"vae_tiling": True})
     with pytest.raises(EngineError, match="compile 'regional' is not supported"):
-        get_engine("svd", svd | {"compile": "regional"})
-    engine = get_engine("cogvideox", tiny_model_settings("cogvideox") | {"max_takes": 1})
+        inline_engine("svd", svd | {"compile": "regional"})
+    engine = inline_engine("cogvideox", tiny_model_settings("cogvideox") | {"max_takes": 1})
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=3.0, loop=False)
     with pytest.raises(EngineError, match="max_takes"):
         engine.generate(_request(diff_photo, preset, tmp_path / "long.mkv"))
@@ -262,7 +269,7 @@ def test_real_weights(name, diff_photo, tmp_path):
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    engine = get_engine(
+    engine = inline_engine(
         name,
         {"weights": str(folder), "device": device, "steps": 4, "dtype": "bfloat16" if device == "cuda" else "float32"},
     )
@@ -278,7 +285,7 @@ def test_subject_lock_through_engine_geometry(tiny_model_settings, tmp_path):
     import cv2
 
     settings = tiny_model_settings("ltx") | {"native_area": 160 * 192, "subject_lock": True}
-    engine = get_engine("ltx", settings)
+    engine = inline_engine("ltx", settings)
     photo = save_png(draw_garment(600, 750, patch=(320, 380, 70)), tmp_path / "print.png")
     preset = small_preset("product-page", width=240, height=300, fps=8, duration_s=1.0, loop=False)
     prepared = engine.prepare(_request(photo, preset, tmp_path / "lock.mkv"))
@@ -330,8 +337,8 @@ def test_lora_adapter_loads_and_changes_output(tiny_model_settings, tmp_path, di
     )
     settings = tiny_model_settings("ltx")
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
-    base = get_engine("ltx", settings)
-    adapted = get_engine("ltx", settings | {"lora": {"path": str(tmp_path / "lora"), "scale": 1.0}})
+    base = inline_engine("ltx", settings)
+    adapted = inline_engine("ltx", settings | {"lora": {"path": str(tmp_path / "lora"), "scale": 1.0}})
     assert "lora:lora@1#" in adapted.identity() and adapted.identity() != base.identity()
     plain = base.generate(_request(diff_photo, preset, tmp_path / "plain.mkv"))
     styled = adapted.generate(_request(diff_photo, preset, tmp_path / "lora.mkv"))
@@ -339,7 +346,7 @@ def test_lora_adapter_loads_and_changes_output(tiny_model_settings, tmp_path, di
     assert "lora:lora@1" in styled.params["levers"]
     assert np.abs(read_frames(plain.path).astype(int) - read_frames(styled.path)).mean() > 0.5
     with pytest.raises(EngineError, match="cannot load LoRA"):
-        get_engine("ltx", settings | {"lora": {"path": str(tmp_path / "no-such-lora")}})
+        inline_engine("ltx", settings | {"lora": {"path": str(tmp_path / "no-such-lora")}})
 
 
 def test_shared_engine_is_safe_across_threads(tiny_model_settings, diff_photo, tmp_path):
@@ -347,7 +354,7 @@ def test_shared_engine_is_safe_across_threads(tiny_model_settings, diff_photo, t
     from concurrent.futures import ThreadPoolExecutor
 
     # LTX's flow-matching scheduler keeps a step index: unguarded concurrent calls corrupt each other.
-    engine = get_engine("ltx", tiny_model_settings("ltx"))
+    engine = inline_engine("ltx", tiny_model_settings("ltx"))
     preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
     serial = [
         read_frames(engine.generate(_request(diff_photo, preset, tmp_path / f"s{i}.mkv", seed=i)).path)
@@ -359,3 +366,24 @@ def test_shared_engine_is_safe_across_threads(tiny_model_settings, diff_photo, t
         )
     for i, ref in enumerate(refs):
         assert np.array_equal(read_frames(ref.path), serial[i]), i
+
+
+def test_process_isolated_engine_matches_inline(tiny_model_settings, diff_photo, tmp_path):
+    """The production default for diffusion engines (isolation 'auto' -> a worker process owning the
+    model) renders the same clip as the engine built in this process."""
+    from generation.worker import ProcessEngine
+
+    settings = tiny_model_settings("ltx")
+    preset = small_preset("product-page", width=64, height=80, fps=12, duration_s=1.0, loop=False)
+    proxy = get_engine("ltx", settings)
+    assert isinstance(proxy, ProcessEngine) and proxy.enforces_timeouts
+    try:
+        inline = inline_engine("ltx", settings)
+        assert proxy.identity() == inline.identity()
+        got = proxy.generate(_request(diff_photo, preset, tmp_path / "proxy.mkv", timeout_s=300))
+        want = inline.generate(_request(diff_photo, preset, tmp_path / "inline.mkv"))
+        assert proxy.worker_pid not in (None, os.getpid())
+        assert np.array_equal(read_frames(got.path), read_frames(want.path))
+        assert got.params["identity"] == want.params["identity"] and got.params["seed"] == 5
+    finally:
+        proxy.close()

@@ -103,6 +103,24 @@ def rows_for(sink, tmp_path, tag):
     ]
 
 
+def live_view(rows: list[ManifestRow], run_id: str) -> list[ManifestRow]:
+    """`read_latest` names the run that published each live row (rows written without one)."""
+    return [r.model_copy(update={"published_run": run_id}) if r.status == "published" else r for r in rows]
+
+
+def test_latest_reads_older_manifests_as_live_rows(tmp_path):
+    """A manifest from before 0.2 wrote unchanged rows as `skipped`: read as published, unchanged."""
+    sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
+    store = ManifestStore(sink)
+    rows = rows_for(sink, tmp_path, "a")
+    rows[0] = rows[0].model_copy(update={"status": "skipped", "reason": "unchanged"})
+    store.write_run("run-old", rows)
+    live = store.read_latest()
+    assert live[0].status == "published" and live[0].unchanged and live[0].outcome == "skipped"
+    assert live[0].published_run is None  # which run published it, that manifest did not say
+    assert live[1] == rows[1]  # the invalid row as written
+
+
 def test_manifest_round_trip_latest_and_rollback(tmp_path):
     sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
     store = ManifestStore(sink)
@@ -113,7 +131,7 @@ def test_manifest_round_trip_latest_and_rollback(tmp_path):
     assert store.read_run("run-1") == rows1
     assert store.read_run_parquet("run-1") == rows1
     assert rows1[0].video == rows1[0].assets[0].uri and rows1[0].poster == rows1[0].assets[1].uri
-    assert store.read_latest() == rows1
+    assert store.read_latest() == live_view(rows1, "run-1")
     import pandas as pd
 
     frame = pd.read_parquet(tmp_path / "out" / "runs" / "run-1" / "manifest.parquet")
@@ -123,7 +141,7 @@ def test_manifest_round_trip_latest_and_rollback(tmp_path):
     assert store.list_runs() == ["run-1", "run-2"] and store.latest_run_id() == "run-2"
     assert json.loads((tmp_path / "out" / "latest" / "manifest.json").read_text())["run_id"] == "run-2"
     store.rollback("run-1")
-    assert store.latest_run_id() == "run-1" and store.read_latest() == rows1
+    assert store.latest_run_id() == "run-1" and store.read_latest() == live_view(rows1, "run-1")
     assert json.loads((tmp_path / "out" / "latest" / "manifest.json").read_text())["run_id"] == "run-1"
     assert store.read_run("run-2") == rows2  # older versions are kept
     with pytest.raises(PermanentError, match="no manifest for run"):
@@ -238,7 +256,7 @@ def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
     assert (out / "run-str" / "manifest.json").read_text(encoding="utf-8") == expected.model_dump_json(indent=1)
     assert store.read_run("run-str") == rows == store.read_run_parquet("run-str")
     assert list(iter_rows_from_parquet(tmp_path / "kept.parquet", batch_rows=2)) == rows
-    assert store.latest_run_id() == "run-str" and store.read_latest() == rows
+    assert store.latest_run_id() == "run-str" and store.read_latest() == live_view(rows, "run-str")
     assert (tmp_path / "out" / "latest" / "manifest.json").read_bytes() == (
         out / "run-str" / "manifest.json"
     ).read_bytes()

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 RESULTS_PATH = Path(os.environ.get("RELIABILITY_RESULTS", REPO / "benchmarks" / "results" / "reliability.json"))
 
 SEED = int(os.environ.get("RELIABILITY_SEED", "2026"))
-"""Seed of the fault schedules (`make soak` uses a new one each pass)."""
+"""Seed of the fault schedules (RELIABILITY_SEED=N to draw others)."""
 RESULTS: Counter = Counter()
 """Suite-wide counters (see module docstring); tests add to them through the `rel_results` fixture."""
 CASES: list[dict] = []
@@ -125,6 +125,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "secrets_leaked": RESULTS["secrets_leaked"],
         "places_scanned_for_secrets": RESULTS["secret_places"],
         "invariant_checks": RESULTS["invariant_checks"],
+        "latest_regressions": RESULTS["latest_regressions"],
+        "orphans_left": RESULTS["orphans_left"],
+        "events_lost": RESULTS["events_lost"],
+        "events_duplicated": RESULTS["events_duplicated"],
     }
     payload = {
         "suite": "tests/reliability",
@@ -153,6 +157,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "secrets_leaked",
                 "secret_places",
                 "invariant_checks",
+                "latest_regressions",
+                "orphans_left",
+                "events_lost",
+                "events_duplicated",
             }
         },
         "cases": CASES,
@@ -161,15 +169,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     tmp = RESULTS_PATH.with_name(RESULTS_PATH.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
     tmp.replace(RESULTS_PATH)
-    soak = os.environ.get("RELIABILITY_SOAK_FILE")
-    if soak:
-        # `make soak`: fold this pass into running totals across passes.
-        path = Path(soak)
-        totals = json.loads(path.read_text()) if path.exists() else {"passes": 0, "tests": {}, "table": {}}
-        totals["passes"] += 1
-        for key, value in _OUTCOMES.items():
-            totals["tests"][key] = totals["tests"].get(key, 0) + value
-        for key, value in table.items():
-            totals["table"][key] = totals["table"].get(key, 0) + value
-        totals["last_finished_at"] = payload["finished_at"]
-        path.write_text(json.dumps(totals, indent=1), encoding="utf-8")

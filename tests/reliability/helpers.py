@@ -60,6 +60,12 @@ def judge(
     return report
 
 
+def latest_regressions(before: list[ManifestRow], after: list[ManifestRow]) -> list[tuple[str, str]]:
+    """(sku, preset) live in `before` but not in `after` (a storefront would have lost that video)."""
+    live_after = {(r.sku, r.preset) for r in after if r.status in ("published", "skipped") and r.video}
+    return sorted({(r.sku, r.preset) for r in before if r.status in ("published", "skipped")} - live_after)
+
+
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **(extra or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)

@@ -55,7 +55,7 @@ def install(spec: str) -> None:
 
         real_encode = encode.encode_variants
 
-        def encode_variants(clip, preset, out_dir):  # noqa: ANN001
+        def encode_variants(clip, preset, out_dir, **kwargs):  # noqa: ANN001, ANN003
             if hit():
                 folder = Path(out_dir)
 
@@ -67,7 +67,7 @@ def install(spec: str) -> None:
                         time.sleep(0.002)
 
                 threading.Thread(target=watch, daemon=True).start()
-            return real_encode(clip, preset, out_dir)
+            return real_encode(clip, preset, out_dir, **kwargs)
 
         encode.encode_variants = encode_variants
     elif stage == "publish":

@@ -87,7 +87,9 @@ def test_nul_and_control_character_skus_from_parquet(
         f"{MARK}/../../nul\x00/..",
         "..\x00",
     ]
-    table = pa.table({"sku": skus, "image": ["images/tee-red.png"] * len(skus), "title": ["=1+1"] * len(skus)})
+    # One ordinary SKU too: a catalog whose every row is refused is a broken night, not promoted (test_latest_guard)
+    names = [*skus, "PLAIN-1"]
+    table = pa.table({"sku": names, "image": ["images/tee-red.png"] * len(names), "title": ["=1+1"] * len(names)})
     catalog = folder / "hostile.parquet"
     pq.write_table(table, catalog)
     out = tmp_path / "out"
