@@ -45,8 +45,9 @@ class IntakeSettings(BaseModel):
     s3_buckets: list[str] | None = Field(
         default=None,
         description="Buckets that photo references of a remote catalog (a feed, Shopify or an s3:// catalog) "
-        "may name as s3://bucket/key; None: only the remote catalog's own bucket. A local catalog file may "
-        "name any bucket the worker can read (it is the operator's own file) unless this is set",
+        "may name as s3://bucket/key, besides an s3:// catalog's own bucket (always allowed); None: only that "
+        "one. A local catalog file may name any bucket the worker can read (it is the operator's own file) "
+        "unless this is set",
     )
     allowed_schemes: list[str] = Field(
         default_factory=lambda: ["file", "http", "https", "s3"],
@@ -151,6 +152,14 @@ class OrchestrationSettings(BaseModel):
         "generation is placed on GPU nodes while fetch, QC and publishing run anywhere",
     )
     retries: int = Field(default=3, ge=0, le=20, description="Retries of a task on a TransientError")
+    lost_worker_resubmits: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Times a batch's stage is handed over again after the worker process running it died "
+        "(process, Dask, Ray runners): a dead worker also fails every run queued in its pool. Past it the "
+        "batch's pending items end `failed`; objects they had stored are adopted or removed",
+    )
     retry_delay_s: float = Field(
         default=1.0, ge=0.0, le=600.0, description="First retry delay; doubles on each retry (exponential)"
     )

@@ -207,6 +207,7 @@ def catalog_run(
             slots=orch.max_queued_tasks,
             on_batch_done=on_batch_done,
             worker_lost=worker_lost,
+            max_resubmits=orch.lost_worker_resubmits,
         )
         driver.run(batches)
 

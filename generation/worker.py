@@ -211,13 +211,7 @@ class ProcessEngine(Engine):
         """Each request in turn, each with its own deadline; a failure (timeout included) in its place. An
         engine that cannot be built at all raises, as get_engine does for an inline engine."""
         self.start()
-        results: list[ClipRef | Exception] = []
-        for request in requests:
-            try:
-                results.append(self.generate(request))
-            except Exception as exc:  # noqa: BLE001 - recorded per item by the caller
-                results.append(exc)
-        return results
+        return super().generate_batch(requests)  # one by one through generate(), each with its deadline
 
     def close(self) -> None:
         """Stop the worker (asked first, then SIGTERM, then SIGKILL) and wait until it is gone."""

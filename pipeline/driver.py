@@ -77,7 +77,7 @@ class BatchDriver:
         on_batch_done: Callable[[Batch], None],
         slots: int | None = None,
         worker_lost: Callable[[BaseException], bool] = lambda exc: False,
-        max_resubmits: int = 1,
+        max_resubmits: int = 2,
     ):
         """worker_lost(exc): True when a stage run failed because the process running it died (the runner
         knows its errors); such a run is handed over again, at most `max_resubmits` times per batch, since a

@@ -75,7 +75,7 @@ def write_run_manifest(
     `parquet` is a local copy of what was stored (for the invariants)."""
     refused, carried = list(refused), list(carried)
     sink = sink_for(settings)
-    adoption = orphans.Adoption(orphans.read_receipts(sink, run_id), sink)
+    adoption = orphans.Adoption(orphans.RunReceipts(sink, run_id), sink)
 
     def rows() -> Iterator[ManifestRow]:
         return itertools.chain(refused, adoption.adopt(RunJournal.at(journal).rows()), carried)

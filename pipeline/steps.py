@@ -508,6 +508,9 @@ def _store(
 ) -> None:
     """Store the encodes for each SKU sharing the photo, each within orchestration.publish_timeout_s."""
     orch = ctx.settings.orchestration
+    # Receipts let the run adopt what a task stored if its worker dies before reporting. A thread cannot die
+    # without the flow process (whose resumed run republishes the same keys), so threads skip the extra put.
+    receipts = orch.task_runner != "threads"
     started = time.perf_counter()
     try:
         if "sink" not in sinks:
@@ -528,7 +531,7 @@ def _store(
                             assets=local_assets,
                             sink=sink,
                             metadata={**metadata, "sku": s},
-                            run_id=ctx.run_id,
+                            run_id=ctx.run_id if receipts else None,
                             key=state.item.key,
                         ),
                         orch,

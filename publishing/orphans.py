@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from catalog_motion.errors import CatalogMotionError, PermanentError
 from catalog_motion.types import ManifestRow
-from publishing.publish import Receipt, asset_links, receipts_prefix
+from publishing.publish import Receipt, asset_links, receipt_key, receipts_prefix
 from publishing.sinks import Sink, StoredObject
 
 ADOPTED_REASON = "adopted: stored by a publish task that died before reporting; objects verified"
@@ -71,6 +71,38 @@ def read_receipts(sink: Sink, run_id: str) -> dict[tuple[str, str], Receipt]:
     return receipts
 
 
+class RunReceipts(Mapping[tuple[str, str], Receipt]):
+    """This run's receipts by (sku, preset), each read when first asked for: adoption asks only for the
+    rows that ended `failed`, so a run of any size reads a handful, not one per published item."""
+
+    def __init__(self, sink: Sink, run_id: str):
+        self.sink = sink
+        self.run_id = run_id
+        self._read: dict[tuple[str, str], Receipt | None] = {}
+
+    def _get(self, slot: tuple[str, str]) -> Receipt | None:
+        if slot not in self._read:
+            receipt = _parse_receipt(self.sink, receipt_key(self.run_id, *slot))
+            ok = receipt is not None and (receipt.run_id, receipt.sku, receipt.preset) == (self.run_id, *slot)
+            self._read[slot] = receipt if ok else None
+        return self._read[slot]
+
+    def __contains__(self, slot: object) -> bool:
+        return isinstance(slot, tuple) and self._get(slot) is not None
+
+    def __getitem__(self, slot: tuple[str, str]) -> Receipt:
+        receipt = self._get(slot)
+        if receipt is None:
+            raise KeyError(slot)
+        return receipt
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(read_receipts(self.sink, self.run_id))
+
+    def __len__(self) -> int:
+        return len(self.sink.list_keys(receipts_prefix(self.run_id)))
+
+
 def _parse_receipt(sink: Sink, key: str) -> Receipt | None:
     try:
         return Receipt.model_validate_json(sink.get_bytes(key))
@@ -91,7 +123,7 @@ class Adoption:
     a second writing the manifest): each row is judged, and its objects verified, once.
     """
 
-    def __init__(self, receipts: dict[tuple[str, str], Receipt], sink: Sink):
+    def __init__(self, receipts: Mapping[tuple[str, str], Receipt], sink: Sink):
         self.receipts = receipts
         self.sink = sink
         self.adopted: list[tuple[str, str]] = []

@@ -111,3 +111,65 @@ def test_window_still_bounds_batches_in_flight():
     # the third batch is fetched only after the first one is published
     assert fetches[2] > publishes[0]
     assert len(done) == 6
+
+
+class WorkerDied(Exception):
+    """Stands in for BrokenProcessPool / KilledWorker: the run's worker process died."""
+
+
+@pytest.mark.parametrize(
+    ("deaths", "resubmits", "outcome"), [(1, 2, "published"), (2, 2, "published"), (3, 2, "failed")]
+)
+def test_runs_lost_with_their_worker_are_handed_over_again_within_the_budget(deaths, resubmits, outcome):
+    stages = Stages()
+    pool = ThreadPoolExecutor(max_workers=1)
+    tasks = stages.tasks()
+    left = {"b1": deaths}
+
+    def publish_or_die(states, ctx, batch):
+        if left.get(batch):
+            left[batch] -= 1
+            raise WorkerDied("a process in the process pool was terminated abruptly")
+        return tasks["publish"](states, ctx, batch)
+
+    done: list[Batch] = []
+    driver = BatchDriver(
+        lambda batch: pool.submit(
+            publish_or_die if batch.stage == "publish" else tasks[batch.stage], batch.states, None, batch.label
+        ),
+        window=4,
+        on_batch_done=done.append,
+        worker_lost=lambda exc: isinstance(exc, WorkerDied),
+        max_resubmits=resubmits,
+    )
+    driver.run(_batches(3))
+    pool.shutdown()
+    by_label = {b.label: b.states[0] for b in done}
+    assert by_label["b0"].status == by_label["b2"].status == "published"
+    assert by_label["b1"].status == outcome
+    if outcome == "failed":
+        assert (
+            by_label["b1"].reason
+            == "publish task failed: WorkerDied: a process in the process pool was terminated abruptly"
+        )
+    assert driver.resubmits == min(deaths, resubmits)
+    assert [stage for batch, stage in stages.log if batch == "b1"].count("publish") == (
+        1 if outcome == "published" else 0
+    )
+
+
+def test_worker_lost_recognises_the_runners_errors_along_the_chain():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tasks.runners import worker_lost
+
+    assert worker_lost(BrokenProcessPool("gone"))
+    killed = type("KilledWorker", (Exception,), {})  # distributed's name, without importing Dask
+    try:
+        try:
+            raise killed("worker tcp://1.2.3.4 died")
+        except Exception as exc:
+            raise RuntimeError("task failed") from exc
+    except RuntimeError as wrapped:
+        assert worker_lost(wrapped)
+    assert not worker_lost(RuntimeError("model exploded")) and not worker_lost(MemoryError())

@@ -91,6 +91,10 @@ def test_receipts_round_trip(sink, tmp_path):
     assert got[("SKU 1/ä", "pp")].assets == a and got[("SKU 1/ä", "pp")].key == "k-a"
     assert got[("B", "pp")].assets == b and got[("B", "pp")].run_id == "r1"
     assert receipt_key("r1", "SKU 1/ä", "pp") in sink.list_keys("runs/r1/receipts/")
+    lazy = orphans.RunReceipts(sink, "r1")  # what the run reads: one receipt per row that asks
+    assert ("B", "pp") in lazy and lazy[("B", "pp")] == got[("B", "pp")]
+    assert ("C", "pp") not in lazy and ("NOPE", "pp") not in lazy  # r2's receipt, and none at all
+    assert set(lazy) == set(got) and len(lazy) == 2
 
     assert orphans.remove_receipts(sink, "r1") == 2
     assert orphans.read_receipts(sink, "r1") == {}

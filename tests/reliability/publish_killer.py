@@ -4,9 +4,7 @@ after storing, and reporting to the sink, one chosen SKU's objects - the worker 
 returning its batch.
 
 REL_KILL_PUBLISH_SKU names the SKU; REL_KILL_PUBLISH_MARKER a file created (exclusively) by the one process
-that dies, so the fault is injected once per run however many workers import this module;
-REL_KILL_PUBLISH_TIMES=N kills N publish attempts (markers MARKER, MARKER.2, ...), e.g. 2 so the attempt the
-driver hands over again after the lost worker dies as well.
+that dies, so the fault is injected once per run however many workers import this module.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import pipeline.steps as steps
 
 KILL_SKU = "REL_KILL_PUBLISH_SKU"
 KILL_MARKER = "REL_KILL_PUBLISH_MARKER"
-KILL_TIMES = "REL_KILL_PUBLISH_TIMES"
 
 
 def _claim(marker: str) -> bool:
@@ -34,11 +31,8 @@ def _wrap(publish):
     def publish_then_die(**kwargs):
         stored = publish(**kwargs)
         marker = os.environ.get(KILL_MARKER)
-        times = int(os.environ.get(KILL_TIMES, "1"))
-        if kwargs.get("sku") == os.environ.get(KILL_SKU) and marker:
-            markers = [marker] + [f"{marker}.{n}" for n in range(2, times + 1)]
-            if any(_claim(m) for m in markers):
-                os._exit(1)  # no cleanup, no result: as a worker killed by the OOM killer or a lost node
+        if kwargs.get("sku") == os.environ.get(KILL_SKU) and marker and _claim(marker):
+            os._exit(1)  # no cleanup, no result: as a worker killed by the OOM killer or a lost node
         return stored
 
     publish_then_die.kills_after_publish = True

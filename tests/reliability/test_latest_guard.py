@@ -52,6 +52,19 @@ def _drop_sku(catalog: Path, sku: str) -> None:
     catalog.write_text("\n".join(line for line in lines if not line.startswith(sku + ",")) + "\n", encoding="utf-8")
 
 
+def _night_without_regressions(catalog: Path, out: Path, presets_file: Path, rel_results) -> dict:
+    """Run the flow; it must complete and leave every video that was live before it live."""
+    live_before = latest_rows(make_sink(str(out)))
+    summary, _, error = run_flow(**_params(catalog, out, presets_file))
+    rel_results.add("runs")
+    assert error is None, error
+    rel_results.add("runs_survived")
+    lost = latest_regressions(live_before, latest_rows(make_sink(str(out))))
+    rel_results.add("latest_regressions", len(lost))
+    assert not lost, lost
+    return summary
+
+
 def _good_first_run(rel_catalog, rel_presets_file, out, rel_results) -> dict:
     summary, _, error = run_flow(**_params(rel_catalog, out, rel_presets_file))
     rel_results.add("runs")
@@ -149,14 +162,7 @@ def test_vanished_sku_is_kept_unless_deletions_are_intended(
     _drop_sku(rel_catalog, "HOOD-LOGO-L")
     rel_results.add("faults_injected")
 
-    live_before = latest_rows(make_sink(str(out)))
-    summary, _, error = run_flow(**_params(rel_catalog, out, rel_presets_file))
-    rel_results.add("runs")
-    assert error is None, error
-    rel_results.add("runs_survived")
-    lost = latest_regressions(live_before, latest_rows(make_sink(str(out))))
-    rel_results.add("latest_regressions", len(lost))
-    assert not lost
+    summary = _night_without_regressions(rel_catalog, out, rel_presets_file, rel_results)
     kept = {(r.sku, r.preset): r for r in latest_rows(make_sink(str(out)))}
     assert {sku for sku, _ in kept} == SKUS
     for preset in ("product-page", "close-up"):
@@ -199,14 +205,7 @@ def test_one_broken_photo_keeps_that_skus_live_video(prefect_api, rel_catalog, r
         encoding="utf-8",
     )
     rel_results.add("faults_injected")
-    live_before = latest_rows(make_sink(str(out)))
-    summary, _, error = run_flow(**_params(rel_catalog, out, rel_presets_file))
-    rel_results.add("runs")
-    assert error is None, error
-    rel_results.add("runs_survived")
-    lost = latest_regressions(live_before, latest_rows(make_sink(str(out))))
-    rel_results.add("latest_regressions", len(lost))
-    assert not lost
+    summary = _night_without_regressions(rel_catalog, out, rel_presets_file, rel_results)
     assert summary["promoted"] and summary["counts"]["total"] == {"skipped": 4, "invalid": 2}
     rows = {(r.sku, r.preset): r for r in latest_rows(make_sink(str(out)))}
     hood = rows[("HOOD-LOGO-L", "close-up")]

@@ -37,6 +37,7 @@ def test_one_soak_pass_with_a_kill_at_publish_loses_nothing(prefect_server_env, 
     soak.write_results(minutes=None)
     rel_results.add("runs", result.runs)
     rel_results.add("runs_killed", result.kills)
+    rel_results.add("runs_survived", result.runs - result.kills - result.failed_unexpectedly)
     rel_results.add("faults_injected", result.faults_injected)
     rel_results.add("items_lost", result.items_lost)
     rel_results.add("duplicates", result.duplicates)
