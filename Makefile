@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= out/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo sample test lint test-deps bench serve deploy worker bench-scale soak clean
+.PHONY: venv demo sample test lint test-deps bench qc-heldout serve deploy worker bench-scale soak clean
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ test: lint test-deps
 
 bench: venv sample
 	$(BIN)/python -m benchmarks.run_all
+
+# The QC gate on its held-out set (benchmarks/heldout/, docs/QUALITY.md): clips made by code of their own, at
+# the presets' real sizes, scored with the packaged thresholds (benchmarks/results/qc_heldout.json).
+qc-heldout: venv
+	$(BIN)/python -m benchmarks.heldout
 
 # Soak (benchmarks/soak.py, docs/RELIABILITY.md): nights of a mixed catalog (good, broken and hostile rows, now and
 # then a wholly broken one) through the real flow, S3 behind a fault proxy, runs and workers SIGKILLed and resumed,

@@ -104,7 +104,7 @@ def install_fast_path() -> None:
             failed_checks=["technical"] if reasons else [],
         )
 
-    def check_encoded(video_path, preset, *, expected_frames=None):
+    def check_delivered(video_path, master_path, preset, *, expected_frames=None, codec=None):
         return QCReport(passed=Path(video_path).stat().st_size > 0)
 
     def encode_variants(clip, preset, out_dir, timeout_s=None):  # a file write: nothing to time out
@@ -121,7 +121,7 @@ def install_fast_path() -> None:
 
     # The steps call these names from their module, so the fast path replaces them there.
     steps.check_clip = check_clip
-    steps.check_encoded = check_encoded
+    steps.check_delivered = check_delivered
     steps.encode_variants = encode_variants
 
 

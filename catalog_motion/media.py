@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -237,6 +237,7 @@ class ClipReader:
             n = round(seconds * self.fps) if self.fps else 0
         self.n_estimate = n
         self.width = self.height = 0
+        self.decode_error: str | None = None  # why decoding stopped early (a truncated or corrupt file)
 
     def av_frames(self, *, strict: bool = False) -> Iterator[Any]:
         """The decoded PyAV frames as they come, for callers that hand planes on without converting them
@@ -254,21 +255,30 @@ class ClipReader:
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             if strict or not count:  # a truncated file still yields what decoded; frame-count checks report the rest
                 raise MediaInputError(f"cannot decode clip {self.path.name}: {str(exc).splitlines()[0]}") from None
+            self.decode_error = f"decoding stopped after frame {count - 1}: {str(exc).splitlines()[0]}"
         finally:
             self._container.close()
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        for frame, _ in self.with_full_size(()):
+            yield frame
+
+    def with_full_size(self, full_at: Container[int]) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(frame at `long_side`, full-size frame or None) per frame; the full-size copy only for the
+        indices in `full_at` (fine-detail checks read a few frames at the delivery's resolution)."""
         size: tuple[int, int] | None = None
-        for frame in self.av_frames():
+        for index, frame in enumerate(self.av_frames()):
             if size is None and self.long_side is not None:
                 size = work_size(frame.width, frame.height, self.long_side)
             # planar gbrp (lossless H.264 masters) stays planar: PyAV hands it back as RGB, ~30 % faster
             # than converting to rgb24
             target = "gbrp" if frame.format.name == "gbrp" else "rgb24"
+            full = frame.to_ndarray(format=target) if (size is None or index in full_at) else None
             if size is None:
-                yield frame.to_ndarray(format=target)
+                yield full, full
             else:
-                yield frame.reformat(format=target, width=size[0], height=size[1], interpolation="AREA").to_ndarray()
+                work = frame.reformat(format=target, width=size[0], height=size[1], interpolation="AREA").to_ndarray()
+                yield work, full
 
     def close(self) -> None:
         """Release the file without decoding (iterating to the end closes it too)."""

@@ -53,15 +53,17 @@ class QCThresholds(BaseModel):
         default=0.25,
         ge=0.0,
         le=1.0,
-        description="Highest allowed subject drift (0 = identical to the source photo, 1 = unrelated) at the "
-        "worst sampled frame, after compensating the camera motion. Drift per frame is the largest of its "
-        "structure, colour, texture and deformation components, each scaled to [0, 1].",
+        description="Highest allowed subject drift (0 = identical to the source photo, 1 = unrelated) over "
+        "the clip's worst short window (`drift_window_s`), after compensating the camera motion. Drift per "
+        "frame combines its structure, colour, texture and deformation components, each scaled to [0, 1] "
+        "(L-p norm, `drift_combine_p`).",
     )
     colour_de_scale: float = Field(
-        default=12.0,
+        default=8.0,
         gt=0.0,
-        description="CIEDE2000 difference (on the worst subject blocks) that maps to colour drift 1.0; "
-        "the default makes a dE of ~3 (clearly noticeable) reach drift 0.25.",
+        description="CIEDE2000 difference above `colour_de_floor` (on the worst subject blocks) that maps "
+        "to colour drift 1.0; the defaults make a dE of 3 (clearly noticeable) reach drift 0.19 and a dE of 3.5 "
+        "the limit 0.25 alone.",
     )
     texture_scale: float = Field(
         default=0.25,
@@ -73,14 +75,17 @@ class QCThresholds(BaseModel):
     deformation_px_scale: float = Field(
         default=0.04,
         gt=0.0,
-        description="Residual subject displacement after global alignment, as a fraction of the subject "
-        "size, that maps to deformation drift 1.0.",
+        description="Non-smooth residual subject displacement after global alignment (what a quadratic "
+        "field over the subject does not explain: a print sliding or bending locally), as a fraction of "
+        "the subject size, that maps to deformation drift 1.0.",
     )
     drift_sample_frames: int = Field(
-        default=24,
+        default=12,
         ge=2,
         le=1000,
-        description="Frames compared with the source photo (evenly spaced, first and last included).",
+        description="Frames compared with the source photo (evenly spaced, first and last included; 3 per "
+        "second of a 4 s clip). A high sample is confirmed by its neighbours (`drift_window_s`); changes "
+        "between samples are the frame-to-frame checks' (warping error, cuts), which see every frame.",
     )
     segmenter_weights: str | None = Field(
         default=None,
@@ -135,13 +140,205 @@ class QCThresholds(BaseModel):
         "the same picture; also the floor of the loop-seam ratio's denominator.",
     )
     max_loop_seam: float = Field(
-        default=3.0,
+        default=4.0,
         gt=0.0,
-        description="Loop presets: the last-to-first frame change may be at most this many times the "
-        "typical (median) consecutive-frame change.",
+        description="Loop presets: the last-to-first step may be at most this many times a normal frame "
+        "step, the larger of the camera seam (drift alignment warps: blind to compression noise) and the "
+        "low-passed picture seam (quality/technical.py). An exactly periodic loop at libx264 crf 26 scores "
+        "up to ~3.3 on the calibration set, a 2 % zoom that does not return >= 5.4.",
+    )
+    # --- drift (quality/drift.py, agent drift) ---
+    drift_combine_p: float = Field(
+        default=2.0,
+        ge=1.0,
+        le=16.0,
+        description="A frame's drift is the L-p norm of its scaled components (capped at 1): 2 = root-sum-"
+        "square, so structure, colour and texture each at 0.15 make 0.26 (a subject off in every way at "
+        "once); a large p approaches the largest component alone.",
+    )
+    drift_window_s: float = Field(
+        default=0.15,
+        gt=0.0,
+        le=2.0,
+        description="Seconds: the clip's drift is its worst window of this length, the median of a "
+        "sample and its neighbours half a window away on each side (scored when the sample is high). A "
+        "glitch that lasts about half the window counts; a single odd frame (a rendering quirk, caught "
+        "by the frame-to-frame checks) does not.",
+    )
+    colour_de_floor: float = Field(
+        default=1.5,
+        ge=0.0,
+        description="CIEDE2000 difference on the worst subject blocks below which colour drift is 0 "
+        "(imperceptible; a crf 20 H.264 encode alone reaches ~1.5 in dark regions, where dE is most "
+        "sensitive). Colour drift is (dE - floor) / colour_de_scale.",
+    )
+    deformation_smooth_scale: float = Field(
+        default=0.4,
+        gt=0.0,
+        description="Smooth residual motion (the whole residual field, worst blocks), as a fraction of "
+        "the subject size, that maps to deformation drift 1.0. Anchored sway, hem swing and breathing "
+        "of a few % of the subject score ~0.1; the non-smooth part has `deformation_px_scale`.",
+    )
+    max_detail_loss: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="Highest allowed loss of fine detail on the garment's most detailed patches (print, "
+        "logo, text) compared at the clip's full resolution: the worse of 1 - gradient agreement and "
+        "1 - SSIM, worst patch, the better of each consecutive-frame pair. Check name: detail.",
+    )
+    detail_softness_px: float = Field(
+        default=1.5,
+        ge=0.0,
+        le=8.0,
+        description="Gaussian sigma, in full-resolution pixels, that both photo and frame are blurred by "
+        "before the detail check compares them: softness of this order is how re-rendered (diffusion) "
+        "video looks and is not a defect; a smear, melted text or a blurred print are far larger.",
+    )
+    detail_patch_px: int = Field(
+        default=96,
+        ge=32,
+        le=512,
+        description="Side, in full-resolution pixels, of the square patches the detail check compares "
+        "(about a logo's size at 1080p).",
+    )
+    detail_patches: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Most detailed garment patches (print, logo, text) compared per full-resolution frame.",
+    )
+    # --- temporal (quality/temporal.py, agent temporal) ---
+    max_cut_ratio: float = Field(
+        default=4.0,
+        gt=1.0,
+        description="Jump cut: a consecutive pair's change (low resolution, one-pixel displacement forgiven) "
+        "may be at most this many times the median change of the 4 pairs on each side, unless the change is "
+        "undone within 6 frames (then it is a glitch). A cut to another take or framing scores 10x and more.",
+    )
+    cut_change_floor: float = Field(
+        default=0.002,
+        gt=0.0,
+        description="Smallest baseline (mean change in [0, 1]) a pair's change is divided by for the cut "
+        "ratio, so a near-still clip, a breathing loop's turning point or compression noise needs a real "
+        "jump (at least max_cut_ratio x this) to count as a cut.",
+    )
+    max_glitch_ratio: float = Field(
+        default=3.0,
+        gt=1.0,
+        description="Short glitch: the mean subject change against the photo over any 1-6 frames may be at "
+        "most this many times that of the frames just before and after them.",
+    )
+    glitch_residual_floor: float = Field(
+        default=0.004,
+        gt=0.0,
+        description="Smallest baseline (mean subject change against the photo, [0, 1]) the glitch ratio is "
+        "divided by, so a clip that matches its photo almost exactly needs a visible excursion to fail.",
+    )
+    max_boiling: float = Field(
+        default=0.04,
+        ge=0.0,
+        le=2.0,
+        description="Boiling texture: on the most textured native-resolution subject patches of consecutive "
+        "full-size frames, aligned by phase correlation, the temporal residual of fine detail (band of "
+        "~6-12 px period) over the patches' own detail energy (0 = the texture moved rigidly, 1 = "
+        "re-synthesised independently each frame); second-worst detail pair. Good camera moves, sway, "
+        "softness and H.264 crf 20-26 score <= 0.026; grain of 3/255 std re-drawn per frame ~0.06.",
+    )
+    # --- motion, duration, loop seam (quality/technical.py, quality/motion.py, agent technical) ---
+    min_duration_fraction: float = Field(
+        default=0.95,
+        gt=0.0,
+        le=1.0,
+        description="Shortest allowed clip as a fraction of the shortest duration the preset ever asks for: "
+        "duration_s x ask_for_less.duration_factor^(max_attempts - 1) (duration_s itself with the default "
+        "policy, which never shortens). The 5 % slack covers engines whose frame counts are rounded to their "
+        "own step; shorter clips, and files whose decoding stops early, fail `duration`.",
+    )
+    max_duration_fraction: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=4.0,
+        description="Longest allowed clip as a fraction of the preset's duration_s (plus one frame of "
+        "rounding); longer clips fail `duration`.",
+    )
+    loop_seam_long_side: int = Field(
+        default=64,
+        ge=16,
+        le=1024,
+        description="Loop presets: long side, in pixels, of the low-passed frames the loop seam is measured "
+        "on. Compression (the encoder's sharper first frame) changes fine detail only; a real seam (a zoom "
+        "that does not return, a jump) moves the whole picture.",
+    )
+    loop_seam_noise: float = Field(
+        default=0.002,
+        gt=0.0,
+        description="Loop presets: floor of the typical low-passed frame step (mean absolute RGB difference "
+        "in [0, 1]) the seam is divided by, so a nearly still loop is not judged on noise.",
+    )
+    min_motion_fraction: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=1.0,
+        description="Presets that ask for motion: the clip's largest camera or subject motion must reach this "
+        "share of the motion the preset's path and amount give the camera engine, times the smallest motion "
+        'scale "ask for less" reaches (motion_factor ** (max_attempts - 1)). A still with noise fails '
+        "`motion`.",
+    )
+    max_motion_margin: float = Field(
+        default=3.0,
+        ge=1.0,
+        description="The camera motion (corner travel, % of the long side) may be at most this many times "
+        "what the preset's path and amount give the camera engine, plus max_motion_slack_pct.",
+    )
+    max_motion_slack_pct: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Camera motion allowed on top of max_motion_margin x the nominal motion, in % of the "
+        "frame's long side (so subtle presets tolerate a generator's small drift of framing).",
+    )
+    # --- framing (quality/framing.py, agent framing) ---
+    framing_margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=0.25,
+        description="Framing: free band kept around the subject inside every frame, as a fraction of the "
+        "frame's short side (0.02 = ~22 px on a 1080 px side), so a garment never touches the edge.",
+    )
+    max_subject_outside: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="Framing: largest fraction of the subject's area (the source photo's subject mask, "
+        "mapped into the frame) allowed outside the frame's inner band in any sampled frame; parts the "
+        "photo's own border already cut do not count. Skipped for detail crops (motion.focus 'detail').",
+    )
+    # --- delivered file (quality/delivered.py, agent framing) ---
+    delivery_min_psnr_db: float = Field(
+        default=38.0,
+        ge=0.0,
+        le=99.0,
+        description="Delivered file: lowest allowed PSNR (dB, Y'CbCr weighted 6:1:1, at the delivery "
+        "comparison size) of any frame of an encode against the same frame of its master; below it the "
+        "encoder lost visible detail or the file shows another picture.",
+    )
+    delivery_long_side: int = Field(
+        default=160,
+        ge=32,
+        le=2048,
+        description="Delivered file: long side, in pixels (~, an integer box reduction of the decoded "
+        "planes), at which an encode is compared with its master (small keeps the check within ~0.3 s).",
+    )
+    # --- sizes the checks run at ---
+    detail_frames: int = Field(
+        default=6,
+        ge=0,
+        le=64,
+        description="Evenly spaced frames (each with its next frame) decoded at full resolution for the "
+        "fine-detail checks (print, text, texture stability): what a 320 px work frame cannot show.",
     )
     flicker_long_side: int = Field(
-        default=192,
+        default=160,
         ge=32,
         le=2048,
         description="Long side, in pixels, of the frames the flicker and warping-error flow runs on "

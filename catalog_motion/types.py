@@ -93,9 +93,11 @@ class QCReport(BaseModel):
     seconds: float = 0.0
     failed_checks: list[str] = Field(
         default_factory=list,
-        description="Stable names of failed checks: drift, flicker, warp_error, photosensitivity, black_frames, "
-        "frozen, loop_seam, technical, conformance, input. drift/flicker/warp_error are worth regenerating "
-        "with less motion (see docs/QUALITY.md).",
+        description="Stable names of failed checks (docs/QUALITY.md lists them and which are worth "
+        "regenerating with less motion), in the order their reasons are listed.",
+    )
+    limits: dict[str, float] = Field(
+        default_factory=dict, description="The limit each score was held to (score name -> limit)"
     )
 
 

@@ -4,13 +4,20 @@ Each frame is one float affine resample (sub-pixel smooth, eased curves) of a si
 the photo, made once at a scale where the most zoomed-in frame maps ~1:1 (INTER_AREA when shrinking,
 Lanczos when the photo is too small), so no frame ever up-scales a crop or aliases. Frames stream
 straight into the lossless master clip; the clip is never held in memory.
+
+Framing keeps the whole garment (its mask's extent plus a margin) inside every frame for every preset
+but a detail close-up: when the preset's aspect or the motion would cut it, the windows zoom out past the
+cover crop and what lies past the photo is the studio backdrop continued from its border
+(`generation.fit.extend_backdrop`, built once per clip); past `max_motion_zoom_out` the motion is
+reduced instead. `params["framing"]` records what was done.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,10 +31,10 @@ from catalog_motion.media import MasterClipWriter
 from catalog_motion.presets import Preset
 from catalog_motion.types import ClipRef
 from generation.base import Engine, GenerationRequest
-from generation.fit import Box, affine_for_box, clamp_center, cover_size
-from generation.focus import FocusPoint, detail_focus, subject_center
+from generation.fit import Box, affine_for_box, cover_size, extend_backdrop
+from generation.focus import FocusPoint, GarmentExtent, detail_focus, garment_extent, subject_center
 
-IDENTITY = "camera/1"
+IDENTITY = "camera/2"
 """Bump when rendering changes: it is part of every work item's content key."""
 
 ANALYSIS_LONG_SIDE = 512  # subject mask and focus search run on a copy this size (fast, ample for framing)
@@ -49,6 +56,27 @@ class CameraSettings(BaseModel):
         le=16.0,
         description="Refuse photos that would need more than this many output pixels per source pixel "
         "(such a clip would look soft); smaller enlargements are done with Lanczos and flagged in params.",
+    )
+    framing: Literal["contain", "cover"] = Field(
+        default="contain",
+        description="contain: every preset but a detail close-up keeps the whole garment (its mask's extent plus "
+        "`framing_margin`) inside every frame, zooming out past the cover crop (the revealed area is the studio "
+        "backdrop continued from the photo's border) and limiting the motion when needed; cover: always "
+        "cover-crop to the preset's aspect (garment parts may leave the frame).",
+    )
+    framing_margin: float = Field(
+        default=0.04,
+        ge=0.0,
+        le=0.2,
+        description="Room kept between the garment's extent and each frame edge, as a fraction of that frame "
+        "side; above the quality gate's framing margin so a clip the engine framed passes that check.",
+    )
+    max_motion_zoom_out: float = Field(
+        default=1.35,
+        ge=1.0,
+        le=3.0,
+        description="How much further than the still frame needs the camera may zoom out to keep the requested "
+        "motion with the garment inside; past it the motion is reduced instead (the garment stays large).",
     )
 
 
@@ -74,12 +102,87 @@ class CameraPlan:
     poses: list[FramePose]
     focus: FocusPoint
     base_center: tuple[float, float]
+    framing: dict[str, Any] = field(default_factory=dict)
+    """What framing did (params['framing']): fit, zoom_out, motion_limited_to, margin, garment_box, ..."""
 
     @property
     def min_window_width(self) -> float:
         """Smallest window width over every layer and frame (drives the working-copy scale)."""
         widths = [p.main.width for p in self.poses] + [p.subject.width for p in self.poses if p.subject]
         return min(widths)
+
+
+@dataclass(frozen=True)
+class FramingSpec:
+    """How much room the garment keeps (engines.camera framing settings), for `plan_camera`."""
+
+    margin: float = 0.04
+    max_motion_zoom_out: float = 1.35
+
+
+class _Stage:
+    """Where windows may go: inside the photo, or past it only as far as the garment's margin needs.
+
+    Inactive (no garment to keep whole) it is today's cover framing: windows clamped inside the photo.
+    """
+
+    def __init__(self, src_w: int, src_h: int, garment: GarmentExtent | None, margin: float):
+        self.src_w, self.src_h, self.garment, self.margin = src_w, src_h, garment, margin
+
+    def centre_range(self, size: float, axis: int) -> tuple[float, float]:
+        """Interval the window centre may take along `axis` (0 = x, 1 = y) for a window of `size`."""
+        src = float(self.src_w if axis == 0 else self.src_h)
+        e0, e1 = 0.0, src
+        cut0 = cut1 = False
+        g = self.garment
+        if g is not None:
+            g0, g1 = (g.x0, g.x1) if axis == 0 else (g.y0, g.y1)
+            cut0, cut1 = g.cut[axis], g.cut[axis + 2]
+            # The canvas grows past the photo only where the garment's margin needs it (never on a cut side).
+            if not cut0:
+                e0 = min(e0, g0 - self.margin * size)
+            if not cut1:
+                e1 = max(e1, g1 + self.margin * size)
+        lo, hi = e0 + size / 2.0, e1 - size / 2.0
+        if lo <= hi:
+            return lo, hi
+        # Wider than the canvas: cover it all, flush with the side the photo cuts the garment on (if one).
+        if cut0 and not cut1:
+            return lo, lo
+        if cut1 and not cut0:
+            return hi, hi
+        return hi, lo
+
+    def place(self, cx: float, cy: float, w: float, h: float) -> Box:
+        x_lo, x_hi = self.centre_range(w, 0)
+        y_lo, y_hi = self.centre_range(h, 1)
+        cx, cy = min(max(cx, x_lo), x_hi), min(max(cy, y_lo), y_hi)
+        return Box(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+
+    def holds(self, pose: FramePose) -> bool:
+        """True when the garment's extent plus the margin lies inside the frame (the layer drawing it),
+        and no layer shows backdrop past a side where the photo cuts the garment."""
+        g = self.garment
+        if g is None:
+            return True
+        tol = 0.5 * g.pixel  # the extent is only known to a mask pixel
+        win = pose.subject or pose.main
+        mx, my = self.margin * win.width, self.margin * win.height
+        need = (win.x0 + mx - tol, win.y0 + my - tol, win.x1 - mx + tol, win.y1 - my + tol)
+        have = (g.x0, g.y0, g.x1, g.y1)
+        limits = (0.0, 0.0, float(self.src_w), float(self.src_h))
+        for side in range(4):
+            low = side < 2
+            if g.cut[side]:
+                for layer in (pose.main, pose.subject):
+                    if layer is None:
+                        continue
+                    edge = (layer.x0, layer.y0, layer.x1, layer.y1)[side]
+                    if (edge < limits[side] - tol) if low else (edge > limits[side] + tol):
+                        return False
+            elif (need[side] > have[side]) if low else (need[side] < have[side]):
+                return False
+        return True
 
 
 def plan_camera(
@@ -91,14 +194,19 @@ def plan_camera(
     *,
     motion_scale: float = 1.0,
     duration_scale: float = 1.0,
+    framing: FramingSpec | None = None,
 ) -> CameraPlan:
     """Every frame's crop window(s) for `preset` over a src_w x src_h photo; pure geometry, no pixels.
 
     `mask` is the subject mask at any resolution (coordinates are rescaled); `detail` is a focus point in
-    source pixel coordinates for focus="detail" (computed by the caller with `detail_focus`).
+    source pixel coordinates for focus="detail" (computed by the caller with `detail_focus`). With
+    `framing`, every preset but a detail close-up keeps the garment's whole extent plus the margin inside
+    every frame: the windows zoom out past the cover crop when the aspect cannot hold the garment (the
+    renderer fills what lies past the photo with backdrop), then further for the requested motion up to
+    `max_motion_zoom_out`, and past that the motion is reduced. `plan.framing` records what was done.
     """
     motion = preset.motion
-    amount = motion.amount * motion_scale
+    requested = motion.amount * motion_scale
     n = max(2, round(preset.duration_s * duration_scale * preset.fps))
     out_w, out_h = preset.width, preset.height
     cover_w, cover_h = cover_size(src_w, src_h, out_w, out_h)
@@ -119,11 +227,15 @@ def plan_camera(
         focus = detail
     base = (subject.x + 0.5, subject.y + 0.5)  # edge coordinates from here on
 
-    def window(zoom: float, cx: float, cy: float, clamp: bool = True) -> Box:
-        w, h = cover_w / zoom, cover_h / zoom
-        if clamp:
-            cx, cy = clamp_center(cx, cy, w, h, src_w, src_h)
-        return Box(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+    garment = None
+    reason = "engines.camera.framing is cover"
+    if framing is not None:
+        reason = "detail focus may crop"
+        if motion.focus != "detail":
+            garment = garment_extent(mask, src_w, src_h) if mask is not None else None
+            reason = "no studio subject" if garment is None else ""
+    margin = framing.margin if framing is not None else 0.0
+    stage = _Stage(src_w, src_h, garment, margin)
 
     def progress(i: int) -> float:
         # Loop presets go out and back along a cosine: frame n (the one after the last) equals frame 0.
@@ -137,44 +249,131 @@ def plan_camera(
             return math.sin(2.0 * math.pi * i / n)
         return 2.0 * _ease(i / (n - 1)) - 1.0
 
-    poses: list[FramePose] = []
     path = motion.path
     fx, fy = focus.x + 0.5, focus.y + 0.5
-    for i in range(n):
-        p = progress(i)
-        if path == "static" or amount <= 0.0:
-            poses.append(FramePose(window(1.0, *base)))
-        elif path == "breathing":
-            breathe = 0.5 - 0.5 * math.cos(2.0 * math.pi * i / n)  # always periodic: in and out
-            poses.append(FramePose(window(1.0 + 0.08 * amount * breathe, *base)))
-        elif path == "push_in":
-            if motion.focus == "detail":
-                # A close-up starts already tight on the detail and keeps pushing into it.
-                z0 = 1.0 + amount
-                zoom = z0 * (1.0 + 0.5 * amount * p)
-                poses.append(FramePose(window(zoom, fx, fy)))
-            else:
-                zoom = 1.0 + 0.6 * amount * p
-                poses.append(FramePose(window(zoom, base[0] + (fx - base[0]) * p, base[1] + (fy - base[1]) * p)))
-        elif path == "pan":
-            zoom = 1.0 + 0.3 * amount
-            w = cover_w / zoom
-            lo, hi = w / 2.0, src_w - w / 2.0
-            travel = min(0.12 * amount * cover_w, (hi - lo) / 2.0)
-            centre = min(max(base[0], lo + travel), hi - travel)
-            poses.append(FramePose(window(zoom, centre + swing(i) * travel, base[1])))
-        elif path == "parallax_orbit":
-            s = swing(i)
-            zoom_bg = (1.0 + 0.2 * amount) * (1.0 + 0.06 * amount * p)
-            zoom_fg = zoom_bg * (1.0 + 0.03 * amount * p)  # the nearer layer grows a little faster
-            travel = 0.12 * amount * cover_w
-            bg = window(zoom_bg, base[0] - 0.6 * travel * s, base[1])
-            # The subject layer is not clamped: what it uncovers is filled from the clean background plate.
-            fg = window(zoom_fg, bg.center[0] + travel * s, bg.center[1], clamp=False)
-            poses.append(FramePose(bg, fg))
-        else:  # pragma: no cover - MotionSpec validates the path
-            raise EngineError(f"camera: unknown camera path {path!r}")
-    return CameraPlan(path, amount, preset.loop, n, poses, focus, base)
+
+    def build(scale: float, amount: float) -> list[FramePose]:
+        """The path at `amount`, every window `scale` times the cover crop's size (motion is relative to it)."""
+        cw, ch = cover_w * scale, cover_h * scale
+
+        def window(zoom: float, cx: float, cy: float, clamp: bool = True) -> Box:
+            w, h = cw / zoom, ch / zoom
+            if clamp:
+                return stage.place(cx, cy, w, h)
+            return Box(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+
+        poses: list[FramePose] = []
+        for i in range(n):
+            p = progress(i)
+            if path == "static" or amount <= 0.0:
+                poses.append(FramePose(window(1.0, *base)))
+            elif path == "breathing":
+                breathe = 0.5 - 0.5 * math.cos(2.0 * math.pi * i / n)  # always periodic: in and out
+                poses.append(FramePose(window(1.0 + 0.08 * amount * breathe, *base)))
+            elif path == "push_in":
+                if motion.focus == "detail":
+                    # A close-up starts already tight on the detail and keeps pushing into it.
+                    z0 = 1.0 + amount
+                    zoom = z0 * (1.0 + 0.5 * amount * p)
+                    poses.append(FramePose(window(zoom, fx, fy)))
+                else:
+                    zoom = 1.0 + 0.6 * amount * p
+                    poses.append(FramePose(window(zoom, base[0] + (fx - base[0]) * p, base[1] + (fy - base[1]) * p)))
+            elif path == "pan":
+                zoom = 1.0 + 0.3 * amount
+                lo, hi = stage.centre_range(cw / zoom, 0)
+                travel = min(0.12 * amount * cw, (hi - lo) / 2.0)
+                centre = min(max(base[0], lo + travel), hi - travel)
+                poses.append(FramePose(window(zoom, centre + swing(i) * travel, base[1])))
+            elif path == "parallax_orbit":
+                s = swing(i)
+                zoom_bg = (1.0 + 0.2 * amount) * (1.0 + 0.06 * amount * p)
+                zoom_fg = zoom_bg * (1.0 + 0.03 * amount * p)  # the nearer layer grows a little faster
+                travel = 0.12 * amount * cw
+                bg = window(zoom_bg, base[0] - 0.6 * travel * s, base[1])
+                # The subject layer is not clamped: what it uncovers is filled from the clean background plate.
+                fg = window(zoom_fg, bg.center[0] + travel * s, bg.center[1], clamp=False)
+                poses.append(FramePose(bg, fg))
+            else:  # pragma: no cover - MotionSpec validates the path
+                raise EngineError(f"camera: unknown camera path {path!r}")
+        return poses
+
+    scale, factor = 1.0, 1.0
+    poses = build(1.0, requested)
+    if garment is not None and not all(stage.holds(p) for p in poses):
+        found = _fit_garment(build, stage, requested, framing.max_motion_zoom_out)
+        if found is None:
+            # Nothing fits (the photo cuts the garment on opposite sides and the aspect needs more room).
+            stage = _Stage(src_w, src_h, None, 0.0)
+            poses = build(1.0, requested)
+            reason = "the photo cuts the garment on opposite sides; kept the cover crop"
+        else:
+            scale, factor, poses = found
+    cut = garment is not None and stage.garment is None
+    record: dict[str, Any] = {
+        "fit": "contain" if scale > 1.0 + 1e-9 else "cover",
+        "zoom_out": round(scale, 4),
+        "motion_limited_to": round(factor, 4),
+        "margin": margin,
+    }
+    if garment is not None and not cut:
+        record["garment_box"] = Box(garment.x0, garment.y0, garment.x1, garment.y1).as_list(1)
+        record["photo_cuts"] = [
+            side for side, c in zip(("left", "top", "right", "bottom"), garment.cut, strict=True) if c
+        ]
+    if reason:
+        record["kept_cover"] = reason
+    return CameraPlan(path, requested * factor, preset.loop, n, poses, focus, base, record)
+
+
+def _fit_garment(
+    build: Callable[[float, float], list[FramePose]], stage: _Stage, amount: float, max_motion_zoom_out: float
+) -> tuple[float, float, list[FramePose]] | None:
+    """Smallest zoom-out keeping the garment inside every frame at the requested motion, within
+    `max_motion_zoom_out` of the zoom-out the still frame needs; else the most motion that fits there.
+
+    Returns (scale, motion factor, poses), or None when even a still frame cannot hold the garment.
+    """
+
+    def holds(scale: float, factor: float) -> list[FramePose] | None:
+        poses = build(scale, amount * factor)
+        return poses if all(stage.holds(p) for p in poses) else None
+
+    # The still frame's zoom-out: grow until it holds, then bisect (windows are ~monotone in scale).
+    lo, hi = 1.0, 1.0
+    while holds(hi, 0.0) is None:
+        lo, hi = hi, hi * 1.25
+        if hi > 8.0:
+            return None
+    for _ in range(12):
+        if hi - lo < 1e-4:
+            break
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if holds(mid, 0.0) is not None else (mid, hi)
+    still = hi
+    cap = still * max_motion_zoom_out
+    if holds(cap, 1.0) is not None:
+        lo, hi = still, cap
+        if holds(still, 1.0) is not None:
+            hi = still
+        for _ in range(12):
+            if hi - lo < 1e-4:
+                break
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if holds(mid, 1.0) is not None else (mid, hi)
+        return hi, 1.0, holds(hi, 1.0) or build(hi, amount)
+    # Even the largest allowed zoom-out cannot hold the full motion: keep the most motion over a few scales.
+    best: tuple[float, float] = (still, 0.0)
+    for step in range(5):
+        scale = still * max_motion_zoom_out ** (step / 4)
+        lo_f, hi_f = 0.0, 1.0
+        for _ in range(8):
+            mid = 0.5 * (lo_f + hi_f)
+            lo_f, hi_f = (mid, hi_f) if holds(scale, mid) is not None else (lo_f, mid)
+        if lo_f > best[1] + 1e-6:
+            best = (scale, lo_f)
+    scale, factor = best
+    return scale, factor, holds(scale, factor) or build(scale, 0.0)
 
 
 def clean_plate(rgb: np.ndarray, mask: np.ndarray, work_long_side: int = 256) -> np.ndarray:
@@ -231,8 +430,18 @@ class CameraEngine(Engine):
             found = detail_focus(small, mask)
             sx, sy = src_w / small.shape[1], src_h / small.shape[0]
             detail = FocusPoint((found.x + 0.5) * sx - 0.5, (found.y + 0.5) * sy - 0.5, found.score, found.method)
+        framing = None
+        if self.settings.framing == "contain":
+            framing = FramingSpec(self.settings.framing_margin, self.settings.max_motion_zoom_out)
         plan = plan_camera(
-            preset, src_w, src_h, mask, detail, motion_scale=request.motion_scale, duration_scale=request.duration_scale
+            preset,
+            src_w,
+            src_h,
+            mask,
+            detail,
+            motion_scale=request.motion_scale,
+            duration_scale=request.duration_scale,
+            framing=framing,
         )
 
         # One working copy where the tightest window maps 1:1 onto the output: every frame then shrinks
@@ -263,6 +472,15 @@ class CameraEngine(Engine):
             plate = clean_plate(work, work_mask)
             ys, xs = np.nonzero(work_mask > 1e-3)
             subject_bounds = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if xs.size else None
+        # Windows past the photo (a zoom-out that keeps the garment whole) read from a canvas grown by the
+        # backdrop once per clip, so each frame is still one resample of one picture.
+        pad = _reveal(plan, work_w, work_h, kx, ky)
+        off_x, off_y = pad[0], pad[1]
+        if any(pad):
+            if layered:
+                plate = extend_backdrop(plate, mask, pad)
+            else:
+                work = extend_backdrop(work, mask, pad)
 
         flags = self._flags | cv2.WARP_INVERSE_MAP
         out = Path(request.out_path)
@@ -270,6 +488,7 @@ class CameraEngine(Engine):
             for pose in plan.poses:
                 if layered:
                     m_bg = affine_for_box(scaled(pose.main), out_w, out_h)
+                    m_bg[:, 2] += (off_x, off_y)
                     frame = cv2.warpAffine(plate, m_bg, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REFLECT)
                     m_fg = affine_for_box(scaled(pose.subject), out_w, out_h)
                     roi = _subject_roi(m_fg, subject_bounds, out_w, out_h)
@@ -291,6 +510,7 @@ class CameraEngine(Engine):
                         frame[y0:y1, x0:x1] = cv2.blendLinear(fg, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
                 else:
                     matrix = affine_for_box(scaled(pose.main), out_w, out_h)
+                    matrix[:, 2] += (off_x, off_y)
                     frame = cv2.warpAffine(work, matrix, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REFLECT)
                 writer.write(frame)
 
@@ -324,6 +544,7 @@ class CameraEngine(Engine):
             "upscale_factor": round(float(upscale), 4),
             "upscaled": bool(upscale > 1.0),
             "interpolation": self.settings.interpolation,
+            "framing": {**plan.framing, "revealed": bool(any(pad))},
         }
         if layered:
             params["subject_crop_first"] = plan.poses[0].subject.as_list()
@@ -344,6 +565,16 @@ class CameraEngine(Engine):
             params=params,
             seconds=round(time.perf_counter() - started, 4),
         )
+
+
+def _reveal(plan: CameraPlan, work_w: int, work_h: int, kx: float, ky: float) -> tuple[int, int, int, int]:
+    """Working-copy pixels (left, top, right, bottom) the main layer's windows reach past the photo."""
+    x0 = min(p.main.x0 for p in plan.poses) * kx
+    y0 = min(p.main.y0 for p in plan.poses) * ky
+    x1 = max(p.main.x1 for p in plan.poses) * kx - work_w
+    y1 = max(p.main.y1 for p in plan.poses) * ky - work_h
+    # +2: the resampling filter's support past the outermost window edge.
+    return tuple(math.ceil(v) + 2 if v > 1e-3 else 0 for v in (-x0, -y0, x1, y1))  # type: ignore[return-value]
 
 
 def _subject_roi(

@@ -10,6 +10,7 @@ when enlarging (sharpest of OpenCV's filters). Enlarging is flagged by callers i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -98,3 +99,107 @@ def fit_cover(
     h, w = rgb.shape[:2]
     box = cover_crop_box(w, h, out_w, out_h, center)
     return crop_resize(rgb, box, out_w, out_h), box
+
+
+def extend_backdrop(
+    rgb: np.ndarray, subject: np.ndarray, pad: tuple[int, int, int, int], *, work_long_side: int = 256
+) -> np.ndarray:
+    """`rgb` on a canvas grown by pad = (left, top, right, bottom) pixels, the new area the studio backdrop
+    continued from the photo's border; the photo's own pixels are kept exactly.
+
+    The garment (`subject`, a soft mask at any resolution, dilated) is painted out first by normalised
+    convolution, so no garment colour is ever smeared outward. The backdrop is then continued by edge
+    replication of a lightly blurred copy (seamless at the border, gradients along the edge carried on)
+    fading into a heavily blurred copy (a smooth far field, no streaks), and the border's own grain is
+    added back so the texture does not change at the photo's edge. Built once per clip at low resolution
+    and resampled once: the clip's frames then read from the canvas at no extra cost.
+    """
+    left, top, right, bottom = (int(p) for p in pad)
+    if min(pad) < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    if not any(pad):
+        return rgb
+    h, w = rgb.shape[:2]
+    scale = min(1.0, work_long_side / max(h, w))
+    sw, sh = max(8, round(w * scale)), max(8, round(h * scale))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    soft = cv2.resize(subject.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+    grow = max(2, round(0.03 * min(sw, sh)))
+    garment = cv2.dilate(
+        (soft > 0.1).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2)
+    )
+    backdrop = (garment == 0).astype(np.float32)
+    plate = small
+    if garment.any():
+        if backdrop.sum() < 1.0:
+            fill = np.broadcast_to(np.median(small.reshape(-1, 3), axis=0), small.shape)
+        else:
+            fill = np.broadcast_to(small[backdrop > 0].mean(axis=0), small.shape).copy()
+            # Coarse first, then finer where enough backdrop is near: smooth, and close to it at the edge.
+            for frac, enough in ((0.25, 1e-3), (0.03, 0.05)):
+                sigma = frac * max(sw, sh)
+                num = _smooth(small * backdrop[..., None], sigma)
+                den = _smooth(backdrop, sigma)
+                est = num / np.maximum(den, 1e-6)[..., None]
+                fill = np.where((den > enough)[..., None], est, fill)
+        plate = np.where(backdrop[..., None] > 0, small, fill).astype(np.float32)
+    near = _smooth(plate, max(1.0, 0.01 * max(sw, sh)))
+    far = _smooth(plate, 0.08 * max(sw, sh))
+    pl, pt = math.ceil(left * sw / w) + 2, math.ceil(top * sh / h) + 2
+    pr, pb = math.ceil(right * sw / w) + 2, math.ceil(bottom * sh / h) + 2
+    near = cv2.copyMakeBorder(near, pt, pb, pl, pr, cv2.BORDER_REPLICATE)
+    far = cv2.copyMakeBorder(far, pt, pb, pl, pr, cv2.BORDER_REPLICATE)
+    xs = np.arange(sw + pl + pr, dtype=np.float32) - pl + 0.5
+    ys = np.arange(sh + pt + pb, dtype=np.float32) - pt + 0.5
+    dx = np.maximum(0.0, np.maximum(-xs, xs - sw))
+    dy = np.maximum(0.0, np.maximum(-ys, ys - sh))
+    weight = np.exp(-np.hypot(dx[None, :], dy[:, None]) / (0.05 * min(sw, sh)))
+    ext_small = far + (near - far) * weight[..., None]
+    out = np.empty((h + top + bottom, w + left + right, 3), np.uint8)
+    out[top : top + h, left : left + w] = rgb
+    kx, ky = sw / w, sh / h
+    grain = _border_grain(rgb)
+    rng = np.random.default_rng(0)  # fixed: the same photo always gets the same backdrop
+    # Only the four strips around the photo are rendered (canvas pixel X is photo edge coordinate
+    # X + 0.5 - left, i.e. small index (X + 0.5 - left) * kx + pl - 0.5).
+    for x0, y0, rw, rh in (
+        (0, 0, out.shape[1], top),
+        (0, top + h, out.shape[1], bottom),
+        (0, top, left, h),
+        (left + w, top, right, h),
+    ):
+        if rw <= 0 or rh <= 0:
+            continue
+        matrix = np.array([[kx, 0.0, (x0 + 0.5 - left) * kx + pl - 0.5], [0.0, ky, (y0 + 0.5 - top) * ky + pt - 0.5]])
+        strip = cv2.warpAffine(
+            ext_small, matrix, (rw, rh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        )
+        if grain > 0.3:
+            strip += grain * rng.standard_normal((rh, rw), dtype=np.float32)[..., None]
+        out[y0 : y0 + rh, x0 : x0 + rw] = np.clip(strip + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with edge replication; wide ones on a smaller copy (the result is smooth anyway)."""
+    if sigma <= 6.0:
+        return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+    h, w = img.shape[:2]
+    f = sigma / 3.0
+    small = cv2.resize(img, (max(2, round(w / f)), max(2, round(h / f))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 3.0, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _border_grain(rgb: np.ndarray) -> float:
+    """Noise level (std, 0..255) of the photo's outer band: robust (MAD) high-pass of its luminance."""
+    h, w = rgb.shape[:2]
+    band = max(4, round(0.02 * min(h, w)))
+    strips = [rgb[:band], rgb[-band:], rgb[:, :band].transpose(1, 0, 2), rgb[:, -band:].transpose(1, 0, 2)]
+    values = []
+    for strip in strips:
+        grey = cv2.cvtColor(np.ascontiguousarray(strip), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        values.append((grey - cv2.GaussianBlur(grey, (0, 0), 1.0)).ravel())
+    hp = np.concatenate(values)
+    # MAD ignores the few garment edges in the band; 0.873 is the std a sigma-1 high-pass keeps of white noise.
+    return float(1.4826 * np.median(np.abs(hp - np.median(hp))) / 0.873)

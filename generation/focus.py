@@ -86,3 +86,61 @@ def detail_focus(
     iy, ix = np.unravel_index(int(np.argmax(scores)), scores.shape)
     # Pixel centres map back as (i + 0.5) / scale - 0.5 (identity when scale is 1).
     return FocusPoint(float((ix + 0.5) / scale - 0.5), float((iy + 0.5) / scale - 0.5), float(scores[iy, ix]), "detail")
+
+
+MIN_SUBJECT_AREA = 0.002
+"""Below this fraction of the photo the mask found no studio subject (framing falls back to cover)."""
+MAX_SUBJECT_AREA = 0.9
+"""Above it the 'subject' is the whole picture (a lifestyle shot): nothing to keep whole, cover framing."""
+MIN_CUT_CONTACT = 0.1
+"""A photo border the garment touches along at least this fraction of the garment's extent there cuts it
+(a hem, legs, a scarf running off); a shorter contact (a sleeve tip grazing the border) does not, and the
+garment keeps its margin on that side too."""
+
+
+@dataclass(frozen=True)
+class GarmentExtent:
+    """The garment's bounding box in source edge coordinates, and the photo sides that already cut it.
+
+    A garment the photo itself cuts (cropped at the hem, a scarf running off the picture) gets no margin on
+    that side: the frame edge stays flush with the photo edge there, so no backdrop appears past a cut edge.
+    A garment that only grazes a border (`MIN_CUT_CONTACT`) is not cut there: cutting the rest of it off
+    to keep one sleeve tip flush would lose more than a backdrop past that tip shows.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    cut: tuple[bool, bool, bool, bool]
+    """Photo cuts the garment on its left, top, right, bottom side."""
+    area: float
+    """Fraction of the photo the garment covers."""
+    pixel: float = 1.0
+    """Size of one mask pixel in photo pixels: the extent is known to about this precision."""
+
+
+def garment_extent(mask: np.ndarray, src_w: int, src_h: int, threshold: float = 0.5) -> GarmentExtent | None:
+    """Extent of mask > threshold scaled to a src_w x src_h photo; None when the photo has no studio subject
+    (mask ~empty or ~everything, or the photo cuts the subject on every side)."""
+    hard = mask > threshold
+    area = float(hard.mean())
+    box = subject_box(mask, threshold)
+    if box is None or not MIN_SUBJECT_AREA <= area <= MAX_SUBJECT_AREA:
+        return None
+    mh, mw = mask.shape[:2]
+    x0, y0, x1, y1 = box
+
+    def cuts(edge: np.ndarray, extent: int) -> bool:  # the outer two mask lines of one border
+        return float(edge.any(axis=0).sum()) >= MIN_CUT_CONTACT * extent
+
+    cut = (
+        cuts(hard[y0:y1, :2].T, y1 - y0),
+        cuts(hard[:2, x0:x1], x1 - x0),
+        cuts(hard[y0:y1, -2:].T, y1 - y0),
+        cuts(hard[-2:, x0:x1], x1 - x0),
+    )
+    if all(cut):
+        return None
+    sx, sy = src_w / mw, src_h / mh
+    return GarmentExtent(x0 * sx, y0 * sy, x1 * sx, y1 * sy, cut, area, max(sx, sy))

@@ -49,7 +49,8 @@ from pipeline.state import ItemState, RunContext
 from publishing.encode import EncodeTimeout, LocalAsset, encode_variants
 from publishing.publish import publish_variant
 from publishing.sinks import Sink
-from quality.gate import check_clip, check_encoded
+from quality.delivered import check_delivered
+from quality.gate import check_clip
 from quality.report import ReportEntry, build_report
 from quality.review import add_to_review_queue
 from quality.table import qc_rows
@@ -477,13 +478,14 @@ def _encode(ctx: RunContext, state: ItemState, preset: Preset, enc_dir: Path) ->
 
 
 def _conformance_problems(state: ItemState, preset: Preset, local_assets: list[LocalAsset]) -> list[str]:
-    """What is wrong with the video encodes (an unreadable one included); empty when they conform."""
+    """What is wrong with the video encodes (an unreadable one included): the container and the pictures
+    against the master the gate passed (quality.delivered); empty when every encode is fit to publish."""
     assert state.clip is not None
     problems = []
     for asset in local_assets:
-        if asset.kind.startswith("video"):
+        if asset.kind.startswith("video"):  # mp4 and webm alike
             try:
-                verdict = check_encoded(asset.path, preset, expected_frames=state.clip.n_frames)
+                verdict = check_delivered(asset.path, state.clip.path, preset, expected_frames=state.clip.n_frames)
             except Exception as exc:  # noqa: BLE001 - an unreadable encode is a failed item
                 problems.append(f"{Path(asset.path).name}: {failure_text(exc)}")
                 continue

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from catalog_motion.media import write_master
 from catalog_motion.presets import Preset
-from quality.synthetic import camera_frames, draw_garment_photo, garment_mask
+from quality.synthetic import (
+    MotionRecipe,
+    SceneRenderer,
+    boil,
+    camera_frames,
+    clean_plate,
+    draw_garment_photo,
+    fine_print_box,
+    garble,
+    garment_mask,
+    smear_region,
+    x264_roundtrip,
+)
 
 ClipRenderer = Callable[[Path, Preset, Path, float], Path]
 """(source photo, preset, out path, motion scale) -> the master clip it wrote: a real engine, wired in
@@ -38,6 +49,15 @@ DEFECT_CHECK = {
     "black_frames": "black_frames",
     "frozen": "frozen",
     "flashes": "photosensitivity",
+    "boiling": "boiling",
+    "jump_cut": "cut",
+    "combined_drift": "drift",
+    "glitch": "glitch",
+    "still": "motion",
+    "half_length": "duration",
+    "framing": "framing",
+    "loop_seam": "loop_seam",
+    "detail_loss": "detail",
 }
 
 
@@ -66,6 +86,21 @@ STRENGTHS: dict[str, list[tuple[str, float, bool]]] = {
     "black_frames": [("1", 1, True), ("3", 3, True)],  # black frames
     "frozen": [("0.25s", 0.25, False), ("0.75s", 0.75, True), ("1.5s", 1.5, True)],  # held frame
     "flashes": [("2/s", 2.0, True), ("5/s", 5.0, True), ("8/s", 8.0, True)],  # dark flashes
+    # RMS displacement (px of the clip as delivered) of a fresh random field each frame, on the fabric
+    "boiling": [("0.3px", 0.3, False), ("0.8px", 0.8, True), ("1.5px", 1.5, True)],
+    # a hard cut at mid-clip to a view zoomed by the value and shifted by half of it (of the width)
+    "jump_cut": [("1%", 0.01, False), ("4%", 0.04, True), ("10%", 0.10, True)],
+    # structure (local warp 4k %), colour (dE 2.5k) and texture (blur 0.8k px) together, each under its
+    # own visible level (warp 10 %, dE 4); k = 1 is visible because the three add up on the print
+    "combined_drift": [("k0.5", 0.5, False), ("k1", 1.0, True), ("k1.5", 1.5, True)],
+    "glitch": [("2f", 2, True), ("4f", 4, True), ("6f", 6, True)],  # frames of a garbled subject
+    "still": [("noise0.5", 0.5, True), ("noise2", 2.0, True)],  # still photo + Gaussian noise (levels)
+    "half_length": [("50%", 0.5, True), ("75%", 0.74, True)],  # clip length / preset duration
+    # share of the subject's width outside a 9:16 frame in every frame (wide garment cover-cropped)
+    "framing": [("3%", 0.03, False), ("10%", 0.10, True), ("25%", 0.25, True)],
+    "loop_seam": [("0.5%", 0.005, False), ("2%", 0.02, True), ("4%", 0.04, True)],  # zoom not returned
+    # vertical smear (px at 1080p) of the fine print: only the full-resolution clips carry it
+    "detail_loss": [("2px", 2.0, False), ("6px", 6.0, True), ("12px", 12.0, True)],
 }
 
 
@@ -74,23 +109,48 @@ LOGO_PHOTOS = {"drawn-garment", "astronaut"}  # photos with a logo or text to sm
 
 @dataclass
 class LabelledClip:
+    """One labelled clip and how to score it: the packaged preset whose thresholds apply (`preset`; ""
+    = the caller's preset), with the motion the clip was made with (`motion_path`, `motion_amount` in
+    the camera engine's units, `focus`), `loop`, and the preset's duration (`duration_s`; None = the
+    clip's own length). Small clips hold `frames`; full-size ones stream from `render`."""
+
     name: str
     photo: str
     defect: str | None  # None for a good clip
     strength: str = ""
     visible: bool = False  # a defect a viewer would notice; must be rejected
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    preset: str = ""
+    motion_path: str = "push_in"
+    motion_amount: float = 0.2
+    focus: str = "subject"
+    loop: bool = False
+    duration_s: float | None = None
+    render: Callable[[Path], Iterable[np.ndarray]] | None = field(default=None, repr=False)
+    size: tuple[int, int] | None = None  # (w, h) when rendered lazily
+    fps: int | None = None
+
+    def iter_frames(self, work_dir: Path) -> Iterable[np.ndarray]:
+        """The clip's frames (`work_dir` holds any intermediate encode)."""
+        return self.render(work_dir) if self.render is not None else iter(self.frames)
+
+    @property
+    def expected_check(self) -> str | None:
+        return expected_check(self.defect, self.strength) if self.defect else None
 
 
-def _photos(width: int, height: int, factor: float = 2.0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _photos(
+    width: int, height: int, factor: float = 2.0, names: tuple[str, ...] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (photo, subject mask): `factor` x the clip size where the source allows (real photos are
     cropped to the clip's aspect and never enlarged). Real photos get a central subject region."""
     import skimage.data as data
 
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    drawn = draw_garment_photo(int(width * factor), int(height * factor), seed=5)
-    out["drawn-garment"] = (drawn, garment_mask(drawn))
-    for name in ("astronaut", "coffee", "chelsea"):
+    if names is None or "drawn-garment" in names:
+        drawn = draw_garment_photo(int(width * factor), int(height * factor), seed=5)
+        out["drawn-garment"] = (drawn, garment_mask(drawn))
+    for name in [n for n in ("astronaut", "coffee", "chelsea") if names is None or n in names]:
         image = getattr(data, name)()
         ih, iw = image.shape[:2]
         crop = min(iw / width, ih / height)  # largest crop of the clip's aspect
@@ -171,6 +231,17 @@ def _smear(photo: np.ndarray, mask: np.ndarray, length_px: float) -> np.ndarray:
     return np.clip(photo * (1 - region) + smeared * region, 0, 255).astype(np.uint8)
 
 
+def _combined(photo: np.ndarray, mask: np.ndarray, k: float, px_per_clip_px: float) -> np.ndarray:
+    """Moderate drift in three components at once: a local warp of 4k % of the subject size (structure),
+    a colour shift of CIEDE2000 2.5k (colour) and a blur of 0.8k clip px on the subject (texture)."""
+    if k <= 0:
+        return photo
+    out = _bump_warp(_lab_shift(photo, mask, 2.5 * k), mask, 0.04 * k)
+    blurred = cv2.GaussianBlur(out, (0, 0), max(0.3, 0.8 * k * px_per_clip_px))
+    soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 2)[..., None]
+    return np.clip(out * (1 - soft) + blurred * soft + 0.5, 0, 255).astype(np.uint8)
+
+
 def _ramp(photo: np.ndarray, defect_at: Callable[[float], np.ndarray], n: int, steps: int = 6) -> list[np.ndarray]:
     """Photos per frame: the defect grows from 0 to full strength over the clip (worst at the end),
     rendered at `steps` levels (a slow creep, as generated drift looks)."""
@@ -227,26 +298,43 @@ def labelled_clips(
     for pname in names:
         photo, mask = all_photos[pname]
         # --- good clips ---
-        for zoom in (0.08, 0.25):
+        for zoom in (0.08, 0.15):  # a 25 % push-in cuts the drawn garment's hem: a framing defect
             yield LabelledClip(
-                f"{pname}/push{zoom}", pname, None, frames=camera_frames(photo, width, height, n, zoom=zoom)
+                f"{pname}/push{zoom}",
+                pname,
+                None,
+                frames=camera_frames(photo, width, height, n, zoom=zoom),
+                motion_amount=push_amount(zoom),
             )
         yield LabelledClip(
-            f"{pname}/pan", pname, None, frames=camera_frames(photo, width, height, n, zoom=0.1, pan=0.08)
+            f"{pname}/pan",
+            pname,
+            None,
+            frames=camera_frames(photo, width, height, n, zoom=0.1, pan=0.08),
+            motion_amount=push_amount(0.1),
         )
         yield LabelledClip(
             f"{pname}/breathing",
             pname,
             None,
             frames=camera_frames(photo, width, height, n, zoom=0.06, path="breathing"),
+            motion_path="breathing",
+            motion_amount=0.06 / 0.08,
+            loop=True,
         )
-        yield LabelledClip(f"{pname}/sway", pname, None, frames=_move(_sway(photo, mask, n, 0.01), width, height, 0.05))
+        yield LabelledClip(
+            f"{pname}/sway",
+            pname,
+            None,
+            frames=_move(_sway(photo, mask, n, 0.01), width, height, 0.05),
+            motion_amount=push_amount(0.05),
+        )
 
         # --- defects ---
         def moved(defect_at: Callable[[float], np.ndarray]) -> list[np.ndarray]:
             return _move(_ramp(photo, defect_at, n), width, height)
 
-        base = camera_frames(photo, width, height, n, zoom=0.12)
+        base = camera_frames(photo, width, height, n, zoom=0.12)  # LabelledClip's default motion: push_in 0.2
         for label, value, visible in STRENGTHS["flicker"]:
             frames = [
                 np.clip(f.astype(np.float32) * (1 + value if i % 2 else 1.0), 0, 255).astype(np.uint8)
@@ -290,6 +378,15 @@ def labelled_clips(
                 visible,
                 moved(lambda t, v=value: cv2.addWeighted(photo, 1 - v * t, target, v * t, 0)),
             )
+        for label, value, visible in STRENGTHS["combined_drift"]:
+            yield LabelledClip(
+                f"{pname}/combined-{label}",
+                pname,
+                "combined_drift",
+                label,
+                visible,
+                moved(lambda t, k=value: _combined(photo, mask, k * t, photo.shape[1] / width)),
+            )
         for label, value, visible in STRENGTHS["black_frames"]:
             frames = list(base)
             for k in range(int(value)):
@@ -309,6 +406,337 @@ def labelled_clips(
                 if (i % period) < period / 2:
                     frames[i] = (frames[i].astype(np.float32) * 0.25).astype(np.uint8)
             yield LabelledClip(f"{pname}/flashes-{label}", pname, "flashes", label, visible, frames)
+
+
+SMALL_SIZES = {"4:5": (160, 200), "9:16": (112, 200), "1:1": (176, 176)}  # the fast set's clip sizes
+GOOD_GARMENT = {"sway": 0.035, "hem_wave": 0.01, "breathing": 0.006}  # upper end of real fabric motion
+SPREAD = {"4:5": 0.8, "9:16": 0.65, "1:1": 0.8}  # drawn garment size per aspect: whole, with a margin
+
+
+class PhotoBank:
+    """Source photos by key: (photo, subject mask, backdrop plate or None), made once."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+
+    def add(self, key: str, photo: np.ndarray, mask: np.ndarray, plate: np.ndarray | None) -> str:
+        self.items.setdefault(key, (photo, mask, plate))
+        return key
+
+    def drawn(self, w: int, h: int, *, spread: float, fine_print: bool = False, seed: int = 5) -> str:
+        key = f"drawn-garment@{w}x{h}s{spread:g}{'p' if fine_print else ''}"
+        if key not in self.items:
+            photo = draw_garment_photo(w, h, seed=seed, spread=spread, fine_print=fine_print)
+            mask = garment_mask(photo)
+            self.add(key, photo, mask, clean_plate(photo, mask))
+        return key
+
+    def real(self, name: str, w: int, h: int, factor: float) -> str:
+        key = f"{name}@{w}x{h}"
+        if key not in self.items:
+            photo, mask = _photos(w, h, factor, names=(name,))[name]
+            self.add(key, photo, mask, None)  # a photograph has no clean backdrop: no parallax
+        return key
+
+
+def _zoom_about(m: np.ndarray, zoom: float, shift: float, w: int, h: int) -> np.ndarray:
+    """`m` followed by a zoom about the frame centre and a sideways shift (`shift` x width)."""
+    s = np.array([[zoom, 0, (1 - zoom) * w / 2 + shift * w], [0, zoom, (1 - zoom) * h / 2], [0, 0, 1]], np.float32)
+    return (s @ np.vstack([m, [0, 0, 1]]))[:2].astype(np.float32)
+
+
+def motion_clips(
+    presets: dict[str, Preset],
+    *,
+    full: bool = False,
+    photos: list[str] | None = None,
+    bank: PhotoBank,
+    n: int = 36,
+    fps: int = 24,
+) -> Iterator[LabelledClip]:
+    """Good clips with the motion of a real image-to-video model (garment sway, hem wave, breathing,
+    parallax, each preset's camera move at its full amount, re-render softness, a real libx264 round
+    trip) and the defect families that need a preset of their own (boiling, jump cut, glitch, still,
+    half length, framing, loop seam, detail loss). `full`: at the presets' real sizes, durations and frame
+    rates, streamed (the families where size matters); else small and in memory."""
+    names = [
+        p
+        for p in (photos or ["drawn-garment", "astronaut"])
+        if p in ("drawn-garment", "astronaut", "coffee", "chelsea")
+    ]
+    # full size only where size matters; the fine print's smear exists only at full size
+    families = {"good", "detail_loss", "boiling", "framing", "half_length"}
+    if not full:
+        families = (set(STRENGTHS) | {"good"}) - {"detail_loss"}
+
+    def geometry(preset: Preset) -> tuple[int, int, int, int]:
+        if full:
+            return preset.width, preset.height, preset.fps, preset.n_frames
+        w, h = SMALL_SIZES[preset.aspect]
+        return w, h, fps, n
+
+    def photo_for(pname: str, preset: Preset, *, fine: bool = False) -> str:
+        w, h, _, _ = geometry(preset)
+        if pname == "drawn-garment":
+            f = 1.25 if full else 2.0
+            return bank.drawn(int(w * f) // 2 * 2, int(h * f) // 2 * 2, spread=SPREAD[preset.aspect], fine_print=fine)
+        return bank.real(pname, w, h, 1.0 if full else 2.0)
+
+    def scene(key: str, preset: Preset, scale: float = 1.0, n_out: int | None = None, **extra) -> SceneRenderer:
+        photo, mask, plate = bank.items[key]
+        w, h, _, n_ = geometry(preset)
+        focus = (0.5, 0.5)
+        if preset.motion.focus == "detail":
+            cx, cy, _ = _detail_center(photo, mask)
+            focus = (cx / photo.shape[1], cy / photo.shape[0])
+        recipe = preset_recipe(preset, focus, scale)
+        fields = {**recipe.__dict__, **extra}
+        if plate is None:
+            fields["parallax"] = 0.0
+        return SceneRenderer(photo, mask, MotionRecipe(**fields), w, h, n_out or n_, loop=preset.loop, plate=plate)
+
+    def clip(
+        name,
+        key,
+        preset,
+        frames_of,
+        *,
+        defect=None,
+        label="",
+        visible=False,
+        scale=1.0,
+        crf=None,
+        duration_s=None,
+        as_preset=None,
+        n_out=None,
+    ) -> LabelledClip:
+        w, h, f, n_ = geometry(preset)
+
+        def render(work_dir: Path) -> Iterator[np.ndarray]:
+            frames = frames_of()
+            if crf is not None:
+                frames = x264_roundtrip(frames, Path(work_dir) / f"x264-{abs(hash(name))}.mp4", f, crf)
+            return frames
+
+        scoring = as_preset or preset
+        item = LabelledClip(
+            name,
+            key,
+            defect,
+            label,
+            visible,
+            preset=scoring.name,
+            motion_path=scoring.motion.path,
+            motion_amount=scoring.motion.amount * scale,
+            focus=scoring.motion.focus,
+            loop=scoring.loop,
+            duration_s=duration_s if duration_s is not None else (n_out or n_) / f,
+            size=(w, h),
+            fps=f,
+        )
+        if full:
+            item.render = render
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                item.frames = list(render(Path(tmp)))
+        return item
+
+    def frames(renderer: SceneRenderer, post=None, camera=None):
+        def make() -> Iterator[np.ndarray]:
+            for i in range(renderer.n):
+                frame, alpha = renderer.frame(i, None if camera is None else camera(i, renderer))
+                yield frame if post is None else post(i, frame, alpha, renderer)
+
+        return make
+
+    pp, social, close = presets["product-page"], presets["social"], presets["close-up"]
+    for pname in names:
+        drawn = pname == "drawn-garment"
+        # --- good: every preset's camera at its full amount with garment motion; softer + x264 variants
+        if "good" in families:
+            for preset in (pp, social, close):
+                key = photo_for(pname, preset)
+                tag = f"{pname}/{preset.name}"
+                yield clip(f"{tag}-full-garment", key, preset, frames(scene(key, preset, **GOOD_GARMENT)))
+                yield clip(
+                    f"{tag}-half-soft-crf26",
+                    key,
+                    preset,
+                    frames(scene(key, preset, 0.5, sway=0.02, hem_wave=0.006, softness=0.6)),
+                    scale=0.5,
+                    crf=26,
+                )
+                if drawn or not full:
+                    yield clip(
+                        f"{tag}-full-crf20",
+                        key,
+                        preset,
+                        frames(scene(key, preset, **GOOD_GARMENT, softness=0.4)),
+                        crf=20,
+                    )
+        key = photo_for(pname, pp)
+        if "boiling" in families:
+            for label, value, visible in STRENGTHS["boiling"]:
+                rng = np.random.default_rng(7)
+                amount = value  # px of the clip as delivered (a small clip is its own delivery size)
+                yield clip(
+                    f"{pname}/boiling-{label}",
+                    key,
+                    pp,
+                    frames(scene(key, pp, sway=0.02), lambda i, f_, a, r, v=amount, g=rng: boil(f_, a, v, g)),
+                    defect="boiling",
+                    label=label,
+                    visible=visible,
+                )
+        if "loop_seam" in families:
+            for label, value, visible in STRENGTHS["loop_seam"]:
+                cam = lambda i, r, v=value: _zoom_about(r.camera(i), 1 + v * i / (r.n - 1), 0.0, r.out_w, r.out_h)  # noqa: E731
+                yield clip(
+                    f"{pname}/loop-seam-{label}",
+                    key,
+                    pp,
+                    frames(scene(key, pp, sway=0.02), camera=cam),
+                    defect="loop_seam",
+                    label=label,
+                    visible=visible,
+                )
+        if "still" in families:
+            for label, value, visible in STRENGTHS["still"]:
+                rng = np.random.default_rng(3)
+                still = scene(key, pp, 0.0)
+
+                def noisy(i, f_, a, r, v=value, g=rng):
+                    return np.clip(f_ + g.normal(0, v, f_.shape), 0, 255).astype(np.uint8)
+
+                yield clip(
+                    f"{pname}/still-{label}",
+                    key,
+                    pp,
+                    frames(still, noisy),
+                    defect="still",
+                    label=label,
+                    visible=visible,
+                    as_preset=pp,
+                )
+        if "half_length" in families:
+            for preset in (pp, social) if not full else (pp, social, close):
+                hkey = photo_for(pname, preset)
+                w, h, f, n_ = geometry(preset)
+                for label, value, visible in STRENGTHS["half_length"]:
+                    if preset is not pp and label != "50%":
+                        continue
+                    short = max(2, round(value * n_))
+                    yield clip(
+                        f"{pname}/{preset.name}-half-length-{label}",
+                        hkey,
+                        preset,
+                        frames(scene(hkey, preset, n_out=short, sway=0.02)),
+                        defect="half_length",
+                        label=label,
+                        visible=visible,
+                        duration_s=n_ / f,
+                        n_out=short,
+                    )
+        if "jump_cut" in families:
+            jkey = photo_for(pname, social)
+            for label, value, visible in STRENGTHS["jump_cut"]:
+                cam = lambda i, r, v=value: (  # noqa: E731
+                    _zoom_about(r.camera(i), 1 + v, v / 2, r.out_w, r.out_h) if i >= r.n // 2 else r.camera(i)
+                )
+                yield clip(
+                    f"{pname}/jump-cut-{label}",
+                    jkey,
+                    social,
+                    frames(scene(jkey, social, sway=0.02), camera=cam),
+                    defect="jump_cut",
+                    label=label,
+                    visible=visible,
+                )
+        if "glitch" in families:
+            gkey = photo_for(pname, close)
+            for label, value, visible in STRENGTHS["glitch"]:
+                rng = np.random.default_rng(11)
+                start = int(0.55 * geometry(close)[3]) + 1
+
+                def glitched(i, f_, a, r, s0=start, k=int(value), g=rng):
+                    return garble(f_, a, g, max(4, r.out_w // 20)) if s0 <= i < s0 + k else f_
+
+                yield clip(
+                    f"{pname}/glitch-{label}",
+                    gkey,
+                    close,
+                    frames(scene(gkey, close, sway=0.02), glitched),
+                    defect="glitch",
+                    label=label,
+                    visible=visible,
+                )
+        if "framing" in families and drawn:
+            w, h, f, n_ = geometry(social)
+            for label, value, visible in STRENGTHS["framing"]:
+                side = int(max(w, h) * (1.25 if full else 2.0)) // 2 * 2
+                start = 1 + 0.2 * social.motion.amount * 0.25
+                vis = (w / h) / start  # share of a square photo's width a 9:16 cover crop shows
+                fkey = bank.drawn(side, side, spread=round(vis / (1.02 * (1 - value)), 3))
+                yield clip(
+                    f"{pname}/framing-{label}",
+                    fkey,
+                    social,
+                    frames(scene(fkey, social, 0.25, sway=0.02)),
+                    defect="framing",
+                    label=label,
+                    visible=visible,
+                    scale=0.25,
+                )
+        if "detail_loss" in families and drawn:
+            dkey = photo_for(pname, pp, fine=True)
+            photo = bank.items[dkey][0]
+            x0, y0, x1, y1 = fine_print_box(photo.shape[1], photo.shape[0], SPREAD[pp.aspect])
+            for label, value, visible in STRENGTHS["detail_loss"]:
+
+                def smeared(i, f_, a, r, v=value, box=(x0, y0, x1, y1)):
+                    m = r.camera(i)
+                    c = m @ np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 1.0])
+                    length = v * r.out_w / 1080 * min(1.0, 1.5 * i / max(1, r.n - 1))
+                    rad = (m[0, 0] * (box[2] - box[0]) / 2, m[1, 1] * (box[3] - box[1]) / 2 + length)
+                    return smear_region(f_, (c[0], c[1]), rad, length)
+
+                yield clip(
+                    f"{pname}/detail-loss-{label}",
+                    dkey,
+                    pp,
+                    frames(scene(dkey, pp, sway=0.02), smeared),
+                    defect="detail_loss",
+                    label=label,
+                    visible=visible,
+                )
+
+
+def push_amount(zoom: float) -> float:
+    """The camera engine's push_in amount for a zoom of `zoom` (its push_in zooms by 0.6 x amount)."""
+    return zoom / 0.6
+
+
+def preset_recipe(preset: Preset, focus: tuple[float, float], scale: float = 1.0) -> MotionRecipe:
+    """The camera part of `preset`'s motion at `scale` x its amount, as the camera engine moves it:
+    breathing zooms 8 % x amount in and out; push_in 60 % x amount (detail focus: starts at 1 + amount
+    and pushes 50 % x amount further); pan 30 % x amount zoom and 2 x 12 % x amount travel;
+    parallax_orbit starts at 1 + 20 % x amount, zooms 6 % x amount, swings the view by 2 x 7.2 % x
+    amount and slips the subject layer 12 % x amount against the backdrop."""
+    a = preset.motion.amount * scale
+    path = preset.motion.path
+    if path == "breathing":
+        return MotionRecipe("breathing", zoom=0.08 * a, focus=focus)
+    if path == "push_in" and preset.motion.focus == "detail":
+        return MotionRecipe("push_in", start_zoom=1 + a, zoom=0.5 * a, focus=focus)
+    if path == "push_in":
+        return MotionRecipe("push_in", zoom=0.6 * a, focus=focus)
+    if path == "pan":
+        return MotionRecipe("pan", start_zoom=1 + 0.3 * a, pan=0.24 * a, focus=focus)
+    if path == "parallax_orbit":
+        return MotionRecipe(
+            "parallax_orbit", start_zoom=1 + 0.2 * a, zoom=0.06 * a, pan=0.144 * a, parallax=0.12 * a, focus=focus
+        )
+    return MotionRecipe("static", focus=focus)
 
 
 def rendered_clips(
@@ -340,6 +768,50 @@ class Outcome:
     drift: float
     flicker: float
     seconds: float
+    preset: str = ""
+    expected_check: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def scoring_preset(
+    item: LabelledClip, presets: dict[str, Preset], default: Preset, size: tuple[int, int], fps: int
+) -> Preset:
+    """The preset a clip is scored with: its packaged preset's thresholds (or `default`'s), at the clip's
+    size and frame rate, with the motion, loop flag and duration the clip was made for."""
+    base = presets.get(item.preset, default) if item.preset else default
+    motion = base.motion.model_copy(
+        update={"path": item.motion_path, "amount": min(1.0, item.motion_amount), "focus": item.focus}
+    )
+    return base.model_copy(
+        update={
+            "width": size[0],
+            "height": size[1],
+            "fps": fps,
+            "duration_s": item.duration_s,
+            "loop": item.loop,
+            "motion": motion,
+        }
+    )
+
+
+def _outcome(item: LabelledClip, report, preset_name: str, seconds: float) -> Outcome:
+    return Outcome(
+        item.name,
+        item.photo,
+        item.defect,
+        item.strength,
+        item.visible,
+        report.passed,
+        list(report.failed_checks),
+        float(report.scores.get("drift", 0.0)),
+        float(report.scores.get("flicker", 0.0)),
+        seconds,
+        preset_name,
+        item.expected_check,
+        {k: float(v) for k, v in report.scores.items() if isinstance(v, int | float)},
+        list(report.reasons),
+    )
 
 
 def run_calibration(
@@ -354,85 +826,102 @@ def run_calibration(
     camera_motion_scales: tuple[float, ...] = (1.0, 0.5, 0.25),
     camera_renderer: ClipRenderer | None = None,
     work_dir: Path | None = None,
+    presets: dict[str, Preset] | None = None,
+    full: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Score every labelled clip with `preset`'s thresholds (its size/fps replaced by the set's).
+    """Score every labelled clip, each with its own scoring preset (`scoring_preset`): the original
+    families with `preset`'s thresholds (its size/fps replaced by the set's, loop off), the motion set
+    (`motion_clips`) with the packaged `presets` (load_presets() by default). `full` adds the motion set
+    at the presets' real sizes, durations and frame rates, streamed to disk one clip at a time.
 
     With `camera_renderer` and `camera_presets`, good clips it renders from large copies of the photos
     (every preset at every `camera_motion_scales`) join the set, each scored with its own preset."""
     from PIL import Image
 
+    from catalog_motion.media import MasterClipWriter
+    from catalog_motion.presets import load_presets
     from quality.gate import check_clip
 
-    small = preset.model_copy(
-        update={"width": width, "height": height, "fps": fps, "duration_s": n / fps, "loop": False}
-    )
+    presets = dict(presets or load_presets())
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         tmp_path = Path(tmp)
-        all_photos = _photos(width, height)
-        photo_paths, camera_paths = {}, {}
-        big = _photos(width, height, factor=4.0)  # catalog photos are large: the engine never enlarges
-        for name in photos or list(all_photos):
-            photo_paths[name] = tmp_path / f"{name}.png"
-            Image.fromarray(all_photos[name][0]).save(photo_paths[name])
-            camera_paths[name] = tmp_path / f"{name}-large.png"
-            Image.fromarray(big[name][0]).save(camera_paths[name])
-        for item in labelled_clips(width, height, n, fps, photos):
-            clip = write_master(item.frames, tmp_path / "clip.mkv", fps)
+        bank = PhotoBank()
+        for name, (photo, mask) in _photos(width, height).items():
+            bank.add(name, photo, mask, None)
+        saved: dict[str, Path] = {}
+
+        def photo_path(key: str) -> Path:
+            if key not in saved:
+                saved[key] = tmp_path / f"photo-{len(saved)}.png"
+                Image.fromarray(bank.items[key][0]).save(saved[key])
+            return saved[key]
+
+        def score(item: LabelledClip) -> None:
+            size = item.size or (item.frames[0].shape[1], item.frames[0].shape[0])
+            clip_fps = item.fps or fps
+            scoring = scoring_preset(item, presets, preset, size, clip_fps)
+            clip = tmp_path / ("clip.nut" if item.render is not None else "clip.mkv")
+            with MasterClipWriter(clip, size[0], size[1], clip_fps) as writer:  # streamed: big clips never in memory
+                for frame in item.iter_frames(tmp_path):
+                    writer.write(frame)
             started = time.perf_counter()
-            report = check_clip(photo_paths[item.photo], clip, small)
-            outcomes.append(
-                Outcome(
-                    item.name,
-                    item.photo,
-                    item.defect,
-                    item.strength,
-                    item.visible,
-                    report.passed,
-                    report.failed_checks,
-                    report.scores["drift"],
-                    report.scores["flicker"],
-                    time.perf_counter() - started,
-                )
-            )
+            report = check_clip(photo_path(item.photo), clip, scoring)
+            outcome = _outcome(item, report, scoring.name, time.perf_counter() - started)
+            clip.unlink(missing_ok=True)
+            for leftover in tmp_path.glob("x264-*.mp4"):
+                leftover.unlink()
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        for item in labelled_clips(width, height, n, fps, photos):
+            item.duration_s = item.duration_s or n / fps
+            score(item)
+        for item in motion_clips(presets, photos=photos, bank=bank, n=n, fps=fps):
+            score(item)
+        if full:
+            for item in motion_clips(presets, full=True, photos=photos, bank=bank):
+                item.name = "full/" + item.name
+                score(item)
         if camera_presets and camera_renderer is not None:
+            big = _photos(width, height, factor=4.0)  # catalog photos are large: the engine never enlarges
+            camera_paths = {}
+            for name in photos or list(big):
+                camera_paths[name] = tmp_path / f"{name}-large.png"
+                Image.fromarray(big[name][0]).save(camera_paths[name])
             for name, pname, clip, cam_preset in rendered_clips(
                 camera_renderer, camera_presets, camera_paths, tmp_path, camera_motion_scales
             ):
                 started = time.perf_counter()
                 report = check_clip(camera_paths[pname], clip, cam_preset)
-                outcomes.append(
-                    Outcome(
-                        name,
-                        pname,
-                        None,
-                        "",
-                        False,
-                        report.passed,
-                        report.failed_checks,
-                        report.scores["drift"],
-                        report.scores["flicker"],
-                        time.perf_counter() - started,
-                    )
-                )
+                item = LabelledClip(name, pname, None)
+                outcomes.append(_outcome(item, report, cam_preset.name, time.perf_counter() - started))
     return outcomes
 
 
 def summarise(outcomes: list[Outcome]) -> dict:
-    """Per defect and strength: recall (rejected / clips), recall by the expected check, and per defect
-    the precision of its check against the good clips; plus the false-reject rate on good clips."""
+    """Per defect family and strength: clips, recall (rejected / clips) and recall by the expected
+    check; per family the precision of its check against the good clips; the false-reject rate on good
+    clips; and the confusion table (rows: family or "good"; columns: every check that fired, and
+    "passed"; a clip rejected by two checks counts in both columns, so a row's "rejected" is at most
+    the sum of its check columns and "passed" + "rejected" = "clips")."""
     good = [o for o in outcomes if o.defect is None]
+    false_rejects = sum(not o.passed for o in good)
     table: dict = {
         "good": {
             "clips": len(good),
-            "false_rejects": sum(not o.passed for o in good),
-            "false_reject_rate": (sum(not o.passed for o in good) / len(good)) if good else 0.0,
+            "false_rejects": false_rejects,
+            "false_reject_rate": (false_rejects / len(good)) if good else 0.0,
             "rejected": [o.name + ":" + ",".join(o.failed_checks) for o in good if not o.passed],
         },
         "defects": {},
     }
     for defect, check in DEFECT_CHECK.items():
         rows = [o for o in outcomes if o.defect == defect]
+        if not rows:
+            continue
         # precision: of the clips (this defect's and the good ones) that the check rejects, the share
         # that really has the defect; other defects also tripping the check do not count against it
         true_flags = [o for o in rows if check in o.failed_checks]
@@ -448,25 +937,59 @@ def summarise(outcomes: list[Outcome]) -> dict:
             at = [o for o in rows if o.strength == label]
             if not at:
                 continue
+            expected = expected_check(defect, label)
             entry["strengths"][label] = {
                 "visible": visible,
                 "clips": len(at),
+                "rejected": sum(not o.passed for o in at),
                 "recall": sum(not o.passed for o in at) / len(at),
-                "check": expected_check(defect, label),
-                "recall_by_check": sum(expected_check(defect, label) in o.failed_checks for o in at) / len(at),
+                "check": expected,
+                "recall_by_check": sum(expected in o.failed_checks for o in at) / len(at),
                 "missed": [o.name for o in at if o.passed],
+                "missed_by_check": [o.name for o in at if expected not in o.failed_checks],
             }
         table["defects"][defect] = entry
+    visible = [o for o in outcomes if o.defect and o.visible]
+    table["visible"] = {
+        "clips": len(visible),
+        "rejected": sum(not o.passed for o in visible),
+        "recall": (sum(not o.passed for o in visible) / len(visible)) if visible else 1.0,
+        "recall_by_check": (
+            sum(o.expected_check in o.failed_checks for o in visible) / len(visible) if visible else 1.0
+        ),
+    }
+    table["confusion"] = confusion(outcomes)
     table["seconds_per_clip"] = float(np.mean([o.seconds for o in outcomes])) if outcomes else 0.0
     return table
 
 
+def confusion(outcomes: list[Outcome]) -> dict:
+    """{"columns": [checks that fired..., "passed"], "rows": {family or "good": {"clips", "rejected",
+    column: count}}}: how often each check fired on each family's clips."""
+    checks: list[str] = []
+    for o in outcomes:
+        for c in o.failed_checks:
+            if c not in checks:
+                checks.append(c)
+    order = ["good", *[d for d in DEFECT_CHECK if any(o.defect == d for o in outcomes)]]
+    rows: dict[str, dict[str, int]] = {}
+    for family in order:
+        at = [o for o in outcomes if (o.defect or "good") == family]
+        row = {"clips": len(at), "rejected": sum(not o.passed for o in at)}
+        row.update({c: sum(c in o.failed_checks for o in at) for c in checks})
+        row["passed"] = sum(o.passed for o in at)
+        rows[family] = row
+    return {"columns": [*checks, "passed"], "rows": rows}
+
+
 def markdown_table(summary: dict) -> str:
-    """The calibration table for docs/QUALITY.md."""
+    """The calibration tables for docs/QUALITY.md: per family and strength, then the confusion table."""
     good = summary["good"]
+    vis = summary.get("visible", {})
     lines = [
         f"Good clips: {good['clips']}, false rejects: {good['false_rejects']} "
-        f"(false-reject rate {good['false_reject_rate']:.0%}).",
+        f"(false-reject rate {good['false_reject_rate']:.1%}). Visible defects: {vis.get('clips', 0)}, "
+        f"rejected {vis.get('recall', 0):.1%}, by the expected check {vis.get('recall_by_check', 0):.1%}.",
         "",
         "| defect | check | precision of check | strength | visible | clips | recall | recall by check |",
         "|---|---|---|---|---|---|---|---|",
@@ -478,4 +1001,52 @@ def markdown_table(summary: dict) -> str:
                 f"{'yes' if row['visible'] else 'no'} | {row['clips']} | {row['recall']:.2f} | "
                 f"{row['recall_by_check']:.2f} |"
             )
+    conf = summary.get("confusion")
+    if conf:
+        cols = conf["columns"]
+        lines += [
+            "",
+            "Confusion (clips of each family that each check rejected; a clip can count in several columns):",
+            "",
+            "| label | clips | rejected | " + " | ".join(cols) + " |",
+            "|---|---|---|" + "---|" * len(cols),
+        ]
+        for family, row in conf["rows"].items():
+            lines.append(
+                f"| {family} | {row['clips']} | {row['rejected']} | " + " | ".join(str(row[c]) for c in cols) + " |"
+            )
     return "\n".join(lines)
+
+
+def calibration_report(full: bool = False, work_dir: Path | None = None) -> dict:
+    """The calibration set scored with the packaged presets: `summarise` plus every clip's outcome
+    (scores included, to fit thresholds on). `full` adds the clips at the presets' real sizes (minutes)."""
+    from catalog_motion.presets import load_presets
+
+    presets = load_presets()
+    started = time.perf_counter()
+    outcomes = run_calibration(presets["product-page"], presets=presets, full=full, work_dir=work_dir)
+    summary = summarise(outcomes)
+    summary["clips"] = len(outcomes)
+    summary["full"] = full
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    summary["outcomes"] = [outcome_row(o) for o in outcomes]
+    return summary
+
+
+def outcome_row(o: Outcome) -> dict:
+    return {
+        "name": o.name,
+        "photo": o.photo,
+        "preset": o.preset,
+        "defect": o.defect,
+        "strength": o.strength,
+        "visible": o.visible,
+        "expected_check": o.expected_check,
+        "passed": o.passed,
+        "failed_checks": o.failed_checks,
+        "drift": round(o.drift, 4),
+        "flicker": round(o.flicker, 5),
+        "seconds": round(o.seconds, 3),
+        "scores": {k: round(v, 5) for k, v in o.scores.items()},
+    }

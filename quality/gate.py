@@ -1,13 +1,16 @@
-"""The quality gate: one verdict (QCReport) per clip, from drift, flicker and technical checks.
+"""The quality gate: one verdict (QCReport) per clip, from every check module's findings.
 
-``check_clip`` scores a lossless master clip against its source photo; ``check_encoded`` checks an
-encoded delivery file's container. Thresholds come from ``preset.qc`` (QCThresholds in catalog_motion/presets.py).
-``failed_checks`` names are stable; quality/verdict.py says which are worth "asking for less" motion.
+``check_clip`` decodes a clip once (``gather_evidence``: work-size frames, a few full-size ones, drift and
+flicker scored while decoding) and hands the ``ClipEvidence`` to each check module's ``evaluate``; the
+delivered encodes are checked against the master by ``quality.delivered.check_delivered``. Thresholds come
+from ``preset.qc`` (QCThresholds in catalog_motion/presets.py). ``failed_checks`` names are stable;
+quality/verdict.py says which are worth "asking for less" motion.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +19,13 @@ from catalog_motion.images import read_photo, subject_mask
 from catalog_motion.media import ClipReader
 from catalog_motion.presets import Preset
 from catalog_motion.types import QCReport
+from quality import drift, framing, motion, technical, temporal
 from quality.align import warp_to_frame
 from quality.drift import DriftResult, DriftScorer, record, sample_indices
-from quality.flicker import FlickerMeter, max_flashes_per_second
+from quality.evidence import CheckResult, ClipEvidence, Finding
+from quality.flicker import FlickerMeter, FlickerResult, max_flashes_per_second
 from quality.io import QCInputError, fit_cover, frames_in_thread
-from quality.technical import black_or_blank, conformance, frame_checks
+from quality.technical import black_or_blank
 
 """Failures that less motion, a shorter clip or a new seed can plausibly fix. The others (black frames,
 frozen stretches, flashes, loop seam, conformance) point at an engine or encoder fault: a new seed may
@@ -45,12 +50,14 @@ def _subject_region(photo_work: np.ndarray, segmenter_weights: str | None = None
 
 
 class _StreamingPass:
-    """Drift (sampled frames) and flicker (every pair) scored while the clip is still decoding."""
+    """Drift (sampled frames) and flicker (every pair) scored while the clip is still decoding; a few
+    frames kept at full resolution for the fine-detail checks."""
 
     def __init__(self, photo: np.ndarray, fps: float, th, n_estimate: int):
         self.photo, self.fps, self.th = photo, fps, th
         self.n_estimate = n_estimate
         self.frames: list[np.ndarray] = []
+        self.full_frames: dict[int, np.ndarray] = {}
         self.black: list[bool] = []
         self.drift = DriftResult()
         self.meter = FlickerMeter(fps, th.flicker_long_side)
@@ -59,11 +66,13 @@ class _StreamingPass:
         self.pending = False
         self._mask_warp: np.ndarray | None = None
         self._frame_mask: np.ndarray | None = None
+        self.detail_indices = detail_indices(n_estimate, th.detail_frames)
 
     def _setup(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         detail, _, self.mismatch = fit_cover(self.photo, w * DETAIL_FACTOR, h * DETAIL_FACTOR)
         photo_work, init, _ = fit_cover(self.photo, w, h)
+        self.photo_work = photo_work
         self.mask, self.coverage = _subject_region(photo_work, self.th.segmenter_weights)
         self.use_masks = self.mask.mean() < 0.999
         self.size = (w, h)
@@ -75,12 +84,15 @@ class _StreamingPass:
 
     def _score(self, index: int) -> None:
         record(self.drift, index, self.scorer.score(self.frames[index]), self.scorer.last_warp)
+        self.drift.scorer = self.scorer  # drift.evaluate scores a high sample's neighbours with it
 
-    def add(self, frame: np.ndarray) -> None:
+    def add(self, frame: np.ndarray, full: np.ndarray | None = None) -> None:
         if self.scorer is None:
             self._setup(frame)
         index = len(self.frames)
         self.frames.append(frame)
+        if full is not None:
+            self.full_frames[index] = full
         is_black = black_or_blank(frame[None])[0]
         self.black.append(is_black)
         if index in self.picks or self.pending:
@@ -107,147 +119,136 @@ class _StreamingPass:
         return self.drift, self.meter.finish()
 
 
-def check_clip(
-    source_path: str | Path, clip_path: str | Path, preset: Preset, *, expected_frames: int | None = None
-) -> QCReport:
-    """Score a clip against its source photo. Raises QCInputError (a PermanentError) on unreadable input.
+def detail_indices(n_frames: int, pairs: int) -> set[int]:
+    """Evenly spaced frames and each one's successor: the frames kept at full resolution."""
+    if n_frames < 2 or pairs <= 0:
+        return set()
+    starts = np.linspace(0, n_frames - 2, min(pairs, n_frames - 1))
+    return {i for s in starts for i in (int(round(s)), int(round(s)) + 1)}
 
-    `expected_frames` (e.g. after "ask for less" shortened the clip) turns on an exact frame-count check.
-    """
-    started = time.perf_counter()
+
+def gather_evidence(
+    source_path: str | Path, clip_path: str | Path, preset: Preset
+) -> tuple[ClipEvidence, FlickerResult]:
+    """Decode the clip once (work size, plus a few full-size frames) and score drift and flicker on the
+    way; raises QCInputError (a PermanentError) on unreadable input."""
     th = preset.qc
     photo = read_photo(source_path, preset.background)
     stream = ClipReader(clip_path, th.work_long_side)
     fps = stream.fps or float(preset.fps)
     passes = _StreamingPass(photo, fps, th, stream.n_estimate)
-    for frame in frames_in_thread(stream):
-        passes.add(frame)
+    for frame, full in frames_in_thread(stream.with_full_size(passes.detail_indices)):
+        passes.add(frame, full)
     n = len(passes.frames)
     if n < 2:
         raise QCInputError(f"clip {stream.path.name} has {n} frame(s); at least 2 are needed to score motion")
-    frames = np.stack(passes.frames)
-    width, height = stream.width, stream.height
     drift, flick = passes.finish()
-    mismatch, coverage = passes.mismatch, passes.coverage
-
-    scores: dict[str, float] = {
-        "n_frames": float(n),
-        "fps": fps,
-        "width": float(width),
-        "height": float(height),
-        "aspect_mismatch": mismatch,
-        "subject_coverage": coverage,
-    }
-    per_frame: dict[str, list[float]] = {}
-    reasons: list[str] = []
-    failed: list[str] = []
-
-    def fail(check: str, reason: str) -> None:
-        reasons.append(reason)
-        if check not in failed:
-            failed.append(check)
-
-    # --- technical -----------------------------------------------------------------------------
-    tech = frame_checks(frames, fps, noise=th.frozen_noise, loop=preset.loop)
-    black = int(sum(tech.black))
-    scores.update(black_frames=float(black), frozen_s=tech.frozen_seconds, loop_seam=tech.loop_seam)
-    per_frame["black"] = [float(b) for b in tech.black]
-    per_frame["frame_change"] = tech.frame_change
-    if (width, height) != (preset.width, preset.height):
-        fail("technical", f"clip is {width}x{height}, preset {preset.name} needs {preset.width}x{preset.height}")
-    if abs(fps - preset.fps) > 0.01:
-        fail("technical", f"clip runs at {fps:g} fps, preset {preset.name} needs {preset.fps}")
-    if expected_frames is not None and n != expected_frames:
-        fail("technical", f"clip has {n} frames, expected {expected_frames}")
-    if black > th.max_black_frames:
-        first = tech.black.index(True)
-        fail("black_frames", f"{black} black or blank frame(s) (first at frame {first}), allowed {th.max_black_frames}")
-    moving = preset.motion.path != "static" and preset.motion.amount > 0
-    if moving and tech.frozen_seconds > th.max_frozen_seconds:
-        fail("frozen", f"frozen for {tech.frozen_seconds:.2f} s, allowed {th.max_frozen_seconds:g} s")
-    if preset.loop and tech.loop_seam > th.max_loop_seam:
-        fail(
-            "loop_seam",
-            f"loop seam (last->first) is {tech.loop_seam:.1f}x a normal frame step, allowed {th.max_loop_seam:g}x",
-        )
-
-    # --- drift -----------------------------------------------------------------------------------
-    worst = drift.worst_index()
-    sustained = drift.sustained()
-    scores.update(
-        drift=float(sustained[worst]),
-        drift_peak=float(max(drift.drift)),
-        drift_last=float(sustained[-1]),
-        drift_mean=float(np.mean(drift.drift)),
-        drift_worst_frame=float(drift.frames[worst]),
-        colour_de=float(max(drift.colour_de)),
-        alignment_min=float(min(drift.alignment)),
+    evidence = ClipEvidence(
+        preset=preset,
+        fps=fps,
+        frames=np.stack(passes.frames),
+        black=passes.black,
+        width=stream.width,
+        height=stream.height,
+        photo=photo,
+        photo_work=passes.photo_work,
+        mask_work=passes.mask,
+        subject_coverage=passes.coverage,
+        aspect_mismatch=passes.mismatch,
+        drift=drift,
+        full_frames=passes.full_frames,
+        n_estimate=stream.n_estimate,
+        decode_error=stream.decode_error,
     )
-    for name, values in drift.components.items():
-        scores[f"drift_{name}"] = float(max(values))
-        per_frame[f"drift_{name}"] = [float(v) for v in values]
-    per_frame["drift"] = [float(v) for v in sustained]
-    per_frame["drift_raw"] = [float(v) for v in drift.drift]
-    per_frame["drift_frame"] = [float(i) for i in drift.frames]
-    if scores["drift"] > th.max_subject_drift:
-        component = max(drift.components, key=lambda c: drift.components[c][worst])
-        fail(
-            "drift",
-            f"subject drift {scores['drift']:.2f} > {th.max_subject_drift:g} at frame "
-            f"{drift.frames[worst]} ({component})",
-        )
+    return evidence, flick
 
-    # --- flicker ---------------------------------------------------------------------------------
-    flashes, flash_curve = max_flashes_per_second(frames, fps)
-    scores.update(flicker=flick.flicker_index, warp_error=flick.warp_error_clip, flashes_per_s=flashes)
-    per_frame["flicker"] = flick.flicker_curve
-    per_frame["warp_error"] = flick.warp_error
-    per_frame["flashes"] = flash_curve
+
+def flicker_result(evidence: ClipEvidence, flick: FlickerResult) -> CheckResult:
+    """Flicker index, warping error and WCAG 2.3.1 flashes (the flow ran while decoding)."""
+    th, fps = evidence.thresholds, evidence.fps
+    flashes, flash_curve = max_flashes_per_second(evidence.frames, fps)
+    result = CheckResult(
+        scores={"flicker": flick.flicker_index, "warp_error": flick.warp_error_clip, "flashes_per_s": flashes},
+        per_frame={"flicker": flick.flicker_curve, "warp_error": flick.warp_error, "flashes": flash_curve},
+        limits={
+            "flicker": th.max_flicker,
+            "warp_error": th.max_warp_error,
+            "flashes_per_s": float(th.max_flashes_per_second),
+        },
+    )
     if flashes > th.max_flashes_per_second:
-        fail("photosensitivity", f"{flashes:g} flashes in one second (WCAG 2.3.1 allows {th.max_flashes_per_second})")
+        at = int(np.argmax(flash_curve)) if flash_curve else None
+        result.findings.append(
+            Finding(
+                "photosensitivity",
+                "flashes in one second (WCAG 2.3.1)",
+                flashes,
+                th.max_flashes_per_second,
+                at,
+                fps,
+                unit="/s",
+            )
+        )
     if flick.flicker_index > th.max_flicker:
-        fail("flicker", f"flicker index {flick.flicker_index:.3f} > {th.max_flicker:g}")
+        curve = flick.flicker_curve
+        at = int(np.argmax(curve)) + 1 if curve else None
+        result.findings.append(Finding("flicker", "flicker index", flick.flicker_index, th.max_flicker, at, fps))
     if flick.warp_error_clip > th.max_warp_error:
-        fail("warp_error", f"warping error {flick.warp_error_clip:.4f} > {th.max_warp_error:g}")
+        errors = flick.warp_error
+        at = int(np.argmax(errors)) if errors else None
+        result.findings.append(
+            Finding("warp_error", "warping error", flick.warp_error_clip, th.max_warp_error, at, fps)
+        )
+    return result
 
+
+def _evaluators() -> list[Callable[[ClipEvidence], CheckResult]]:
+    """Every check module's evaluate(evidence), in the order their reasons are listed."""
+    return [technical.evaluate, motion.evaluate, drift.evaluate, temporal.evaluate, framing.evaluate]
+
+
+def check_clip(
+    source_path: str | Path, clip_path: str | Path, preset: Preset, *, expected_frames: int | None = None
+) -> QCReport:
+    """Score a clip against its source photo. Raises QCInputError (a PermanentError) on unreadable input.
+
+    `expected_frames` (the frames the engine says it wrote) turns on an exact frame-count check; the
+    duration check holds the clip to the preset either way."""
+    started = time.perf_counter()
+    evidence, flick = gather_evidence(source_path, clip_path, preset)
+    result = CheckResult(
+        scores={
+            "n_frames": float(evidence.n_frames),
+            "fps": evidence.fps,
+            "width": float(evidence.width),
+            "height": float(evidence.height),
+            "aspect_mismatch": evidence.aspect_mismatch,
+            "subject_coverage": evidence.subject_coverage,
+        }
+    )
+    if expected_frames is not None and evidence.n_frames != expected_frames:
+        result.findings.append(
+            Finding(
+                "technical",
+                "frames in the clip (the engine wrote a different count)",
+                evidence.n_frames,
+                expected_frames,
+                above=evidence.n_frames > expected_frames,
+            )
+        )
+    for evaluate in _evaluators():
+        result.merge(evaluate(evidence))
+    result.merge(flicker_result(evidence, flick))
+    failed: list[str] = []
+    for finding in result.findings:
+        if finding.check not in failed:
+            failed.append(finding.check)
     return QCReport(
-        passed=not failed,
-        scores=scores,
-        reasons=reasons,
-        per_frame=per_frame,
+        passed=not result.findings,
+        scores=result.scores,
+        reasons=[f.reason for f in result.findings],
+        per_frame=result.per_frame,
+        limits=result.limits,
         seconds=time.perf_counter() - started,
         failed_checks=failed,
-    )
-
-
-def check_encoded(
-    video_path: str | Path, preset: Preset, *, expected_frames: int | None = None, codec: str | None = None
-) -> QCReport:
-    """Container conformance of an encoded delivery file: codec (h264 for .mp4, vp9 for .webm unless
-    `codec` says), yuv420p, exact size, frame rate, frame count and duration within one frame."""
-    started = time.perf_counter()
-    path = Path(video_path)
-    if not path.exists() or path.stat().st_size == 0:
-        raise QCInputError(f"encoded file missing or empty: {path}")
-    try:
-        scores, reasons = conformance(
-            path,
-            width=preset.width,
-            height=preset.height,
-            fps=float(preset.fps),
-            n_frames=expected_frames or preset.n_frames,
-            codec=codec,
-        )
-    except (IndexError, OSError, ValueError) as exc:
-        raise QCInputError(
-            f"cannot probe {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - av.error.* derive from OSError/ValueError in most builds
-        raise QCInputError(f"cannot probe {path.name}: {type(exc).__name__}") from None
-    return QCReport(
-        passed=not reasons,
-        scores=scores,
-        reasons=reasons,
-        seconds=time.perf_counter() - started,
-        failed_checks=["conformance"] if reasons else [],
     )

@@ -1,7 +1,13 @@
-"""Technical checks on decoded frames (black/blank, frozen, loop seam) and on an encoded file's container."""
+"""Technical checks on decoded frames and on an encoded file's container.
+
+`evaluate(evidence)` (the gate calls it) holds a decoded clip to its preset: `technical` (size, frame
+rate), `duration` (length against the preset, not the engine's own count; a file whose decoding stopped
+early), `black_frames`, `frozen` and, for loop presets, `loop_seam`. `conformance` probes a delivery file.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +15,8 @@ import cv2
 import numpy as np
 
 from catalog_motion.media import probe
+from catalog_motion.presets import Preset
+from quality.evidence import CheckResult, ClipEvidence, Finding
 
 
 @dataclass
@@ -48,16 +56,22 @@ def longest_frozen(frames: np.ndarray, fps: float, noise: float) -> float:
     Comparing across the stretch, not neighbour to neighbour, keeps a slow camera (a breathing loop
     at its turning point moves a few hundredths of a pixel per frame) from looking frozen, while a
     held frame, or a generator stuck on one image with faint noise, is caught."""
-    longest = 0
+    return frozen_stretch(frames, fps, noise)[0]
+
+
+def frozen_stretch(frames: np.ndarray, fps: float, noise: float) -> tuple[float, int]:
+    """(seconds, first frame) of the longest frozen stretch (see `longest_frozen`)."""
+    longest, where = 0, 0
     n = len(frames)
     start = 0
     while start < n - 1:
         end = start
         while end + 1 < n and _change(frames[start], frames[end + 1]) < noise:
             end += 1
-        longest = max(longest, end - start)
+        if end - start > longest:
+            longest, where = end - start, start
         start = end + 1 if end > start else start + 1
-    return longest / fps if fps > 0 else 0.0
+    return (longest / fps if fps > 0 else 0.0), where
 
 
 def loop_seam_ratio(frames: np.ndarray, changes: np.ndarray, noise: float) -> float:
@@ -74,6 +88,61 @@ def frame_checks(frames: np.ndarray, fps: float, *, noise: float, loop: bool) ->
         frozen_seconds=longest_frozen(frames, fps, noise),
         loop_seam=loop_seam_ratio(frames, changes, noise) if loop else 0.0,
     )
+
+
+# --- loop seam --------------------------------------------------------------------------------------
+SEAM_MOTION_FLOOR_PCT = 0.05  # per-frame camera step (% of the long side) below which a loop is "still"
+SEAM_PAIRS = 16  # consecutive steps sampled for the typical low-passed picture step
+
+
+def _low_pass(frames: np.ndarray, long_side: int) -> np.ndarray:
+    """Frames shrunk by a whole factor to about `long_side` (box averages: OpenCV's fast path, ~3x
+    quicker than a fractional area resize)."""
+    h, w = frames.shape[1:3]
+    factor = max(1, math.ceil(max(w, h) / long_side))
+    sw, sh = max(1, w // factor), max(1, h // factor)
+    crop = frames[:, : sh * factor, : sw * factor]
+    return np.stack([cv2.resize(f, (sw, sh), interpolation=cv2.INTER_AREA) for f in crop])
+
+
+def picture_seam(frames: np.ndarray, long_side: int, noise: float) -> tuple[float, float, float]:
+    """(ratio, seam step, typical step) of the last->first change on low-passed frames.
+
+    Frames are shrunk to `long_side` with area averaging first: the encoder's sharper first frame and its
+    compression noise live in fine detail, a seam (the picture not coming back) moves the whole frame.
+    Steps are mean absolute RGB differences in [0, 1]; the typical step is the median consecutive one,
+    floored at `noise` so a nearly still loop is not judged on what is left of the compression noise."""
+    n = len(frames)
+    # the median of a few evenly spaced consecutive steps is the typical step (cheaper than all of them)
+    starts = sorted({int(round(v)) for v in np.linspace(0, n - 2, min(SEAM_PAIRS, n - 1))})
+    picked = sorted({0, n - 1, *starts, *(i + 1 for i in starts)})
+    small = dict(zip(picked, _low_pass(frames[picked], long_side), strict=True))
+    steps = [_change(small[i], small[i + 1]) for i in starts]
+    seam = _change(small[n - 1], small[0])
+    typical = float(np.median(steps)) if steps else 0.0
+    return seam / max(typical, noise), seam, typical
+
+
+def camera_seam(
+    frames: list[int], warps: list[np.ndarray], n_frames: int, size: tuple[int, int]
+) -> tuple[float, float, float]:
+    """(ratio, seam step, typical step) of the camera's last->first move, from the drift alignment's warps
+    (frame -> photo; alignment ignores compression noise and brightness), in % of the long side.
+
+    The seam step is the corner travel between the last and the first frame; the typical step is the
+    median per-frame corner travel between consecutive samples, floored at SEAM_MOTION_FLOOR_PCT. Zero
+    when the first or last frame was not aligned."""
+    from quality.motion import camera_extent
+
+    if len(frames) < 3 or frames[0] != 0 or frames[-1] != n_frames - 1:
+        return 0.0, 0.0, 0.0
+    seam = camera_extent([warps[-1], warps[0]], size)[0]
+    per_frame = [
+        camera_extent([warps[k], warps[k + 1]], size)[0] / max(1, frames[k + 1] - frames[k])
+        for k in range(len(frames) - 1)
+    ]
+    typical = float(np.median(per_frame))
+    return seam / max(typical, SEAM_MOTION_FLOOR_PCT), seam, typical
 
 
 def expected_codec(path: Path) -> str:
@@ -119,3 +188,190 @@ def conformance(
         reasons.append(f"duration is {facts.duration_s:.3f} s, expected {expected_duration:.3f} s within one frame")
     scores["conformant"] = 0.0 if reasons else 1.0
     return scores, reasons
+
+
+# --- the gate's technical checks ---------------------------------------------------------------------
+def shortest_fraction(preset: Preset) -> float:
+    """Shortest allowed length as a fraction of the preset's duration: what its "ask for less" policy may
+    plan for the last attempt, less the `min_duration_fraction` slack."""
+    policy = preset.ask_for_less
+    return preset.qc.min_duration_fraction * policy.duration_factor ** (policy.max_attempts - 1)
+
+
+def duration_findings(
+    n_frames: int,
+    fps: float,
+    *,
+    preset_name: str,
+    preset_frames: int,
+    preset_seconds: float,
+    min_fraction: float,
+    max_fraction: float,
+    n_estimate: int = 0,
+    decode_error: str | None = None,
+) -> list[Finding]:
+    """Length against the preset (not the engine's own count), and a file that stopped decoding early.
+
+    "Ask for less" may shorten a clip on purpose, so anything down to `min_fraction` of the preset's
+    duration passes; more than `max_fraction` of it (plus one frame of rounding) fails too."""
+    out: list[Finding] = []
+    fps = fps if fps > 0 else float(preset_frames) / preset_seconds
+    expected = max(n_estimate, 0)
+    # A container that announced more frames than decoded (MP4 states its count; Matroska its duration,
+    # rounded: one frame of slack) or a decoder that stopped with an error: the file is cut short.
+    if decode_error or (expected and n_frames < expected - 1):
+        of = expected if expected > n_frames else preset_frames
+        why = f" ({decode_error})" if decode_error else ""
+        out.append(
+            Finding(
+                "duration",
+                f"file is truncated after {n_frames} of {of} frames{why}; frames decoded",
+                float(n_frames),
+                float(of),
+                frame=n_frames,
+                fps=fps,
+                above=False,
+            )
+        )
+    seconds = n_frames / fps
+    shortest = min_fraction * preset_seconds
+    # the frame count decides: a clip of ceil(shortest * fps) frames passes however the division rounds
+    needed = max(2, math.ceil(shortest * fps - 1e-6))
+    if n_frames < needed and not out:  # a truncated file is reported once, as truncated
+        out.append(
+            Finding(
+                "duration",
+                f"clip is {seconds:.2f} s ({n_frames} frames), preset {preset_name} needs {preset_seconds:.2f} s "
+                f"({preset_frames} frames); length",
+                seconds,
+                shortest,
+                above=False,
+                unit="s",
+            )
+        )
+    longest = max_fraction * preset_seconds
+    if n_frames > math.floor(longest * fps + 1e-6) + 1:
+        out.append(
+            Finding(
+                "duration",
+                f"clip is {seconds:.2f} s ({n_frames} frames), preset {preset_name} needs {preset_seconds:.2f} s "
+                f"({preset_frames} frames); length",
+                seconds,
+                longest,
+                unit="s",
+            )
+        )
+    return out
+
+
+def evaluate(evidence: ClipEvidence) -> CheckResult:
+    """technical (size, fps), duration, black_frames, frozen and loop_seam of one decoded clip."""
+    preset, th = evidence.preset, evidence.thresholds
+    frames, fps, n = evidence.frames, evidence.fps, evidence.n_frames
+    black = list(evidence.black) if len(evidence.black) == n else black_or_blank(frames)
+    changes = frame_changes(frames)
+    frozen_s, frozen_at = frozen_stretch(frames, fps, th.frozen_noise)
+    result = CheckResult(
+        scores={
+            "black_frames": float(sum(black)),
+            "frozen_s": frozen_s,
+            "duration_s": n / fps if fps > 0 else 0.0,
+            "duration_fraction": (n / fps) / preset.duration_s if fps > 0 else 0.0,
+        },
+        per_frame={"black": [float(b) for b in black], "frame_change": changes.tolist()},
+        limits={
+            "black_frames": float(th.max_black_frames),
+            "min_duration_s": shortest_fraction(preset) * preset.duration_s,
+            "max_duration_s": th.max_duration_fraction * preset.duration_s,
+        },
+    )
+    find = result.findings
+    if (evidence.width, evidence.height) != (preset.width, preset.height):
+        which, value, limit = (
+            ("width", evidence.width, preset.width)
+            if evidence.width != preset.width
+            else ("height", evidence.height, preset.height)
+        )
+        find.append(
+            Finding(
+                "technical",
+                f"clip is {evidence.width}x{evidence.height}, preset {preset.name} needs "
+                f"{preset.width}x{preset.height}; {which}",
+                float(value),
+                float(limit),
+                above=value > limit,
+                unit="px",
+            )
+        )
+    if abs(fps - preset.fps) > 0.01:
+        find.append(
+            Finding(
+                "technical",
+                f"frame rate differs from preset {preset.name}'s",
+                fps,
+                float(preset.fps),
+                above=fps > preset.fps,
+                unit="fps",
+            )
+        )
+    short = duration_findings(
+        n,
+        fps,
+        preset_name=preset.name,
+        preset_frames=preset.n_frames,
+        preset_seconds=preset.duration_s,
+        min_fraction=shortest_fraction(preset),
+        max_fraction=th.max_duration_fraction,
+        n_estimate=evidence.n_estimate,
+        decode_error=evidence.decode_error,
+    )
+    find.extend(short)
+    if sum(black) > th.max_black_frames:
+        find.append(
+            Finding(
+                "black_frames",
+                "black or blank frames",
+                float(sum(black)),
+                float(th.max_black_frames),
+                black.index(True),
+                fps,
+            )
+        )
+    if evidence.moving:
+        result.limits["frozen_s"] = th.max_frozen_seconds
+        if frozen_s > th.max_frozen_seconds:
+            find.append(
+                Finding(
+                    "frozen",
+                    "frozen stretch (no visible change)",
+                    frozen_s,
+                    th.max_frozen_seconds,
+                    frozen_at,
+                    fps,
+                    unit="s",
+                )
+            )
+    result.scores["loop_seam"] = 0.0  # not a loop: no seam (a QC-table column for every clip)
+    if preset.loop:
+        picture, seam, typical = picture_seam(frames, th.loop_seam_long_side, th.loop_seam_noise)
+        drift = evidence.drift
+        camera, camera_step, camera_typical = camera_seam(drift.frames, drift.warps, n, evidence.size)
+        result.scores.update(
+            loop_seam=max(picture, camera),
+            loop_seam_picture=picture,
+            loop_seam_camera=camera,
+            loop_seam_step=seam,
+            loop_seam_camera_pct=camera_step,
+        )
+        result.limits["loop_seam"] = th.max_loop_seam
+        # a cut-short clip cannot loop: its fault is reported once, as `duration`
+        if max(picture, camera) > th.max_loop_seam and not short:
+            what = (
+                "camera jump between the last and first frame (x a normal frame step)"
+                if camera >= picture
+                else "picture change between the last and first frame, low-passed (x a normal frame step)"
+            )
+            find.append(
+                Finding("loop_seam", f"loop seam: {what}", max(picture, camera), th.max_loop_seam, n - 1, fps, unit="x")
+            )
+    return result

@@ -14,7 +14,7 @@ from catalog_motion.planning import seed_for
 from catalog_motion.presets import AskForLessPolicy
 from catalog_motion.types import QCReport
 
-REGENERATE_CHECKS = frozenset({"drift", "flicker", "warp_error"})
+REGENERATE_CHECKS = frozenset({"drift", "detail", "flicker", "warp_error", "framing", "cut", "glitch", "boiling"})
 """failed_checks names (quality.gate) that a gentler, shorter generation can fix."""
 
 # Scales never reach zero: an engine asked for no motion at all would render a still.

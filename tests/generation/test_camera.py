@@ -41,7 +41,7 @@ def test_registered_cached_and_bad_settings_rejected():
     first = get_engine("camera", {})
     assert get_engine("camera", {}) is first
     assert LOAD_COUNTS["camera"] == before + 1
-    assert first.identity() == "camera/1"
+    assert first.identity() == "camera/2"
     with pytest.raises(EngineError, match="engines.camera.interpolation"):
         get_engine("camera", {"interpolation": "nearest"})
     with pytest.raises(EngineError, match="not registered"):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from catalog_motion.media import ffmpeg_exe
-from quality.gate import check_clip, check_encoded
+from quality.delivered import check_conformance
+from quality.gate import check_clip
 from quality.io import QCInputError
 from quality.review import add_to_review_queue, read_review_queue
 from quality.synthetic import camera_frames, draw_garment_photo, garment_mask
@@ -19,16 +20,19 @@ from tests.fixtures.quality_clips import QC_H, QC_N, QC_W
 
 @pytest.fixture()
 def still_preset(qc_presets):
-    return qc_presets["product-page"].model_copy(update={"loop": False})
+    # a push-in preset: the drawn clips below zoom by up to 8 %, within what it asks for (quality.motion)
+    preset = qc_presets["product-page"]
+    motion = preset.motion.model_copy(update={"path": "push_in", "amount": 0.5})
+    return preset.model_copy(update={"loop": False, "motion": motion})
 
 
 def _push(photo, n=QC_N, **kw):
-    kw.setdefault("zoom", 0.15)
+    kw.setdefault("zoom", 0.08)
     return camera_frames(photo, QC_W, QC_H, n, **kw)
 
 
 def test_camera_push_in_passes(qc_photo_path, qc_photo_array, qc_write_clip, still_preset):
-    report = check_clip(qc_photo_path, qc_write_clip(_push(qc_photo_array, zoom=0.25)), still_preset)
+    report = check_clip(qc_photo_path, qc_write_clip(_push(qc_photo_array, zoom=0.08)), still_preset)
     assert report.passed, report.reasons
     assert report.failed_checks == [] and report.reasons == []
     assert 0.0 <= report.scores["drift"] < still_preset.qc.max_subject_drift
@@ -39,7 +43,7 @@ def test_camera_push_in_passes(qc_photo_path, qc_photo_array, qc_write_clip, sti
 def test_breathing_loop_passes(qc_photo_path, qc_photo_array, qc_write_clip, qc_presets):
     preset = qc_presets["product-page"]
     assert preset.loop
-    report = check_clip(qc_photo_path, qc_write_clip(_push(qc_photo_array, path="breathing")), preset)
+    report = check_clip(qc_photo_path, qc_write_clip(_push(qc_photo_array, zoom=0.02, path="breathing")), preset)
     assert report.passed, report.reasons
     assert report.scores["loop_seam"] < preset.qc.max_loop_seam
 
@@ -140,17 +144,17 @@ def _encode(master, out, *, size=None, fps=None, pix_fmt="yuv420p"):
     return out
 
 
-def test_check_encoded_conformance(tmp_path, qc_photo_array, qc_write_clip, still_preset):
+def test_check_conformance_of_the_container(tmp_path, qc_photo_array, qc_write_clip, still_preset):
     master = qc_write_clip(_push(qc_photo_array))
-    good = check_encoded(_encode(master, tmp_path / "good.mp4"), still_preset)
+    good = check_conformance(_encode(master, tmp_path / "good.mp4"), still_preset)
     assert good.passed, good.reasons
     assert good.scores["n_frames"] == QC_N and good.scores["duration_error_s"] <= 1 / 24
-    wrong = check_encoded(_encode(master, tmp_path / "bad.mp4", size=(160, 200), pix_fmt="yuv444p"), still_preset)
+    wrong = check_conformance(_encode(master, tmp_path / "bad.mp4", size=(160, 200), pix_fmt="yuv444p"), still_preset)
     assert not wrong.passed and wrong.failed_checks == ["conformance"]
     assert any("size is 160x200" in r for r in wrong.reasons)
     assert any("pixel format is yuv444p" in r for r in wrong.reasons)
     # the lossless master itself is not a delivery file: RGB, not yuv420p
-    assert not check_encoded(master, still_preset, codec="h264").passed
+    assert not check_conformance(master, still_preset, codec="h264").passed
 
 
 def test_encoded_clip_scores_like_its_master(tmp_path, qc_photo_path, qc_photo_array, still_preset):
@@ -161,7 +165,7 @@ def test_encoded_clip_scores_like_its_master(tmp_path, qc_photo_path, qc_photo_a
     preset = still_preset.model_copy(
         update={"width": 384, "height": 480, "qc": still_preset.qc.model_copy(update={"work_long_side": 240})}
     )
-    master = write_master(camera_frames(qc_photo_array, 384, 480, QC_N, zoom=0.15), tmp_path / "m.mkv", 24)
+    master = write_master(camera_frames(qc_photo_array, 384, 480, QC_N, zoom=0.08), tmp_path / "m.mkv", 24)
     from_master = check_clip(qc_photo_path, master, preset)
     encoded = check_clip(qc_photo_path, _encode(master, tmp_path / "enc.mp4"), preset)
     assert from_master.passed and encoded.passed, (from_master.reasons, encoded.reasons)

@@ -56,11 +56,16 @@ def test_learned_segmenter_and_similarity_drive_the_gate(
     seg, enc = qc_torchscript
     mask = learned_mask(qc_photo_array, seg)
     assert mask.shape == qc_photo_array.shape[:2] and 0.2 < (mask > 0.5).mean() < 0.8
-    base = qc_presets["product-page"].model_copy(update={"loop": False})
+    base = qc_presets["product-page"]
+    push_in = base.motion.model_copy(update={"path": "push_in", "amount": 0.5})
     preset = base.model_copy(
-        update={"qc": base.qc.model_copy(update={"segmenter_weights": str(seg), "similarity_weights": str(enc)})}
+        update={
+            "loop": False,
+            "motion": push_in,
+            "qc": base.qc.model_copy(update={"segmenter_weights": str(seg), "similarity_weights": str(enc)}),
+        }
     )
-    good = check_clip(qc_photo_path, qc_write_clip(camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.2)), preset)
+    good = check_clip(qc_photo_path, qc_write_clip(camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.08)), preset)
     assert good.passed, good.reasons
     assert 0.0 <= good.scores["drift_learned"] < 0.1
     import cv2

@@ -30,9 +30,11 @@ def qc_two_reports(tmp_path_factory, qc_photo_path, qc_photo_array, qc_presets):
     from catalog_motion.media import write_master
 
     tmp = tmp_path_factory.mktemp("qc_outputs")
-    preset = qc_presets["product-page"].model_copy(update={"loop": False})
-    good = write_master(camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.2), tmp / "good.mkv", 24)
-    frames = camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.2)
+    base = qc_presets["product-page"]
+    push_in = base.motion.model_copy(update={"path": "push_in", "amount": 0.5})  # the clips zoom by 8 %
+    preset = base.model_copy(update={"loop": False, "motion": push_in})
+    good = write_master(camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.08), tmp / "good.mkv", 24)
+    frames = camera_frames(qc_photo_array, QC_W, QC_H, QC_N, zoom=0.08)
     frames[5] = np.zeros_like(frames[5])
     bad = write_master(frames, tmp / "bad.mkv", 24)
     return preset, [(good, check_clip(qc_photo_path, good, preset)), (bad, check_clip(qc_photo_path, bad, preset))]
@@ -172,7 +174,8 @@ def test_cli_qc_json_and_exit_codes(tmp_path, qc_photo_path, qc_two_reports):
     # the small clips need a preset of their size: pass a presets file, as a user would
     presets_file = tmp_path / "presets.yaml"
     presets_file.write_text(
-        "presets:\n  small:\n    aspect: '4:5'\n    width: 192\n    height: 240\n    duration_s: 1.0\n    fps: 24\n",
+        "presets:\n  small:\n    aspect: '4:5'\n    width: 192\n    height: 240\n    duration_s: 1.0\n    fps: 24\n"
+        "    motion: {path: push_in, amount: 0.5}\n",
         encoding="utf-8",
     )
     ok = _cli(

@@ -1,7 +1,8 @@
 """Reliability suite set-up: tiny presets, flow helpers, and the results table the suite writes.
 
 Every test reports what it did into `RESULTS` (faults injected, runs survived, items lost, duplicates,
-bad clips published, hostile inputs tried/refused, secrets leaked); at the end of the session the
+bad clips published - published clips whose injected defect label is known, from test_labelled_defects.py -
+hostile inputs tried/refused, secrets leaked); at the end of the session the
 counters are written to benchmarks/results/reliability.json (the README table). Counters only grow
 from what tests observed, so a failing test leaves its evidence in the table too.
 """
@@ -118,6 +119,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "items_lost": RESULTS["items_lost"],
         "duplicates": RESULTS["duplicates"],
         "bad_clips_published": RESULTS["bad_clips_published"],
+        "labelled_defective_clips": RESULTS["labelled_defective_clips"],
+        "qc_invariant_violations": RESULTS["qc_invariant_violations"],
         "hostile_inputs_tried": RESULTS["hostile_tried"],
         "hostile_inputs_refused": RESULTS["hostile_refused"],
         "refused_connections_made": RESULTS["refused_connections"],
@@ -150,6 +153,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "items_lost",
                 "duplicates",
                 "bad_clips_published",
+                "labelled_defective_clips",
+                "qc_invariant_violations",
                 "hostile_tried",
                 "hostile_refused",
                 "refused_connections",

@@ -56,7 +56,11 @@ def judge(
     results.add("invariant_checks")
     results.add("items_lost", report.counts.get("missing", 0))
     results.add("duplicates", report.counts.get("duplicate", 0))
-    results.add("bad_clips_published", report.counts.get("qc", 0) + report.counts.get("object", 0))
+    # Published rows whose stored scores break their preset's limits (the gate's thresholds re-applied to its
+    # own scores) or whose assets are wrong. Not "bad clips published": that is counted against injected,
+    # labelled defects (tests/reliability/test_labelled_defects.py).
+    results.add("qc_invariant_violations", report.counts.get("qc", 0))
+    results.add("asset_invariant_violations", report.counts.get("object", 0))
     return report
 
 

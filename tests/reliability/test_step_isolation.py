@@ -176,7 +176,7 @@ BOUNDARIES: list[tuple[str, Callable[[pytest.MonkeyPatch], None], str, set[str] 
     ),
     (
         "publish-conformance",
-        _wrap("check_encoded", lambda path, preset, **k: _path_is_target(path), "conformance check"),
+        _wrap("check_delivered", lambda path, master, preset, **k: _path_is_target(path), "conformance check"),
         "encode not conformant",
         {TARGET},
     ),
