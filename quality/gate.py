@@ -21,17 +21,11 @@ from catalog_motion.presets import Preset
 from catalog_motion.types import QCReport
 from quality import drift, framing, motion, technical, temporal
 from quality.align import warp_to_frame
-from quality.drift import DriftResult, DriftScorer, record, sample_indices
+from quality.drift import DETAIL_FACTOR, DriftResult, DriftScorer, record, sample_indices
 from quality.evidence import CheckResult, ClipEvidence, Finding
 from quality.flicker import FlickerMeter, FlickerResult, max_flashes_per_second
 from quality.io import QCInputError, fit_cover, frames_in_thread
 from quality.technical import black_or_blank
-
-"""Failures that less motion, a shorter clip or a new seed can plausibly fix. The others (black frames,
-frozen stretches, flashes, loop seam, conformance) point at an engine or encoder fault: a new seed may
-help, less motion rarely does."""
-
-DETAIL_FACTOR = 2  # the photo is kept at twice the work size so zoomed frames meet real detail
 
 
 def _subject_region(photo_work: np.ndarray, segmenter_weights: str | None = None) -> tuple[np.ndarray, float]:
