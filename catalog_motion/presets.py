@@ -140,12 +140,12 @@ class QCThresholds(BaseModel):
         "the same picture; also the floor of the loop-seam ratio's denominator.",
     )
     max_loop_seam: float = Field(
-        default=4.0,
+        default=5.0,
         gt=0.0,
         description="Loop presets: the last-to-first step may be at most this many times a normal frame "
         "step, the larger of the camera seam (drift alignment warps: blind to compression noise) and the "
         "low-passed picture seam (quality/technical.py). An exactly periodic loop at libx264 crf 26 scores "
-        "up to ~3.3 on the calibration set, a 2 % zoom that does not return >= 5.4.",
+        "up to 4.1 on the calibration set, a 2 % zoom that does not return 5.4 or more.",
     )
     # --- drift (quality/drift.py, agent drift) ---
     drift_combine_p: float = Field(

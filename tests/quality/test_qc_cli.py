@@ -122,8 +122,8 @@ def test_json_has_limits_and_findings(clips, qc_photo_path):
     body = json.loads(good.stdout)
     assert body["passed"] is True and body["findings"] == [] and body["reasons"] == []
     limits = body["limits"]
-    assert limits["loop_seam"] == 4.0 and limits["min_duration_s"] == 3.8  # 95 % of 4 s: default policy
+    assert limits["loop_seam"] == 5.0 and limits["min_duration_s"] == 3.8  # 95 % of 4 s: default policy
     assert 0 < limits["min_motion_pct"] < body["scores"]["motion_camera_pct"] < limits["max_motion_pct"]
     assert body["scores"]["loop_seam"] < limits["loop_seam"]
     text = _run(clips, qc_photo_path, clips["master"])
-    assert text.returncode == 0 and text.stdout.startswith("PASS") and "(limit 4)" in text.stdout
+    assert text.returncode == 0 and text.stdout.startswith("PASS") and "(limit 5)" in text.stdout
