@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= out/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo sample test lint test-deps bench qc-heldout serve deploy worker bench-scale soak clean
+.PHONY: venv demo sample test lint test-deps bench qc-heldout serve deploy worker bench-scale soak clean gpu-check
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ test: lint test-deps
 
 bench: venv sample
 	$(BIN)/python -m benchmarks.run_all
+
+# Every diffusion engine at real size with random weights on one CUDA GPU (scripts/gpu_check.py, docs/ENGINES.md):
+# s/clip per preset, peak memory, share outside denoising, non-generative share. Without CUDA: says so, exits 0.
+gpu-check: venv
+	$(BIN)/python scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 # The QC gate on its held-out set (benchmarks/heldout/, docs/QUALITY.md): clips made by code of their own, at
 # the presets' real sizes, scored with the packaged thresholds (benchmarks/results/qc_heldout.json).

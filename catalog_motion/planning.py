@@ -43,8 +43,10 @@ def seed_for(sku: str, preset: str, attempt: int = 0) -> int:
 
 
 def preset_fingerprint(preset: Preset) -> str:
-    """Canonical JSON of what shapes a clip (the description is prose, not output)."""
-    return json.dumps(preset.model_dump(mode="json", exclude={"description"}), sort_keys=True, separators=(",", ":"))
+    """Canonical JSON of what shapes a clip: the description is prose, and the review policy and borderline
+    margin decide only what happens to a finished clip, so changing them regenerates nothing."""
+    shape = preset.model_dump(mode="json", exclude={"description": True, "review": True, "qc": {"borderline_margin"}})
+    return json.dumps(shape, sort_keys=True, separators=(",", ":"))
 
 
 def content_key(photo_sha256: str, preset: Preset | str, engine_identity: str) -> str:

@@ -40,6 +40,35 @@ class MotionSpec(BaseModel):
         description="Where the camera aims: the whole subject, a textured/printed detail region of the "
         "garment (close-ups), or the frame centre.",
     )
+    # --- garment motion (the `camera` engine moves the fabric too; generation/garment.py) ---
+    sway: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.08,
+        description="Garment sway: peak sideways swing of the hem as a fraction of the garment's height "
+        "(0 at the anchor line: shoulders, hanger, waistband; lower fabric follows later). 0 = none. "
+        "Scaled by 'ask for less' like `amount`.",
+    )
+    hem_swing: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.03,
+        description="A gentle wave travelling along the hem: its peak up/down movement as a fraction of the "
+        "garment's height. 0 = none.",
+    )
+    breath: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.02,
+        description="Breathing for on-model photos: chest rise as a fraction of the garment's height. 0 = none.",
+    )
+    sway_period_s: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=10.0,
+        description="Seconds per sway; loop presets round it so the clip holds a whole number of periods.",
+    )
+    sway_direction: Literal["right", "left"] = Field(default="right", description="Which way the hem swings first.")
     prompt: str | None = Field(default=None, description="Text prompt for text-conditioned engines")
     negative_prompt: str | None = Field(default=None, description="Negative prompt where the engine has one")
 
@@ -350,6 +379,14 @@ class QCThresholds(BaseModel):
         le=2048,
         description="Long side, in pixels, of the frames the metrics run on (speed vs sensitivity).",
     )
+    borderline_margin: float = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="A passing clip is borderline when a score is within this fraction of its limit "
+        "(e.g. 0.1: drift 0.23 against max_subject_drift 0.25); `review.borderline_policy` says what "
+        "happens to it. 0 turns borderline off.",
+    )
 
 
 # --- encodings (delivery targets in docs/PUBLISHING.md) ---------------------------------------
@@ -409,6 +446,19 @@ class AskForLessPolicy(BaseModel):
     new_seed: bool = Field(default=True, description="Use a new seed on each retry")
 
 
+class ReviewPolicy(BaseModel):
+    """What happens to a borderline clip (passed QC, a score within `qc.borderline_margin` of its limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    borderline_policy: Literal["publish", "hold", "reject"] = Field(
+        default="publish",
+        description="publish: as a passed clip (the behaviour before review existed); hold: keep it "
+        "unpublished in the review queue until a person decides (docs/REVIEW.md); reject: reject it "
+        "(also queued for review)",
+    )
+
+
 class Preset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -431,6 +481,7 @@ class Preset(BaseModel):
         default_factory=lambda: [EncodingSpec(format="mp4-h264"), EncodingSpec(format="poster-jpeg")]
     )
     ask_for_less: AskForLessPolicy = Field(default_factory=AskForLessPolicy)
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
 
     @property
     def n_frames(self) -> int:

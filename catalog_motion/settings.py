@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from catalog_motion.delivery_settings import DeliverySettings
 from catalog_motion.errors import ConfigError
 from catalog_motion.paths import absolute_location, is_uri
 
@@ -276,6 +277,11 @@ class RunSettings(BaseModel):
     sink: SinkSettings = Field(default_factory=SinkSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     latest: LatestSettings = Field(default_factory=LatestSettings)
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings,
+        description="Where published clips are delivered after the manifest (Shopify media, Merchant and Meta "
+        "feeds); every target off by default",
+    )
 
 
 def load_settings(path: str | Path | None) -> RunSettings:

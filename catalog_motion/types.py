@@ -112,6 +112,18 @@ class Asset(BaseModel):
     key: str | None = Field(default=None, description="Key relative to the sink root (re-publishing, verification)")
 
 
+class ReviewRecord(BaseModel):
+    """A person's decision on a clip of the review queue (docs/REVIEW.md), as the manifest keeps it."""
+
+    decision: Literal["approve", "reject", "regenerate"]
+    reviewer: str = Field(description="Who decided (the Prefect UI form's or the CLI's --reviewer)")
+    decided_at: str = Field(description="When, ISO 8601 UTC")
+    note: str = Field(default="", description="The reviewer's note (for a rejection: the reason)")
+    scores: dict[str, float] = Field(default_factory=dict, description="The QC scores the reviewer saw")
+    failed_checks: list[str] = Field(default_factory=list, description="The failed checks the reviewer saw")
+    queued_run: str | None = Field(default=None, description="Run that put the clip in the review queue")
+
+
 class ManifestRow(BaseModel):
     """Exactly one per (sku, preset) of the catalog, whatever happened to it."""
 
@@ -145,6 +157,9 @@ class ManifestRow(BaseModel):
         default=None,
         description="What this run did for a row whose earlier video stays live: skipped (unchanged), or the "
         "failed/rejected/invalid outcome of its attempt; None when this run did not attempt it",
+    )
+    review: ReviewRecord | None = Field(
+        default=None, description="A person's decision on this row's clip (None: no one reviewed it)"
     )
 
 

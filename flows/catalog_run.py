@@ -27,6 +27,7 @@ from catalog_motion.presets import load_presets, select_presets
 from catalog_motion.settings import resolve_run_settings
 from catalog_motion.types import STANDING
 from pipeline.batching import batch_states
+from pipeline.delivery import catalog_priorities
 from pipeline.driver import Batch, BatchDriver
 from pipeline.journal import RunJournal, journal_id
 from pipeline.outputs import (
@@ -41,12 +42,13 @@ from pipeline.recording import RunRecorder, split_resumed
 from pipeline.state import RunContext
 from pipeline.summary import nothing_succeeded, summary_table
 from pipeline.tally import RunTally
-from publishing.manifest import LatestNotPromoted, Promotion, iter_rows_from_parquet
+from publishing.manifest import LatestNotPromoted, Promotion, RunInfo, iter_rows_from_parquet, started_at_from_run_id
 from publishing.rows import CarryForward, invalid_rows
-from quality.report import build_report_index
+from quality.report import build_report_index, outcome_index
 from quality.table import QCSpool
 from tasks import prefect_tasks as pt
 from tasks.artifacts import ProgressArtifact, create_run_artifacts, emit_run_events
+from tasks.delivery import deliver_after_run
 from tasks.runners import build_task_runner, stage_submitter, worker_lost
 
 ProgressListener = Callable[[dict[str, Any]], None]
@@ -117,6 +119,9 @@ def catalog_run(
         work_dir, journal_id(catalog, [f"{p.name}:{preset_fingerprint(p)}" for p in selected], skus, full)
     )
     run_id = run_id or journal.run_id() or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    # A resumed run keeps its first start, which is what its run id says.
+    started_at = started_at_from_run_id(run_id) or datetime.now(UTC).isoformat(timespec="seconds")
+    run_info = RunInfo(catalog=catalog, started_at=started_at)
     catalog_path = Path(catalog)
     ctx = RunContext(
         run_id=run_id,
@@ -223,13 +228,21 @@ def catalog_run(
     )
     with run_step("writing the manifest to", settings.sink.uri):
         written = task["manifest"](
-            settings.sink, run_id, str(journal.path), quote(refused_rows), quote(carried), str(work_dir), promotion
+            settings.sink,
+            run_id,
+            str(journal.path),
+            quote(refused_rows),
+            quote(carried),
+            str(work_dir),
+            promotion,
+            run_info,
         )
     tally.adopt(tuple(item.split("/", 1)) for item in written.adopted)
     if written.adopted or written.orphans.get("removed"):
         logger.warning("run %s: objects of dead publish tasks: %s", run_id, written.orphans)
     if not written.promoted:
         logger.error("run %s: manifest written, NOT made latest: %s", run_id, written.not_promoted)
+    report_outcomes = outcome_index(itertools.chain(refused_rows, journal.rows()))  # before the journal retires
     journal.close(complete=True)
     progress.advance(0, force=True)
     rate = tally.rejection_rate()
@@ -238,11 +251,14 @@ def catalog_run(
     with run_step("writing the QC table to", settings.sink.uri):
         qc_table_ref = task["qc_table"](settings.sink, run_id, str(qc_spool.path), str(work_dir))
     with run_step("writing the QC report at", str(ctx.qc_report_root)):
-        qc_report = build_report_index(qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}")
+        qc_report = build_report_index(
+            qc_spool.rows(), ctx.qc_report_root, title=f"QC report, run {run_id}", outcomes=report_outcomes
+        )
     with run_step("creating the run's Prefect artifacts for", run_id):
         create_run_artifacts(
             run_id,
             tally,
+            sink=settings.sink,
             limit=orch.artifact_max_rows,
             manifest=manifest_ref or None,
             qc_report=str(qc_report),
@@ -317,6 +333,12 @@ def catalog_run(
             f"{('run ' + live_run) if live_run else 'nothing (no run has been promoted yet)'}; this run's manifest: "
             f"{manifest_ref}"
         )
+    if settings.delivery.enabled:
+        # Only a run that is `latest` and keeps its invariants is delivered; a failed delivery is its own
+        # outcome (a failed `deliver` task run, summary["delivery"]["error"]), never the publish outcomes'.
+        summary["delivery"] = deliver_after_run(settings, run_id, catalog_priorities(load.rows, settings.delivery))
+        if not summary["delivery"]["ok"]:
+            logger.error("run %s: delivery: %s", run_id, summary["delivery"]["error"] or summary["delivery"]["counts"])
     logger.info("run %s finished in %.1f s: %s", run_id, summary["seconds"], counts.get("total", {}))
     _notify({"event": "end", **summary})
     return summary

@@ -20,10 +20,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from catalog_motion.errors import CatalogMotionError, ConfigError, describe_exception, run_step
+from catalog_motion.last_out import remember_out
 from catalog_motion.paths import absolute_location, is_uri
-from flows import ingest_cli
+from flows import deliver_cli, ingest_cli, review_cli
 from publishing import cli as publishing_cli
 from quality import cli as quality_cli
 
@@ -82,6 +84,12 @@ def print_summary(summary: dict) -> None:
     review = Path(out) / "review"
     if not is_uri(out) and review.exists():
         console.print(f"review queue: {review}", highlight=False)
+    delivery = summary.get("delivery")
+    if delivery:
+        counts = delivery.get("counts") or {}
+        parts = [f"{target}: " + ", ".join(f"{n} {s}" for s, n in sorted(c.items())) for target, c in counts.items()]
+        error = f" · error: {delivery['error']}" if delivery.get("error") else ""
+        console.print("delivery: " + ("; ".join(parts) or "nothing") + error, highlight=False, soft_wrap=True)
     console.print(f"rejection rate {summary['rejection_rate']:.1%} · {summary['seconds']:.1f} s", highlight=False)
 
 
@@ -163,13 +171,31 @@ def run_locally(
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_command(
-        catalog: str = typer.Option(..., "--catalog", help="Catalog file (CSV/Parquet/feed) or URI"),
-        presets: str = typer.Option(None, "--presets", help="Comma-separated preset names (default: all)"),
-        out: str = typer.Option("out", "--out", help="Output folder (published files, manifest, review queue)"),
-        config: str = typer.Option(None, "--config", help="Run settings YAML (intake, engines, sink, orchestration)"),
-        presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
+        catalog: str = typer.Option(
+            ..., "--catalog", metavar="PATH|URI", help="Catalog file (CSV/Parquet/feed), folder or URI"
+        ),
+        presets: str = typer.Option(
+            None, "--presets", metavar="NAME,...", help="Comma-separated preset names (default: all)"
+        ),
+        out: str = typer.Option(
+            "out",
+            "--out",
+            metavar="DIR|S3_URI",
+            help="Output folder (published files, manifest, review queue); `manifest` commands default to it",
+        ),
+        config: str = typer.Option(
+            None, "--config", metavar="FILE", help="Run settings YAML (intake, engines, sink, orchestration)"
+        ),
+        presets_file: str = typer.Option(
+            None, "--presets-file", metavar="FILE", help="Presets YAML (default: packaged)"
+        ),
         full: bool = typer.Option(False, "--full", help="Regenerate everything, ignoring the published manifest"),
-        skus: str = typer.Option(None, "--skus", help="Only these SKUs (comma separated)"),
+        skus: str = typer.Option(
+            None,
+            "--skus",
+            metavar="SKU,...",
+            help="Only these SKUs (comma separated); the rest of `latest` is carried over unchanged",
+        ),
         allow_shrink: bool = typer.Option(
             False, "--allow-shrink", help="Make the run latest even if it takes out more than latest.max_shrink"
         ),
@@ -182,6 +208,8 @@ def register(app: typer.Typer) -> None:
         config = absolute_location(config) if config else None
         presets_file = absolute_location(presets_file) if presets_file else None
         validate_run_args(catalog, preset_names, out, config, presets_file)
+        # `manifest ...` and `publish` read this folder by default (catalog_motion/last_out.py).
+        remember_out(out)
         summary = run_locally(
             catalog, preset_names, out, config, presets_file, full, sku_list, allow_shrink=allow_shrink
         )
@@ -192,7 +220,9 @@ def register(app: typer.Typer) -> None:
 
 def register_ops(app: typer.Typer) -> None:
     ops_app = typer.Typer(
-        help="Local Prefect operations: server, pool, deployments, automations, events.", no_args_is_help=True
+        help="Prefect operations on the server PREFECT_API_URL names: `setup` (work pool, `gpu` limit, deployments, "
+        "automations). `catalog-motion serve` starts a local server and does the same.",
+        no_args_is_help=True,
     )
     app.add_typer(ops_app, name="ops")
 
@@ -204,12 +234,23 @@ def register_ops(app: typer.Typer) -> None:
         out: str = typer.Option("out/nightly", "--out", help="Output folder of the deployments"),
         config: str = typer.Option(None, "--config", help="Run settings YAML of the deployments"),
         gpus: int = typer.Option(1, "--gpus", help="Slots of the `gpu` global concurrency limit"),
+        reports_port: int = typer.Option(
+            4201, "--reports-port", help="Loopback port serving the output folder read-only (artifact links)"
+        ),
     ) -> None:
-        """Start a local server (SQLite), create pool + limits, deploy, apply automations, run a worker."""
+        """Start a local server (SQLite), create pool + limits, deploy, apply automations, run a worker, and
+        serve the output folder over http on loopback so the run's artifacts link to its reports and clips."""
         _quiet_prefect_env()
+        from catalog_motion.settings import resolve_run_settings
         from flows import ops
         from flows.server import api_healthy, start_prefect_server, stop_prefect_server
+        from flows.static_server import start_static_server
 
+        # Reports live under `out`, or under the work folder when `out` is remote (pipeline/state.py run_root);
+        # started first: a busy port fails before a Prefect server would be left behind.
+        out_abs = absolute_location(out)
+        served = resolve_run_settings(out_abs, absolute_location(config) if config else None, None).work_dir
+        reports = start_static_server(served if is_uri(out_abs) else out_abs, port=reports_port)
         url = f"http://127.0.0.1:{port}/api"
         server = None
         if api_healthy(url):
@@ -220,6 +261,7 @@ def register_ops(app: typer.Typer) -> None:
                 server = start_prefect_server(Path(absolute_location(home)), port=port)
             env = server.env
         env = {**env, **ops.deployment_env(catalog, out, config)}
+        env = {**env, **reports.env()}
         import signal
 
         def _terminate(signum: int, frame: object) -> None:
@@ -230,7 +272,10 @@ def register_ops(app: typer.Typer) -> None:
         try:
             with console.status("work pool, concurrency limits, deployments, automations…"):
                 ops.setup(env, gpus=gpus)
-            console.print(f"UI: http://127.0.0.1:{port}  ·  deployments: nightly-catalog, on-ingest, regenerate")
+            console.print(
+                f"UI: http://127.0.0.1:{port}  ·  deployments: nightly-catalog, on-ingest, regenerate, deliver, review"
+            )
+            console.print(f"reports and clips: {reports.url}/ (read-only: {reports.root})", highlight=False)
             console.print(f"export PREFECT_API_URL={url}   # to use it from another shell; Ctrl-C stops everything")
             worker = ops.start_worker(env)
             worker.wait()
@@ -239,15 +284,16 @@ def register_ops(app: typer.Typer) -> None:
         finally:
             if worker is not None and worker.poll() is None:
                 ops.stop_process_group(worker)
+            reports.stop()
             if server is not None:
                 stop_prefect_server(server)
 
     @ops_app.command("setup")
     def setup_command(
-        catalog: str = typer.Option("samples/catalog/catalog.csv", "--catalog"),
-        out: str = typer.Option("out/nightly", "--out"),
-        config: str = typer.Option(None, "--config"),
-        gpus: int = typer.Option(1, "--gpus"),
+        catalog: str = typer.Option("samples/catalog/catalog.csv", "--catalog", help="Catalog of the deployments"),
+        out: str = typer.Option("out/nightly", "--out", help="Output folder of the deployments"),
+        config: str = typer.Option(None, "--config", help="Run settings YAML of the deployments"),
+        gpus: int = typer.Option(1, "--gpus", help="Slots of the `gpu` global concurrency limit"),
     ) -> None:
         """Pool, limits, deployments and automations on the server PREFECT_API_URL names."""
         from flows import ops
@@ -260,12 +306,52 @@ def register_ops(app: typer.Typer) -> None:
         console.print("work pool, concurrency limit, deployments and automations are in place")
 
 
+_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "Path": "PATH"}
+
+
+def _value_label(param: TyperOption, ctx: typer.Context) -> str:
+    """A click-style metavar (TEXT, INTEGER, PATH, a|b) from typer's `<str>`-style type label."""
+    label = param.display_type(ctx).strip("<>")
+    return _LABELS.get(label, label if "|" in label else label.upper())
+
+
+def give_readable_metavars(command: TyperCommand | TyperGroup) -> None:
+    """Typer 0.29 labels every value `<str>`/`<int>` and every flag `<bool>` in help. Set the metavar click
+    itself would show (TEXT, INTEGER, PATH, choices), none on flags, and keep any a command declares."""
+    params = list(command.params)
+    ctx = typer.Context(command)
+    help_option = command.get_help_option(ctx)
+    if help_option is not None:
+        params.append(help_option)
+    for param in params:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            # Arguments show their type next to the name whatever the metavar: the name says it already.
+            param.display_type_rich = lambda ctx: None
+        elif getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            param.metavar = _value_label(param, ctx)
+    for sub in getattr(command, "commands", {}).values():
+        give_readable_metavars(sub)
+
+
+class ReadableHelpGroup(TyperGroup):
+    """The root command: readable option types in every `--help`, whichever module added the command."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        give_readable_metavars(self)
+        return super().main(*args, **kwargs)
+
+
 app = typer.Typer(
     name="catalog-motion",
     help="Turn catalog photos into quality-checked motion clips.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ReadableHelpGroup,
 )
 
 
@@ -285,7 +371,7 @@ err_console = Console(stderr=True)
 
 @app.command("presets")
 def presets_command(
-    presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
+    presets_file: str = typer.Option(None, "--presets-file", metavar="FILE", help="Presets YAML (default: packaged)"),
 ) -> None:
     """List the channel presets."""
     from catalog_motion.presets import load_presets
@@ -313,6 +399,8 @@ register(app)
 quality_cli.register(app)
 publishing_cli.register(app)
 ingest_cli.register(app)
+review_cli.register(app)
+deliver_cli.register(app)
 
 
 def _fail(message: str) -> NoReturn:
@@ -321,6 +409,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def main() -> None:
+    # Seen before click parses: a failure while building the commands still gets its traceback.
+    DEBUG["enabled"] = DEBUG["enabled"] or sys.argv[1:2] == ["--debug"]
     try:
         # With standalone_mode=False click returns a command's exit code instead of exiting.
         code = app(standalone_mode=False)

@@ -14,13 +14,15 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest_command(
         catalog: str = typer.Option(
-            ..., "--catalog", help="Catalog path or URI (CSV, Parquet, feed, s3://, shopify://)"
+            ..., "--catalog", metavar="PATH|URI", help="Catalog path or URI (CSV, Parquet, feed, s3://, shopify://)"
         ),
         since: Annotated[
-            Path | None, typer.Option("--since", help="JSON state file of already-announced SKUs (updated)")
+            Path | None,
+            typer.Option("--since", metavar="STATE", help="JSON state file of already-announced SKUs (updated)"),
         ] = None,
         config: Annotated[
-            Path | None, typer.Option("--config", help="Run settings YAML (intake limits, allow_hosts, ...)")
+            Path | None,
+            typer.Option("--config", metavar="FILE", help="Run settings YAML (intake limits, allow_hosts, ...)"),
         ] = None,
         validate: bool = typer.Option(True, "--validate/--no-validate", help="Run the catalog expectations first"),
         dry_run: bool = typer.Option(False, "--dry-run", help="List the SKUs that would be announced, emit nothing"),

@@ -10,6 +10,11 @@ but a detail close-up: when the preset's aspect or the motion would cut it, the 
 cover crop and what lies past the photo is the studio backdrop continued from its border
 (`generation.fit.extend_backdrop`, built once per clip); past `max_motion_zoom_out` the motion is
 reduced instead. `params["framing"]` records what was done.
+
+Garment motion (`motion.sway`, `hem_swing`, `breath`; generation/garment.py) moves the fabric too: its
+anchored displacement field joins the camera's matrix in one map per frame, so a frame is still one
+resample of the working copy, and framing keeps the box the swinging garment sweeps inside every frame.
+`params["garment"]` records the amounts, the period and the structure read from the mask.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +38,15 @@ from catalog_motion.types import ClipRef
 from generation.base import Engine, GenerationRequest
 from generation.fit import Box, affine_for_box, cover_size, extend_backdrop
 from generation.focus import FocusPoint, GarmentExtent, detail_focus, garment_extent, subject_center
+from generation.garment import (
+    GarmentMotion,
+    GarmentMotionSpec,
+    MapBuilder,
+    outline_points,
+    read_structure,
+)
 
-IDENTITY = "camera/2"
+IDENTITY = "camera/3"
 """Bump when rendering changes: it is part of every work item's content key."""
 
 ANALYSIS_LONG_SIDE = 512  # subject mask and focus search run on a copy this size (fast, ample for framing)
@@ -195,6 +207,8 @@ def plan_camera(
     motion_scale: float = 1.0,
     duration_scale: float = 1.0,
     framing: FramingSpec | None = None,
+    garment_reach: Box | None = None,
+    single_layer: bool = False,
 ) -> CameraPlan:
     """Every frame's crop window(s) for `preset` over a src_w x src_h photo; pure geometry, no pixels.
 
@@ -204,6 +218,9 @@ def plan_camera(
     every frame: the windows zoom out past the cover crop when the aspect cannot hold the garment (the
     renderer fills what lies past the photo with backdrop), then further for the requested motion up to
     `max_motion_zoom_out`, and past that the motion is reduced. `plan.framing` records what was done.
+    `garment_reach`: the box (source pixels) the garment sweeps when its fabric moves (garment motion),
+    kept inside the frames as the garment is. `single_layer`: parallax_orbit as one camera following
+    the subject layer's orbit (garment motion renders one map per frame; the backdrop stays with it).
     """
     motion = preset.motion
     requested = motion.amount * motion_scale
@@ -234,6 +251,16 @@ def plan_camera(
         if motion.focus != "detail":
             garment = garment_extent(mask, src_w, src_h) if mask is not None else None
             reason = "no studio subject" if garment is None else ""
+            if garment is not None and garment_reach is not None:
+                # The swinging fabric must stay inside too (never past a side the photo cuts).
+                c = garment.cut
+                garment = replace(
+                    garment,
+                    x0=garment.x0 if c[0] else min(garment.x0, garment_reach.x0),
+                    y0=garment.y0 if c[1] else min(garment.y0, garment_reach.y0),
+                    x1=garment.x1 if c[2] else max(garment.x1, garment_reach.x1),
+                    y1=garment.y1 if c[3] else max(garment.y1, garment_reach.y1),
+                )
     margin = framing.margin if framing is not None else 0.0
     stage = _Stage(src_w, src_h, garment, margin)
 
@@ -290,6 +317,9 @@ def plan_camera(
                 zoom_bg = (1.0 + 0.2 * amount) * (1.0 + 0.06 * amount * p)
                 zoom_fg = zoom_bg * (1.0 + 0.03 * amount * p)  # the nearer layer grows a little faster
                 travel = 0.12 * amount * cw
+                if single_layer:
+                    poses.append(FramePose(window(zoom_fg, base[0] + 0.4 * travel * s, base[1])))
+                    continue
                 bg = window(zoom_bg, base[0] - 0.6 * travel * s, base[1])
                 # The subject layer is not clamped: what it uncovers is filled from the clean background plate.
                 fg = window(zoom_fg, bg.center[0] + travel * s, bg.center[1], clamp=False)
@@ -433,7 +463,7 @@ class CameraEngine(Engine):
         framing = None
         if self.settings.framing == "contain":
             framing = FramingSpec(self.settings.framing_margin, self.settings.max_motion_zoom_out)
-        plan = plan_camera(
+        plan, motion, garment_params = plan_clip(
             preset,
             src_w,
             src_h,
@@ -483,10 +513,17 @@ class CameraEngine(Engine):
                 work = extend_backdrop(work, mask, pad)
 
         flags = self._flags | cv2.WARP_INVERSE_MAP
+        maps = MapBuilder(out_w, out_h) if motion is not None else None
         out = Path(request.out_path)
         with MasterClipWriter(out, out_w, out_h, preset.fps) as writer:
-            for pose in plan.poses:
-                if layered:
+            for i, pose in enumerate(plan.poses):
+                if maps is not None:
+                    # Camera and fabric in one map: each frame is still one resample of the working copy.
+                    matrix = affine_for_box(scaled(pose.main), out_w, out_h)
+                    matrix[:, 2] += (off_x, off_y)
+                    grid = maps.build(matrix, (kx, ky, off_x, off_y), motion, i)
+                    frame = cv2.remap(work, grid, None, self._flags, borderMode=cv2.BORDER_REFLECT)
+                elif layered:
                     m_bg = affine_for_box(scaled(pose.main), out_w, out_h)
                     m_bg[:, 2] += (off_x, off_y)
                     frame = cv2.warpAffine(plate, m_bg, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REFLECT)
@@ -545,6 +582,7 @@ class CameraEngine(Engine):
             "upscaled": bool(upscale > 1.0),
             "interpolation": self.settings.interpolation,
             "framing": {**plan.framing, "revealed": bool(any(pad))},
+            "garment": garment_params,
         }
         if layered:
             params["subject_crop_first"] = plan.poses[0].subject.as_list()
@@ -565,6 +603,69 @@ class CameraEngine(Engine):
             params=params,
             seconds=round(time.perf_counter() - started, 4),
         )
+
+
+def plan_clip(
+    preset: Preset,
+    src_w: int,
+    src_h: int,
+    mask: np.ndarray,
+    detail: FocusPoint | None = None,
+    *,
+    motion_scale: float = 1.0,
+    duration_scale: float = 1.0,
+    framing: FramingSpec | None = None,
+) -> tuple[CameraPlan, GarmentMotion | None, dict[str, Any]]:
+    """What the engine renders: the camera plan (framed around the garment as far as its fabric swings),
+    the garment's motion (None when there is none) and params['garment']."""
+    motion, garment_params = garment_motion_for(preset, mask, src_w, src_h, motion_scale, duration_scale)
+    reach = motion.swept_box(outline_points(mask, src_w, src_h)) if motion is not None else None
+    plan = plan_camera(
+        preset,
+        src_w,
+        src_h,
+        mask,
+        detail,
+        motion_scale=motion_scale,
+        duration_scale=duration_scale,
+        framing=framing,
+        garment_reach=reach,
+        single_layer=motion is not None,
+    )
+    return plan, motion, garment_params
+
+
+def garment_motion_for(
+    preset: Preset, mask: np.ndarray, src_w: int, src_h: int, motion_scale: float = 1.0, duration_scale: float = 1.0
+) -> tuple[GarmentMotion | None, dict[str, Any]]:
+    """The garment's motion for this preset (None when it asks for none or the photo has no studio
+    garment) and what to record of it in params['garment']."""
+    m = preset.motion
+    spec = GarmentMotionSpec(
+        sway=m.sway * motion_scale,
+        hem_swing=m.hem_swing * motion_scale,
+        breath=m.breath * motion_scale,
+        period_s=m.sway_period_s,
+        direction=1.0 if m.sway_direction == "right" else -1.0,
+    )
+    if not spec.active:
+        return None, {"active": False, "reason": "the preset asks for no garment motion"}
+    if garment_extent(mask, src_w, src_h) is None:
+        return None, {"active": False, "reason": "no studio garment in the photo"}
+    structure = read_structure(mask, src_w, src_h, spec)
+    if structure is None:
+        return None, {"active": False, "reason": "no studio garment in the photo"}
+    n = max(2, round(preset.duration_s * duration_scale * preset.fps))
+    motion = GarmentMotion(structure, spec, n, preset.fps, preset.loop)
+    return motion, {
+        "active": True,
+        "sway": round(spec.sway, 5),
+        "hem_swing": round(spec.hem_swing, 5),
+        "breath": round(spec.breath, 5),
+        "period_s": round(motion.period_s, 4),
+        "direction": m.sway_direction,
+        **structure.as_params(),
+    }
 
 
 def _reveal(plan: CameraPlan, work_w: int, work_h: int, kx: float, ky: float) -> tuple[int, int, int, int]:

@@ -20,14 +20,16 @@ from typing import Any, Literal
 from catalog_motion.errors import ConfigError, EngineError
 from generation.base import Engine
 from generation.camera import make_camera_engine
-from generation.diffusion.engine import make_factory
+from generation.diffusion.engine import make_factory, make_identity
 from generation.diffusion.engines import ENGINE_CLASSES
 from generation.worker import ProcessEngine, current_process_can_start_workers
 
 EngineFactory = Callable[[dict[str, Any]], Engine]
+IdentityFunction = Callable[[dict[str, Any]], str]
 Isolation = Literal["process", "inline"]
 _REGISTRY: dict[str, EngineFactory] = {}
 _ISOLATION: dict[str, Isolation] = {}
+_IDENTITY: dict[str, IdentityFunction] = {}
 _CACHE: dict[tuple[str, str, str], Engine] = {}
 _LOCK = threading.Lock()
 LOAD_COUNTS: dict[str, int] = {}
@@ -35,18 +37,25 @@ LOAD_COUNTS: dict[str, int] = {}
 process-isolated engine is constructed, and counted, in its worker process, not in the caller's."""
 
 
-def register_engine(name: str, *, isolation: Isolation = "inline") -> Callable[[EngineFactory], EngineFactory]:
+def register_engine(
+    name: str, *, isolation: Isolation = "inline", identity: IdentityFunction | None = None
+) -> Callable[[EngineFactory], EngineFactory]:
     """Decorator: register `factory` (settings dict -> Engine) as engine `name`, replacing any before it.
 
     isolation "process": by default the engine runs in a worker process of its own (the worker imports
     the factory's module, so an engine registered at import time of a plugin or test module exists there
-    too); "inline": in the caller's process."""
+    too); "inline": in the caller's process. `identity` (settings dict -> the engine's identity string)
+    lets `engine_identity` answer without building the engine; without it the engine is built once."""
     if isolation not in ("process", "inline"):
         raise ConfigError(f"engine '{name}': isolation must be 'process' or 'inline', not {isolation!r}")
 
     def decorator(factory: EngineFactory) -> EngineFactory:
         _REGISTRY[name] = factory
         _ISOLATION[name] = isolation
+        if identity is None:
+            _IDENTITY.pop(name, None)
+        else:
+            _IDENTITY[name] = identity
         return factory
 
     return decorator
@@ -99,6 +108,15 @@ def get_engine(name: str, settings: dict[str, Any] | None = None, isolation: str
     return engine
 
 
+def engine_identity(name: str, settings: dict[str, Any] | None = None, isolation: str | None = None) -> str:
+    """Engine `name`'s identity for `settings` (part of each item's content key). The diffusion engines
+    compute it from settings alone: no model loads, so a CPU node can key items for GPU workers. An
+    engine registered without an identity function is built (once, cached) and asked."""
+    if name in _IDENTITY:
+        return _IDENTITY[name](dict(settings or {}))
+    return get_engine(name, settings, isolation=isolation).identity()
+
+
 def _worker_build(name: str, settings: dict[str, Any]) -> Callable[[], Engine]:
     """What a worker process calls to build engine `name`: the factory itself when it pickles (a
     module-level class or function), else its module's name (imported there, registering it again)."""
@@ -135,4 +153,4 @@ def clear_engine_cache() -> None:
 # replace one. Registering a diffusers engine is cheap (torch loads when the engine is first built).
 register_engine("camera", isolation="inline")(make_camera_engine)
 for _name, _cls in ENGINE_CLASSES.items():
-    register_engine(_name, isolation="process")(make_factory(_cls))
+    register_engine(_name, isolation="process", identity=make_identity(_cls))(make_factory(_cls))

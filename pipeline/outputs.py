@@ -18,7 +18,7 @@ from catalog_motion.settings import SinkSettings
 from catalog_motion.types import ManifestRow
 from pipeline.journal import RunJournal
 from publishing import orphans
-from publishing.manifest import ManifestStore, ManifestSummary, Promotion
+from publishing.manifest import ManifestStore, ManifestSummary, Promotion, RunInfo
 from publishing.sinks import Sink, make_sink
 from quality.expectations import validate_qc_table
 from quality.table import CORE_SCORES, QCSpool
@@ -63,6 +63,7 @@ def write_run_manifest(
     carried: Iterable[ManifestRow],
     work_dir: str | Path,
     promotion: Promotion | None = None,
+    info: RunInfo | None = None,
 ) -> ManifestSummary:
     """Write the run manifest once every object it names is stored. Rows, in order: the refused catalog
     rows, the run's journal (streamed from disk: every finished item, resumed ones included) and the rows
@@ -90,6 +91,7 @@ def write_run_manifest(
         scratch_dir=scratch,
         on_missing="fail_row",
         keep_parquet=scratch / f"{run_id}.parquet",
+        info=info,
         promotion=promotion,
     )
     orphans.remove_receipts(sink, run_id)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from catalog_motion.presets import Preset
 from catalog_motion.settings import OrchestrationSettings
 from catalog_motion.types import ClipRef, QCReport
 from generation.base import Engine, GenerationRequest
+from generation.registry import engine_identity as registry_engine_identity
 from generation.registry import get_engine
 from pipeline.calls import (
     StageTimeout,
@@ -51,12 +51,10 @@ from publishing.publish import publish_variant
 from publishing.sinks import Sink
 from quality.delivered import check_delivered
 from quality.gate import check_clip
-from quality.report import ReportEntry, build_report
+from quality.report import ReportEntry, write_clip_material
 from quality.review import add_to_review_queue
 from quality.table import qc_rows
 from quality.verdict import judge
-
-_REPORT_LOCK = threading.Lock()
 
 
 def _item_dir(ctx: RunContext, area: str, state: ItemState) -> Path:
@@ -88,7 +86,11 @@ def build_engine(ctx: RunContext, engine: str) -> Engine:
 
 
 def engine_identity(ctx: RunContext, engine: str) -> str:
-    return build_engine(ctx, engine).identity()
+    """The engine's identity for the content key, from its settings: the diffusion engines load no model
+    here (a CPU fetch worker keys items for GPU generation workers)."""
+    return registry_engine_identity(
+        engine, ctx.settings.engines.get(engine) or {}, isolation=ctx.settings.orchestration.engine_isolation
+    )
 
 
 def fetch_batch(states: list[ItemState], ctx: RunContext) -> list[ItemState]:
@@ -365,7 +367,20 @@ def _check_one(ctx: RunContext, state: ItemState) -> None:
         state.add_time("check", time.perf_counter() - started)
     _record_qc(ctx, state, report)
     state.record_qc(report)
-    state.apply_verdict(judge(report, preset.ask_for_less, state.attempt, sku=state.item.sku, preset=state.item.preset))
+    verdict = judge(
+        report,
+        preset.ask_for_less,
+        state.attempt,
+        sku=state.item.sku,
+        preset=state.item.preset,
+        margin=preset.qc.borderline_margin,
+        review=preset.review,
+    )
+    # A held (borderline) clip is `rejected` until a person approves it (pipeline/review.py publishes it then).
+    if verdict.decision == "hold":
+        state.finish("rejected", verdict.reason)
+    else:
+        state.apply_verdict(verdict)
     if state.status == "rejected":
         try:
             add_to_review_queue(
@@ -375,14 +390,29 @@ def _check_one(ctx: RunContext, state: ItemState) -> None:
                 source_path=state.item.source_path,
                 clip_path=clip.path,
                 report=report,
+                run_id=ctx.run_id,
+                kind="held" if verdict.decision == "hold" else "rejected",
+                item=review_item(state),
             )
         except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
             state.reason += f" (review queue entry not written: {failure_text(exc)})"
         _remove_master(ctx, state)
 
 
+def review_item(state: ItemState) -> dict:
+    """What the review queue keeps of an item so a reviewer's decision can publish or regenerate it."""
+    assert state.clip is not None
+    return {
+        "item": state.item.model_dump(mode="json"),
+        "clip": state.clip.model_dump(mode="json"),
+        "motion_scale": state.motion_scale,
+        "duration_scale": state.duration_scale,
+        "timings": dict(state.timings),
+    }
+
+
 def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
-    """Keep this attempt's QC-table row and render its report material (filmstrip, curves) now,
+    """Keep this attempt's QC-table row and write its report material (filmstrip, preview, QC data) now,
     while the master clip still exists (masters are deleted once published or rejected)."""
     item = state.item
     clip_dir = report_clip_dir(ctx, item.sku, item.preset, item.attempt)
@@ -400,23 +430,18 @@ def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
     state.qc_rows.extend(qc_rows([(identity, report)]))
     started = time.perf_counter()
     try:
-        max_drift = getattr(ctx.presets[item.preset].qc, "max_subject_drift", None)
-        with _REPORT_LOCK:  # matplotlib's pyplot keeps global state: one figure at a time per process
-            build_report(
-                [
-                    ReportEntry(
-                        sku=item.sku,
-                        preset=item.preset,
-                        source_path=item.source_path,
-                        clip_path=state.clip.path,
-                        report=report,
-                        attempt=item.attempt,
-                    )
-                ],
-                clip_dir,
-                title=f"{item.sku} {item.preset} attempt {item.attempt}",
-                thresholds={"max_subject_drift": max_drift} if max_drift is not None else None,
-            )
+        write_clip_material(
+            ReportEntry(
+                sku=item.sku,
+                preset=item.preset,
+                source_path=item.source_path,
+                clip_path=state.clip.path,
+                report=report,
+                attempt=item.attempt,
+                borderline_margin=ctx.presets[item.preset].qc.borderline_margin,
+            ),
+            clip_dir,
+        )
     except Exception as exc:  # noqa: BLE001 - a report picture must never change an item's outcome
         state.qc_rows[-1]["report"] = f"not written: {failure_text(exc)}"
     finally:

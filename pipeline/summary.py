@@ -108,3 +108,24 @@ def nothing_succeeded(tally: RunTally) -> str | None:
         f"none of its {tally.rows} row(s) succeeded ({total.get('failed', 0)} failed, "
         f"{total.get('invalid', 0)} invalid){example}"
     )
+
+
+DELIVERY_STATUSES = ("delivered", "unchanged", "deferred", "failed", "rolled_back")
+"""Outcomes of a delivery (delivery.outcomes.DeliveryStatus), in the order the summary shows them."""
+
+
+def delivery_table(counts: dict[str, dict[str, int]]) -> list[dict[str, object]]:
+    """Delivery outcomes per target and status (`DeliveryReport.counts()`), a `total` line last."""
+    table: list[dict[str, object]] = []
+    total: dict[str, int] = {}
+    for target in sorted(counts):
+        line: dict[str, object] = {"target": target}
+        line.update({status: counts[target].get(status, 0) for status in DELIVERY_STATUSES})
+        line["total"] = sum(counts[target].values())
+        table.append(line)
+        for status, n in counts[target].items():
+            total[status] = total.get(status, 0) + n
+    if table:
+        line = {"target": "total", **{status: total.get(status, 0) for status in DELIVERY_STATUSES}}
+        table.append({**line, "total": sum(total.values())})
+    return table

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -26,9 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from catalog_motion.errors import CatalogMotionError, PermanentError, TransientError
+from catalog_motion.errors import CatalogMotionError, PermanentError, TransientError, describe_exception
 from catalog_motion.paths import safe_segment
-from catalog_motion.types import STANDING, Asset, ManifestRow
+from catalog_motion.types import STANDING, Asset, ManifestRow, ReviewRecord
 from publishing.rows import failed_row
 from publishing.sinks import Sink
 
@@ -39,7 +40,16 @@ class ManifestError(TransientError):
     """The manifest could not be written because objects it names are missing (the next run completes it)."""
 
 
-class RunManifest(BaseModel):
+class RunInfo(BaseModel):
+    """What a run was, kept in its manifest's header (None in manifests written before these fields)."""
+
+    catalog: str | None = Field(default=None, description="The catalog path or URI the run read")
+    started_at: str | None = Field(default=None, description="When the run started (UTC, ISO 8601)")
+
+
+class RunManifest(RunInfo):
+    """The stored document: the header (RunInfo's fields first, then these) and, last, the rows."""
+
     run_id: str
     created_at: str
     counts: dict[str, int] = Field(default_factory=dict, description="Rows per status")
@@ -78,8 +88,105 @@ SCHEMA = pa.schema(
         ("unchanged", pa.bool_()),
         ("published_run", pa.string()),
         ("outcome", pa.string()),
+        ("review_json", pa.string()),  # the reviewer's decision (catalog_motion.types.ReviewRecord), or null
     ]
 )
+
+
+class RunEntry(BaseModel):
+    """One line of `manifest list`: a kept run's header."""
+
+    run_id: str
+    started_at: str | None = Field(default=None, description="Start (UTC); from the run id for older manifests")
+    created_at: str = Field(description="When the manifest was written (UTC)")
+    catalog: str | None = Field(default=None, description="Catalog the run read (None in older manifests)")
+    counts: dict[str, int] = Field(default_factory=dict, description="Rows per status")
+    latest: bool = Field(default=False, description="Whether `latest` points at this run")
+
+
+_RUN_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)-")
+
+
+def started_at_from_run_id(run_id: str) -> str | None:
+    """The start time a run id made by the flow (`%Y%m%dT%H%M%SZ-<hex>`) encodes; None for other ids."""
+    match = _RUN_ID_TIME.match(run_id)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).isoformat()
+    except ValueError:
+        return None
+
+
+class RowChange(BaseModel):
+    """One (sku, preset) that differs between two runs' manifests."""
+
+    change: Literal["added", "removed", "replaced", "status"] = Field(
+        description="added/removed: the row is in one run only; replaced: published in both with another video; "
+        "status: its status changed"
+    )
+    sku: str
+    preset: str
+    before: str | None = Field(default=None, description="Status in the first run (None: absent)")
+    after: str | None = Field(default=None, description="Status in the second run (None: absent)")
+    reason: str = Field(default="", description="The reason of the row as it is in the second run (else the first)")
+    video_before: str | None = None
+    video_after: str | None = None
+
+
+class ManifestDiff(BaseModel):
+    """What changed from run_a to run_b, row by (sku, preset); rows equal in both are only counted."""
+
+    run_a: str
+    run_b: str
+    changes: list[RowChange] = Field(default_factory=list)
+    unchanged: int = Field(default=0, description="Rows present in both with the same status and video")
+
+    def counts(self) -> dict[str, int]:
+        counts = {kind: 0 for kind in ("added", "replaced", "removed", "status")}
+        for change in self.changes:
+            counts[change.change] += 1
+        return counts
+
+
+_CHANGE_ORDER = {"added": 0, "replaced": 1, "removed": 2, "status": 3}
+
+
+def diff_manifests(a: RunManifest, b: RunManifest) -> ManifestDiff:
+    """Rows added, replaced (a new video for a row published in both), removed and changed in status from
+    `a` to `b`. Both are compared as `latest` reads them, so an unchanged (skipped) row is not a change."""
+    before = {(r.sku, r.preset): _live_view(r, a.run_id) for r in a.rows}
+    after = {(r.sku, r.preset): _live_view(r, b.run_id) for r in b.rows}
+    diff = ManifestDiff(run_a=a.run_id, run_b=b.run_id)
+    for key in sorted(before.keys() | after.keys()):
+        old, new = before.get(key), after.get(key)
+        if old is not None and new is not None and old.status == new.status:
+            if new.status in STANDING and old.video != new.video:
+                change = "replaced"
+            else:
+                diff.unchanged += 1
+                continue
+        elif old is None:
+            change = "added"
+        elif new is None:
+            change = "removed"
+        else:
+            change = "status"
+        shown = new if new is not None else old
+        diff.changes.append(
+            RowChange(
+                change=change,
+                sku=key[0],
+                preset=key[1],
+                before=old.status if old is not None else None,
+                after=new.status if new is not None else None,
+                reason=shown.reason,
+                video_before=old.video if old is not None else None,
+                video_after=new.video if new is not None else None,
+            )
+        )
+    diff.changes.sort(key=lambda c: (_CHANGE_ORDER[c.change], c.sku, c.preset))
+    return diff
 
 
 def check_run_id(run_id: str) -> str:
@@ -160,6 +267,7 @@ def _rows_table(run_id: str, rows: list[ManifestRow]) -> pa.Table:
         columns["params_json"].append(json.dumps(row.params, sort_keys=True, default=str))
         columns["assets"].append([asset.model_dump() for asset in row.assets])
         columns["ignored_rows"].append(list(row.ignored_rows))
+        columns["review_json"].append(row.review.model_dump_json() if row.review is not None else None)
     return pa.table(columns, schema=SCHEMA)
 
 
@@ -185,6 +293,7 @@ def _row_from_record(record: dict) -> ManifestRow:
         unchanged=bool(record.get("unchanged") or False),
         published_run=record.get("published_run"),
         outcome=record.get("outcome"),
+        review=ReviewRecord.model_validate_json(record["review_json"]) if record.get("review_json") else None,
     )
 
 
@@ -200,10 +309,11 @@ def iter_rows_from_parquet(source: bytes | str | Path, batch_rows: int = STREAM_
             yield _row_from_record(record)
 
 
-def _json_frame(run_id: str, created_at: str, counts: dict[str, int], *, empty: bool) -> tuple[str, str]:
+def _json_frame(run_id: str, created_at: str, counts: dict[str, int], info: RunInfo, *, empty: bool) -> tuple[str, str]:
     """Text before and after the rows of RunManifest.model_dump_json(indent=1), so rows can be streamed
     between them and the file is byte for byte `RunManifest.model_dump_json(indent=1)`."""
-    whole = RunManifest(run_id=run_id, created_at=created_at, counts=counts, rows=[]).model_dump_json(indent=1)
+    header = RunManifest(run_id=run_id, created_at=created_at, counts=counts, rows=[], **info.model_dump())
+    whole = header.model_dump_json(indent=1)
     end = "[]\n}"
     assert whole.endswith(end), whole[-20:]
     if empty:
@@ -273,6 +383,7 @@ class ManifestStore:
         chunk_rows: int = STREAM_CHUNK_ROWS,
         keep_parquet: str | Path | None = None,
         promotion: Promotion | None = None,
+        info: RunInfo | None = None,
     ) -> ManifestSummary:
         """Verify every object the rows name, then write runs/<run_id>/manifest.{parquet,json} and make it
         `latest` (the pointer last). Rows stream: they are verified and serialised `chunk_rows` at a time
@@ -285,7 +396,8 @@ class ManifestStore:
         keep_parquet: move the stored Parquet file there afterwards (to re-read what was written without
         downloading it; `iter_rows_from_parquet`).
         promotion: when its `problem` names one, the run's files are written but `latest` stays as it was
-        (the summary says why); None promotes unconditionally."""
+        (the summary says why); None promotes unconditionally.
+        info: the run's catalog and start time, kept in the manifest's header for `manifest list`."""
         check_run_id(run_id)
         if scratch_dir is not None:
             Path(scratch_dir).mkdir(parents=True, exist_ok=True)
@@ -324,7 +436,7 @@ class ManifestStore:
                     f"sink, first {asset.key or asset.uri} ({row.sku}/{row.preset})"
                 )
             created_at = datetime.now(UTC).isoformat(timespec="seconds")
-            head, tail = _json_frame(run_id, created_at, counts, empty=not n_rows)
+            head, tail = _json_frame(run_id, created_at, counts, info or RunInfo(), empty=not n_rows)
             with open(json_path, "w", encoding="utf-8") as out, open(body_path, encoding="utf-8") as body:
                 out.write(head)
                 shutil.copyfileobj(body, out)
@@ -410,6 +522,30 @@ class ManifestStore:
     def list_runs(self) -> list[str]:
         runs = {key.split("/")[1] for key in self.sink.list_keys("runs/") if key.endswith("/manifest.json")}
         return sorted(runs)
+
+    def run_index(self) -> list[RunEntry]:
+        """Every kept run with its start time, catalog, counts and whether it is `latest`, newest first."""
+        latest = self.latest_run_id()
+        entries = []
+        for run_id in self.list_runs():
+            try:
+                manifest = self.read_manifest(run_id)
+            except ValueError as exc:  # pydantic's ValidationError: a damaged file, not a missing one
+                raise PermanentError(
+                    f"run {run_id}: {self.sink.uri_for(f'runs/{run_id}/manifest.json')} is not a readable run "
+                    f"manifest ({describe_exception(exc)[:200]})"
+                ) from None
+            entries.append(
+                RunEntry(
+                    run_id=run_id,
+                    started_at=manifest.started_at or started_at_from_run_id(run_id),
+                    created_at=manifest.created_at,
+                    catalog=manifest.catalog,
+                    counts=manifest.counts,
+                    latest=run_id == latest,
+                )
+            )
+        return sorted(entries, key=lambda e: (e.started_at or e.created_at, e.created_at, e.run_id), reverse=True)
 
     def rollback(self, run_id: str) -> RunManifest:
         """Make an earlier run's manifest `latest` again (its objects must all still be stored)."""

@@ -34,10 +34,12 @@ def findings_of(reasons: list[str]) -> list[dict[str, str]]:
 def register(app: typer.Typer) -> None:
     @app.command("qc")
     def qc_command(
-        source: str = typer.Option(..., "--source", help="Source photo the clip was made from"),
-        video: str = typer.Option(..., "--video", help="Clip to score (master .nut/.mkv or an encode)"),
-        preset: str = typer.Option("product-page", "--preset", help="Preset whose QC thresholds apply"),
-        presets_file: str = typer.Option(None, "--presets-file", help="Presets YAML (default: packaged)"),
+        source: str = typer.Option(..., "--source", metavar="PHOTO", help="Source photo the clip was made from"),
+        video: str = typer.Option(..., "--video", metavar="CLIP", help="Clip to score (master .nut/.mkv or an encode)"),
+        preset: str = typer.Option("product-page", "--preset", metavar="NAME", help="Preset whose QC thresholds apply"),
+        presets_file: str = typer.Option(
+            None, "--presets-file", metavar="FILE", help="Presets YAML (default: packaged)"
+        ),
         as_json: bool = typer.Option(
             False, "--json", help="Print one JSON object: passed, scores, limits, reasons, findings, failed_checks"
         ),

@@ -394,29 +394,6 @@ class DriftScorer:
             self.aligner.last, self.last_warp = saved_aligner, saved_warp
 
 
-def score_drift(
-    frames: np.ndarray,
-    photo_work: np.ndarray,
-    photo_detail: np.ndarray,
-    mask_work: np.ndarray,
-    init: np.ndarray,
-    thresholds: QCThresholds,
-    skip: set[int] | frozenset[int] = frozenset(),
-    source_scale: float = 1.0,
-) -> DriftResult:
-    """Drift of evenly sampled frames; frames in `skip` (black/blank, reported on their own) are not
-    sampled, so one engine fault is not also counted as drift."""
-    scorer = DriftScorer(
-        photo_work, photo_detail, mask_work, (frames.shape[2], frames.shape[1]), init, thresholds, source_scale
-    )
-    result = DriftResult()
-    usable = [i for i in range(len(frames)) if i not in skip] or list(range(len(frames)))
-    picks = sorted({usable[i] for i in sample_indices(len(usable), thresholds.drift_sample_frames)})
-    for index in picks:
-        record(result, index, scorer.score(frames[index]), scorer.last_warp)
-    return result
-
-
 def record(result: DriftResult, index: int, scores: dict[str, float], warp: np.ndarray) -> None:
     """Append one scored frame to `result`."""
     result.frames.append(index)

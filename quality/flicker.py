@@ -152,20 +152,6 @@ class FlickerMeter:
         return result
 
 
-def score_flicker(
-    frames: np.ndarray,
-    subject_masks: np.ndarray | None,
-    fps: float,
-    skip: set[int] | frozenset[int] = frozenset(),
-    long_side: int = 192,
-) -> FlickerResult:
-    """All frames at once: `frames` (N, h, w, 3) uint8; `subject_masks` (N, h, w) bool or None."""
-    meter = FlickerMeter(fps, long_side)
-    for t, frame in enumerate(frames):
-        meter.add(frame, None if subject_masks is None else subject_masks[t], t in skip)
-    return meter.finish()
-
-
 _LINEAR_LUT = np.array(
     [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in np.arange(256) / 255.0], np.float32
 )

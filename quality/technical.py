@@ -8,7 +8,6 @@ early), `black_frames`, `frozen` and, for loop presets, `loop_seam`. `conformanc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,14 +16,6 @@ import numpy as np
 from catalog_motion.media import probe
 from catalog_motion.presets import Preset
 from quality.evidence import CheckResult, ClipEvidence, Finding
-
-
-@dataclass
-class FrameChecks:
-    black: list[bool]  # per frame: black (ffmpeg blackdetect-like) or blank (flat, any colour)
-    frame_change: list[float]  # per pair: mean |RGB difference| in [0, 1]
-    frozen_seconds: float  # longest stretch without visible change
-    loop_seam: float  # last->first change / median consecutive change (0 when not a loop)
 
 
 def black_or_blank(
@@ -78,16 +69,6 @@ def loop_seam_ratio(frames: np.ndarray, changes: np.ndarray, noise: float) -> fl
     seam = float(np.abs(frames[-1].astype(np.int16) - frames[0].astype(np.int16)).mean() / 255.0)
     typical = float(np.median(changes)) if changes.size else 0.0
     return seam / max(typical, noise)
-
-
-def frame_checks(frames: np.ndarray, fps: float, *, noise: float, loop: bool) -> FrameChecks:
-    changes = frame_changes(frames)
-    return FrameChecks(
-        black=black_or_blank(frames),
-        frame_change=changes.tolist(),
-        frozen_seconds=longest_frozen(frames, fps, noise),
-        loop_seam=loop_seam_ratio(frames, changes, noise) if loop else 0.0,
-    )
 
 
 # --- loop seam --------------------------------------------------------------------------------------

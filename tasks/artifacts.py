@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -14,8 +15,13 @@ from prefect.artifacts import (
 from prefect.events import emit_event
 from prefect.runtime import flow_run as runtime_flow_run
 
+from catalog_motion.links import LinkResolver, run_page_url
+from catalog_motion.settings import SinkSettings
 from pipeline.summary import failures_table, links_markdown, qc_validation_markdown, summary_table
-from pipeline.tally import RunTally
+from pipeline.tally import PublishedLink, RunTally
+
+REGENERATE_DEPLOYMENT = "catalog-run/regenerate"
+PRESIGN_S = 7 * 24 * 3600  # SigV4's longest: a week of nights to look back at
 
 
 class ProgressArtifact:
@@ -48,39 +54,140 @@ def create_run_artifacts(
     review: str | None = None,
     qc_table: str | None = None,
     catalog_docs: str | None = None,
+    sink: SinkSettings | None = None,
 ) -> None:
-    """Summary table, failures table and a markdown page of links, attached to the current run."""
+    """Summary table, failures table (each with a link that regenerates it alone) and a markdown page of
+    links, attached to the current run. Links are http(s) only (catalog_motion/links.py); a location with
+    no browser link is listed as plain text."""
+    link = run_links(sink)
     create_table_artifact(
         key="catalog-run-summary",
         table=summary_table(tally),
         description=f"Outcomes per preset and status, run {run_id}",
     )
-    failures = failures_table(tally, limit)
+    failures = with_retry_links(failures_table(tally, limit))
     create_table_artifact(
         key="catalog-run-failures",
         table=failures or [{"sku": "", "preset": "", "status": "", "reason": "none"}],
-        description=f"Rejected, invalid and failed items with reasons (first {limit}), run {run_id}",
+        description=f"Rejected, invalid and failed items with reasons (first {limit}), run {run_id}; "
+        "`retry` opens the regenerate deployment's run page for that item",
     )
+    named = {
+        "Manifest": manifest,
+        "QC report": qc_report,
+        "QC table": qc_table,
+        "Catalog validation (Data Docs)": catalog_docs,
+        "Review queue": review,
+    }
+    urls = {name: link(location) for name, location in named.items()}
+    markdown = links_markdown(
+        run_id,
+        linked_tally(tally, link),
+        limit,
+        manifest=urls["Manifest"],
+        qc_report=urls["QC report"],
+        review=urls["Review queue"],
+        qc_table=urls["QC table"],
+        catalog_docs=urls["Catalog validation (Data Docs)"],
+    )
+    unlinked = [f"- {name}: `{location}`" for name, location in named.items() if location and not urls[name]]
+    if unlinked:
+        markdown += "\n\n## Files (no browser link: run `catalog-motion serve` to get http links)\n\n" + "\n".join(
+            unlinked
+        )
     create_markdown_artifact(
         key="catalog-run-links",
-        markdown=links_markdown(
-            run_id,
-            tally,
-            limit,
-            manifest=manifest,
-            qc_report=qc_report,
-            review=review,
-            qc_table=qc_table,
-            catalog_docs=catalog_docs,
-        ),
+        markdown=markdown,
         description=f"Links to the manifest, QC report and published assets, run {run_id}",
     )
 
 
+def run_links(sink: SinkSettings | None = None) -> LinkResolver:
+    """Local outputs through the static server `serve` announced; s3:// objects presigned for a week."""
+
+    clients: list[Any] = []  # one client for all the run's links, made on the first s3:// one
+
+    def presign(uri: str) -> str | None:
+        from urllib.parse import urlparse
+
+        from catalog_motion.s3 import make_client
+
+        parsed = urlparse(uri)
+        if not clients:
+            clients.append(
+                make_client(
+                    endpoint_url=sink.endpoint_url if sink else None,
+                    region=sink.region if sink else None,
+                    connect_timeout_s=5,
+                    read_timeout_s=10,
+                )
+            )
+        client = clients[0]
+        try:
+            return client.generate_presigned_url(
+                "get_object", Params={"Bucket": parsed.netloc, "Key": parsed.path.lstrip("/")}, ExpiresIn=PRESIGN_S
+            )
+        except Exception:  # noqa: BLE001 - no credentials: the location is listed as text instead
+            return None
+
+    return LinkResolver.from_env(presign=presign)
+
+
+def linked_tally(tally: RunTally, link: LinkResolver) -> RunTally:
+    """A copy of the tally whose published rows carry browser links (rows without one are left out)."""
+    view = copy.copy(tally)
+    view.published = [
+        PublishedLink(p.sku, p.preset, video, link(p.poster))
+        for p in tally.published
+        if (video := link(p.video)) is not None
+    ]
+    return view
+
+
+def with_retry_links(failures: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each failure row with `retry`: the `regenerate` deployment's run page, its SKU and preset filled in
+    (the rest of this run's parameters kept). Empty when there is no such deployment (a local `run`)."""
+    if not failures:
+        return failures
+    deployment_id = _regenerate_deployment_id()
+    if deployment_id is None:
+        return failures
+    from prefect.settings import get_current_settings
+
+    ui_url = get_current_settings().ui_url
+    if not ui_url:
+        return failures
+    params = runtime_flow_run.parameters or {}
+    keep = {k: params[k] for k in ("catalog", "out", "settings_file", "presets_file") if params.get(k)}
+    rows = []
+    for failure in failures:
+        if failure.get("sku") and failure.get("preset"):
+            parameters = {**keep, "skus": [failure["sku"]], "presets": [failure["preset"]], "full": True}
+            url = run_page_url(ui_url, deployment_id, parameters)
+            failure = {**failure, "retry": f"[regenerate {failure['sku']}/{failure['preset']}]({url})"}
+        rows.append({"retry": "", **failure})
+    return rows
+
+
+def _regenerate_deployment_id() -> str | None:
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            return str(client.read_deployment_by_name(REGENERATE_DEPLOYMENT).id)
+    except Exception:  # noqa: BLE001 - not deployed (a local `catalog-motion run`): no retry link
+        return None
+
+
 def create_qc_validation_artifact(run_id: str, result: dict[str, Any]) -> None:
+    docs = result.get("docs")
+    markdown = qc_validation_markdown(run_id, {**result, "docs": None})
+    if docs:
+        url = run_links()(docs)
+        markdown += f"\n\n- Data Docs: [{url}]({url})" if url else f"\n\n- Data Docs: `{docs}`"
     create_markdown_artifact(
         key="catalog-run-qc-validation",
-        markdown=qc_validation_markdown(run_id, result),
+        markdown=markdown,
         description=f"Great Expectations QC suite, run {run_id}",
     )
 

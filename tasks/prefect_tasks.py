@@ -26,7 +26,7 @@ from catalog_motion.settings import IntakeSettings, OrchestrationSettings, SinkS
 from catalog_motion.types import ManifestRow
 from pipeline import outputs, steps
 from pipeline.state import ItemState, RunContext
-from publishing.manifest import ManifestSummary, Promotion
+from publishing.manifest import ManifestSummary, Promotion, RunInfo
 from tasks.artifacts import create_qc_validation_artifact
 from tasks.prefect_services import prefect_secret
 
@@ -99,10 +99,11 @@ def write_manifest_task(
     carried: list[ManifestRow],
     work_dir: str,
     promotion: Promotion,
+    info: RunInfo | None = None,
 ) -> ManifestSummary:
     """The run manifest (pipeline.outputs.write_run_manifest), written once every object it names is stored,
     and made `latest` unless `promotion` finds a reason not to."""
-    return outputs.write_run_manifest(sink, run_id, journal, refused, carried, work_dir, promotion)
+    return outputs.write_run_manifest(sink, run_id, journal, refused, carried, work_dir, promotion, info)
 
 
 @task(name="write-qc-table", tags=["quality"], **_FIXED)

@@ -11,6 +11,8 @@ optional subject lock -> streamed into the lossless master clip.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import threading
 import time
@@ -30,13 +32,13 @@ from catalog_motion.types import ClipRef
 from generation.base import Engine, GenerationRequest
 from generation.diffusion import loading
 from generation.diffusion.oom import run_with_oom_policy
-from generation.diffusion.settings import DiffusionSettings, parse_settings
+from generation.diffusion.settings import LICENCES, DiffusionSettings, check_licence, parse_settings
 from generation.diffusion.subject_lock import SubjectLock
 from generation.diffusion.timeline import Retimer, TakePlan, close_loop, plan_takes, retime_positions, stitch_takes
 from generation.fit import Box, cover_crop_box, crop_resize
 from generation.focus import subject_center
 
-ENGINE_CODE_VERSION = "d1"  # bump when post-processing changes the pixels
+ENGINE_CODE_VERSION = "d2"  # bump when post-processing or the ask-for-less mapping changes the pixels
 
 
 def motion_phrase(path: str, amount: float) -> str:
@@ -62,6 +64,9 @@ DEFAULT_NEGATIVE = (
     "distorted garment, changing pattern, warped text or logo, extra limbs, flicker, "
     "blurry, low quality, jpeg artifacts"
 )
+CALM_NEGATIVE = "fast motion, camera shake, morphing, fabric deforming"  # added when asking for less
+PIXEL_NEUTRAL = {"weights", "revision", "device", "offload", "max_batch", "multi_gpu", "accept_licence", "compile"}
+"""Settings that place or schedule the work but do not change the clip: left out of the identity digest."""
 
 
 @dataclass
@@ -79,6 +84,9 @@ class Prepared:
     prompt: str | None
     negative: str | None
     group_key: str = ""
+    anchor: bool = False  # condition every take's last frame on the source photo (ask for less)
+    shift: float | None = None  # flow-matching scheduler shift for this request (None: the scheduler's)
+    controls: dict[str, Any] = field(default_factory=dict)  # what this attempt changed (provenance)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -107,6 +115,8 @@ class DiffusionEngine(Engine):
             raise EngineError(
                 f"{self.name}: torch and diffusers are not installed; pip install 'catalog-motion[diffusion]'"
             ) from None
+        loading.check_diffusers_version(self.name)
+        self.licence = check_licence(self.name, settings)
         loading.check_device(self.name, settings.device, settings)
         self.folder, self.index = loading.resolve_weights(self.name, settings, self.allowed_classes)
         self.fingerprint = loading.weights_fingerprint(self.folder)
@@ -119,6 +129,7 @@ class DiffusionEngine(Engine):
             settings.vae_dtype or (self.recommended_vae_dtype if settings.dtype != "float32" else None),
         )
         self.levers = loading.apply_levers(self.name, self.pipe, settings, settings.device)
+        self.base_scheduler = self.pipe.scheduler
         self.oom_types = (torch.cuda.OutOfMemoryError,)
         self._savers_left = [s for s in ("vae_tiling", "offload:model") if not self._saver_on(s)]
         self._lock = threading.Lock()
@@ -142,7 +153,9 @@ class DiffusionEngine(Engine):
                 component.eval()
         pipe.set_progress_bar_config(disable=True)
         engine.pipe = pipe
+        engine.licence = LICENCES[cls.name]  # random weights: no model licence to accept
         engine.levers = loading.apply_levers(cls.name, pipe, settings, settings.device)
+        engine.base_scheduler = pipe.scheduler
         engine.oom_types = (torch.cuda.OutOfMemoryError,)
         engine._savers_left = [s for s in ("vae_tiling", "offload:model") if not engine._saver_on(s)]
         engine._lock = threading.Lock()
@@ -176,22 +189,63 @@ class DiffusionEngine(Engine):
     def loop_method(self) -> str:
         return "crossfade"
 
+    def supports_last_frame(self) -> bool:
+        """The pipeline takes a `last_image` (first/last-frame conditioning)."""
+        return False
+
+    def shift_key(self) -> str | None:
+        """The scheduler config field that holds a static flow-matching shift, else None."""
+        config = self.base_scheduler.config
+        if config.get("use_dynamic_shifting"):
+            return None  # the pipeline computes the shift from the sequence length
+        if "flow_shift" in config and config.get("use_flow_sigmas"):
+            return "flow_shift"
+        return "shift" if "shift" in config and "FlowMatch" in type(self.base_scheduler).__name__ else None
+
+    def attempt_shift(self, motion_scale: float) -> float | None:
+        """Scheduler shift for an attempt: lower asks for less (fewer steps at high noise, so the photo's
+        structure is decided earlier and holds); None where the scheduler has no static shift."""
+        key = self.shift_key()
+        if key is None:
+            return None
+        base = self.settings.shift or float(self.base_scheduler.config[key])
+        return round(base * (0.5 + 0.5 * motion_scale) if motion_scale < 1 else base, 4)
+
+    def attempt_guidance(self, motion_scale: float) -> float:
+        """Guidance for an attempt: lower asks for less (weaker pull toward the prompt's motion); guidance 1
+        (no CFG, distilled models) stays 1."""
+        g = self.guidance()
+        return g if g <= 1.0 or motion_scale >= 1 else round(max(1.0, g * (0.5 + 0.5 * motion_scale)), 4)
+
     def model_label(self) -> str:
         weights = self.settings.weights or ""
         return Path(weights).name if loading._is_pathlike(weights) else weights
 
     def identity(self) -> str:
-        s = self.settings
+        # An in-memory pipeline (from_pipeline) has no folder: its fingerprint names it.
+        return self.identity_for(self.settings, weights_id=None if self.folder else self.fingerprint)
+
+    @classmethod
+    def identity_for(cls, settings: DiffusionSettings, weights_id: str | None = None) -> str:
+        """The identity from settings alone: no pipeline is built, no weight byte is read (a CPU fetch node
+        keys items for GPU workers). A local folder is fingerprinted from its configs and file sizes; a hub id
+        is named by its pinned `revision` ("unpinned" otherwise: pin it, or a new upload is not noticed)."""
+        check_licence(cls.name, settings)
+        shell = cls.__new__(cls)
+        shell.settings = settings
+        s = settings
         parts = [
-            self.name,
-            f"{self.model_label()}@{s.revision or self.fingerprint}",
+            cls.name,
+            f"{shell.model_label()}@{s.revision or weights_id or loading.weights_identity(cls.name, s)}",
             s.dtype,
-            f"steps{self.steps()}",
-            f"cfg{self.guidance():g}",
-            f"area{self.native_area()}",
-            f"fps{self.model_fps():g}",
+            f"steps{shell.steps()}",
+            f"cfg{shell.guidance():g}",
+            f"area{shell.native_area()}",
+            f"fps{s.fps:g}" if s.fps else "fps-native",
             ENGINE_CODE_VERSION,
         ]
+        if s.profile:
+            parts.append(f"profile:{s.profile}")
         if s.lora:
             lora = Path(s.lora.path).expanduser()
             mark = (
@@ -204,6 +258,9 @@ class DiffusionEngine(Engine):
             parts.append(f"lock{s.subject_lock_max_residual:g}")
         if s.cache.kind != "none":
             parts.append(f"cache:{s.cache.kind}")
+        # Every other setting that changes the pixels (shift, fp8, tiling, take lengths, ...), as one digest.
+        recipe = json.dumps(s.model_dump(exclude=PIXEL_NEUTRAL), sort_keys=True, default=str)
+        parts.append("s#" + hashlib.sha256(recipe.encode()).hexdigest()[:10])
         return "/".join(parts)
 
     def native_area(self) -> int:
@@ -286,27 +343,26 @@ class DiffusionEngine(Engine):
             reference = crop_resize(canvas, ref_box, preset.width, preset.height)
         amount = preset.motion.amount * request.motion_scale
         duration = preset.duration_s * request.duration_scale
-        try:
-            plan = plan_takes(
-                duration,
-                self.model_fps(),
-                self.settings.max_take_frames or self.max_take(),
-                self.round_frames,
-                loop=preset.loop,
-                loop_method=self.loop_method(),
-                loop_blend=self.settings.loop_blend_frames,
-                overlap=self.settings.overlap_frames,
-                max_takes=self.settings.max_takes,
-                engine=self.name,
-            )
-        except ValueError as exc:
-            raise EngineError(f"{exc}; shorten the preset or raise engines.{self.name}.max_takes") from None
+        plan, take_limit = self._plan(preset, duration, request.motion_scale)
         call = self.call_kwargs(preset, amount, request.motion_scale)
         prompt = negative = None
+        calmer = request.motion_scale < 1
         if self.text_conditioned:
             base = preset.motion.prompt or "fashion product photo, studio lighting"
             prompt = f"{base}, {motion_phrase(preset.motion.path, amount)}"
             negative = preset.motion.negative_prompt or DEFAULT_NEGATIVE
+            if calmer:
+                negative = f"{negative}, {CALM_NEGATIVE}"
+        # Asking for less anchors every take's end on the photo where the model takes a last frame.
+        anchor = calmer and plan.loop_method != "last_frame" and self.supports_last_frame()
+        shift = self.attempt_shift(request.motion_scale)
+        controls = {
+            "take_frame_limit": take_limit,
+            "anchored_to_photo": anchor or plan.loop_method == "last_frame",
+            "shift": shift,
+            "calm_negative": calmer and self.text_conditioned,
+            **{k: v for k, v in call.items() if k not in {"frame_rate", "fps", "decode_chunk_size"}},
+        }
         fit = {
             "mode": fit_mode,
             "source_size": [src_w, src_h],
@@ -315,14 +371,63 @@ class DiffusionEngine(Engine):
             "delivery_box_native": delivery_box.as_list(),
             "delivery_upscale": round(preset.width / delivery_box.width, 3),
         }
-        key = repr((nw, nh, plan, sorted(call.items()), prompt, negative))
+        key = repr((nw, nh, plan, sorted(call.items()), prompt, negative, anchor, shift))
         prepared = Prepared(
-            request, plan, (nw, nh), condition, delivery_box, reference, fit, call, prompt, negative, key
+            request,
+            plan,
+            (nw, nh),
+            condition,
+            delivery_box,
+            reference,
+            fit,
+            call,
+            prompt,
+            negative,
+            key,
+            anchor=anchor,
+            shift=shift,
+            controls=controls,
         )
         prepared.timings["prepare_s"] = round(time.perf_counter() - started, 4)
         return prepared
 
+    def _plan(self, preset: Preset, duration: float, motion_scale: float) -> tuple[TakePlan, int]:
+        """Takes for a request, and the frame limit per take: asking for less shortens each take (drift grows
+        with a take's length; the takes are stitched), as far as `max_takes` allows."""
+        full = self.settings.max_take_frames or self.max_take()
+        limits = [full]
+        if motion_scale < 1:
+            floor = 2 * self.settings.overlap_frames + 1
+            limits.insert(0, max(floor, self.round_frames(int(full * motion_scale))))
+        error: ValueError | None = None
+        for limit in limits:
+            try:
+                plan = plan_takes(
+                    duration,
+                    self.model_fps(),
+                    limit,
+                    self.round_frames,
+                    loop=preset.loop,
+                    loop_method=self.loop_method(),
+                    loop_blend=self.settings.loop_blend_frames,
+                    overlap=self.settings.overlap_frames,
+                    max_takes=self.settings.max_takes,
+                    engine=self.name,
+                )
+                return plan, limit
+            except ValueError as exc:
+                error = exc
+        raise EngineError(f"{error}; shorten the preset or raise engines.{self.name}.max_takes") from None
+
     # ----- running the model --------------------------------------------------------------------
+    def _use_shift(self, shift: float | None) -> None:
+        """Put a scheduler with this shift on the pipeline (under the engine lock; None: the loaded one)."""
+        key = self.shift_key()
+        if shift is None or key is None or float(self.base_scheduler.config[key]) == shift:
+            self.pipe.scheduler = self.base_scheduler
+        else:
+            self.pipe.scheduler = type(self.base_scheduler).from_config(self.base_scheduler.config, **{key: shift})
+
     def take_seed(self, seed: int, take: int) -> int:
         return seed if take == 0 else zlib.crc32(f"{seed}:{take}".encode()) & 0x7FFFFFFF
 
@@ -353,7 +458,9 @@ class DiffusionEngine(Engine):
             if self.settings.max_sequence_length:
                 kwargs["max_sequence_length"] = self.settings.max_sequence_length
         if last_image:
-            kwargs["last_image"] = pil[0]
+            anchors = [Image.fromarray(p.condition) for p in items]
+            kwargs["last_image"] = anchors if len(anchors) > 1 else anchors[0]
+        self._use_shift(first.shift)
         steps: list[float] = []
 
         def on_step_end(pipe, i, t, callback_kwargs):
@@ -380,7 +487,7 @@ class DiffusionEngine(Engine):
         plan = items[0].plan
         takes: list[list[np.ndarray]] = [[] for _ in items]
         images = [p.condition for p in items]
-        use_last = plan.loop_method == "last_frame"
+        use_last = plan.loop_method == "last_frame" or items[0].anchor
         for k in range(plan.n_takes):
             frames, timing = self.pipeline_call(items, images, k, last_image=use_last)
             for i, p in enumerate(items):
@@ -505,6 +612,9 @@ class DiffusionEngine(Engine):
             "interpolation": s.interpolation,
             "fit": p.fit,
             "call": {k: v for k, v in p.call.items()},
+            "attempt_controls": dict(p.controls),
+            "profile": s.profile,
+            "licence": {"name": self.licence.name, "title": self.licence.title, "url": self.licence.url},
             "prompt": p.prompt,
             "negative_prompt": p.negative,
             "batch_size": batch,
@@ -575,3 +685,12 @@ def make_factory(engine_cls: type[DiffusionEngine]):
         return engine_cls(parse_settings(engine_cls.name, raw))
 
     return factory
+
+
+def make_identity(engine_cls: type[DiffusionEngine]):
+    """settings dict -> the engine's identity, no pipeline built (generation.registry.engine_identity)."""
+
+    def identity(raw: dict[str, Any]) -> str:
+        return engine_cls.identity_for(parse_settings(engine_cls.name, raw))
+
+    return identity

@@ -65,11 +65,11 @@ class WanEngine(DiffusionEngine):
         return getattr(model.config, "pos_embed_seq_len", None) is not None
 
     def call_kwargs(self, preset: Preset, amount: float, motion_scale: float) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"guidance_scale": self.guidance()}
+        kwargs: dict[str, Any] = {"guidance_scale": self.attempt_guidance(motion_scale)}
         if getattr(self.pipe, "transformer_2", None) is not None:
-            kwargs["guidance_scale_2"] = (
-                self.settings.guidance_2 if self.settings.guidance_2 is not None else self.guidance()
-            )
+            g2 = self.settings.guidance_2 if self.settings.guidance_2 is not None else self.guidance()
+            scale = kwargs["guidance_scale"] / self.guidance() if self.guidance() > 0 else 1.0
+            kwargs["guidance_scale_2"] = round(max(min(g2, 1.0), g2 * scale), 4)
         return kwargs
 
 
@@ -130,10 +130,11 @@ class LTXEngine(DiffusionEngine):
 
     def call_kwargs(self, preset: Preset, amount: float, motion_scale: float) -> dict[str, Any]:
         return {
-            "guidance_scale": self.guidance(),
+            "guidance_scale": self.attempt_guidance(motion_scale),
             "frame_rate": int(round(self.model_fps())),
             "decode_timestep": self.settings.decode_timestep,
-            "decode_noise_scale": self.settings.decode_noise_scale,
+            # Less decoder noise: fewer invented details on the garment when asking for less.
+            "decode_noise_scale": round(self.settings.decode_noise_scale * motion_scale, 6),
         }
 
 
@@ -170,7 +171,11 @@ class CogVideoXEngine(DiffusionEngine):
         return 8.0 if self.pipe.transformer.config.patch_size_t is None else 16.0
 
     def call_kwargs(self, preset: Preset, amount: float, motion_scale: float) -> dict[str, Any]:
-        return {"guidance_scale": self.guidance(), "use_dynamic_cfg": self.settings.use_dynamic_cfg}
+        # The dynamic (cosine) CFG schedule raises guidance mid-denoising: off when asking for less.
+        return {
+            "guidance_scale": self.attempt_guidance(motion_scale),
+            "use_dynamic_cfg": self.settings.use_dynamic_cfg and motion_scale >= 1,
+        }
 
 
 ENGINE_CLASSES: dict[str, type[DiffusionEngine]] = {

@@ -22,6 +22,40 @@ def torch_dtype(name: str):
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+MIN_DIFFUSERS = "0.42"
+"""The diffusers whose API these engines use (MagCache/TaylorSeer hooks, LTX-2 and FramePack pipelines);
+pyproject.toml's lower bound says the same."""
+
+
+def check_diffusers_version(engine: str) -> None:
+    """One clear line when the installed diffusers is older than the API the engines use."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    installed = version("diffusers")
+    if Version(installed) < Version(MIN_DIFFUSERS):
+        raise EngineError(
+            f"{engine}: diffusers {installed} is older than {MIN_DIFFUSERS}, which the engines need; "
+            f"pip install 'diffusers>={MIN_DIFFUSERS}'"
+        )
+
+
+def weights_identity(engine: str, settings: DiffusionSettings) -> str:
+    """What names the weights without loading them: a local folder's fingerprint (configs and file sizes
+    only), a hub id's pinned revision, or 'unpinned'."""
+    weights = settings.weights or ""
+    if not _is_pathlike(weights):
+        return settings.revision or "unpinned"
+    folder = Path(weights).expanduser()
+    if not folder.is_dir():
+        raise EngineError(
+            f"{engine}: weights folder {folder} does not exist; point engines.{engine}.weights at a "
+            f"folder written by diffusers save_pretrained (or a hub id with a pinned revision)"
+        )
+    return weights_fingerprint(str(folder))
+
+
 def check_device(engine: str, device: str, settings: DiffusionSettings) -> None:
     import torch
 
@@ -111,8 +145,12 @@ def weights_fingerprint(folder: str) -> str:
 
 def load_pipeline(engine: str, pipeline_cls, settings: DiffusionSettings, folder: str, vae_dtype: str | None):
     """from_pretrained on the resolved local folder (never the network), moved to the device."""
+    dtype: Any = torch_dtype(settings.dtype)
+    if vae_dtype:
+        # Loaded straight in its own dtype: a VAE read in bf16 and cast up to fp32 keeps only bf16 precision.
+        dtype = {"default": dtype, "vae": torch_dtype(vae_dtype)}
     try:
-        pipe = pipeline_cls.from_pretrained(folder, dtype=torch_dtype(settings.dtype), local_files_only=True)
+        pipe = pipeline_cls.from_pretrained(folder, dtype=dtype, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - diffusers/transformers raise many types here
         raise EngineError(
             f"{engine}: cannot load {pipeline_cls.__name__} from {folder}: "
@@ -121,8 +159,6 @@ def load_pipeline(engine: str, pipeline_cls, settings: DiffusionSettings, folder
     for component in pipe.components.values():
         if hasattr(component, "eval"):
             component.eval()  # dropout off: identical calls must give identical clips
-    if vae_dtype and getattr(pipe, "vae", None) is not None:
-        pipe.vae.to(torch_dtype(vae_dtype))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -151,9 +187,23 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
         try:
             kwargs = {"weight_name": settings.lora.weight_name} if settings.lora.weight_name else {}
             pipe.load_lora_weights(settings.lora.path, adapter_name="catalog", **kwargs)
-            pipe.set_adapters(["catalog"], [settings.lora.scale])
+            adapters = ["catalog"]
+            if getattr(pipe, "transformer_2", None) is not None:
+                # Wan 2.2 A14B: the low-noise expert gets its own copy (or its own file) of the LoRA.
+                name_2 = settings.lora.weight_name_2 or settings.lora.weight_name
+                pipe.load_lora_weights(
+                    settings.lora.path,
+                    adapter_name="catalog_2",
+                    load_into_transformer_2=True,
+                    **({"weight_name": name_2} if name_2 else {}),
+                )
+                adapters.append("catalog_2")
+            pipe.set_adapters(adapters, [settings.lora.scale] * len(adapters))
             if settings.lora.fuse:
-                pipe.fuse_lora(adapter_names=["catalog"], lora_scale=1.0)
+                components = ["transformer", "transformer_2"] if len(adapters) > 1 else None
+                pipe.fuse_lora(
+                    adapter_names=adapters, lora_scale=1.0, **({"components": components} if components else {})
+                )
         except Exception as exc:  # noqa: BLE001
             raise EngineError(
                 f"{engine}: cannot load LoRA {settings.lora.path}: {str(exc).splitlines()[0][:200]}"
@@ -196,26 +246,68 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
                 f"{str(exc).splitlines()[0][:160]}"
             ) from None
         applied.append(f"attention:{settings.attention_backend}")
+    if settings.fp8_layerwise:
+        for module in _denoisers(pipe):
+            if not hasattr(module, "enable_layerwise_casting"):
+                raise EngineError(
+                    f"{engine}: fp8_layerwise is not supported by {type(module).__name__}; "
+                    f"unset engines.{engine}.fp8_layerwise"
+                )
+            module.enable_layerwise_casting(
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=torch_dtype(settings.dtype)
+            )
+        applied.append("fp8_layerwise")
     if settings.cache.kind != "none":
-        applied.append(_enable_cache(engine, pipe, model, settings))
+        for module in _denoisers(pipe):
+            kind = _enable_cache(engine, pipe, module, settings)
+        applied.append(kind)
+    if settings.multi_gpu == "context_parallel":
+        applied.append(_enable_context_parallel(engine, model))
+    elif settings.multi_gpu == "model_per_gpu":
+        applied.append("multi_gpu:model_per_gpu")
     if settings.compile == "regional":
         if not getattr(model, "_repeated_blocks", None):
             raise EngineError(
                 f"{engine}: compile 'regional' is not supported by {type(model).__name__} (no repeated "
                 f"blocks declared); use engines.{engine}.compile: full"
             )
-        model.compile_repeated_blocks(fullgraph=True)
+        for module in _denoisers(pipe):
+            module.compile_repeated_blocks(fullgraph=True)
         applied.append("compile:regional")
     elif settings.compile == "full":
-        model.compile(fullgraph=False)
+        for module in _denoisers(pipe):
+            module.compile(fullgraph=False)
         applied.append("compile:full")
     return applied
+
+
+def _denoisers(pipe) -> list:
+    """The denoiser(s): Wan 2.2 A14B has two experts, and every lever applies to both."""
+    found = [denoiser(pipe), getattr(pipe, "transformer_2", None)]
+    return [m for m in found if m is not None]
+
+
+def _enable_context_parallel(engine: str, model) -> str:
+    """Ulysses context parallelism: one clip's sequence split across the node's GPUs (torchrun launch)."""
+    import torch
+
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        raise EngineError(
+            f"{engine}: multi_gpu context_parallel needs a torch.distributed launch (torchrun --nproc-per-node N); "
+            f"set engines.{engine}.multi_gpu: model_per_gpu to run one model per GPU instead"
+        )
+    from diffusers import ContextParallelConfig
+
+    world = torch.distributed.get_world_size()
+    model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=world))
+    return f"multi_gpu:context_parallel:ulysses{world}"
 
 
 def _enable_cache(engine: str, pipe, model, settings: DiffusionSettings) -> str:
     from diffusers.hooks import (
         FasterCacheConfig,
         FirstBlockCacheConfig,
+        MagCacheConfig,
         PyramidAttentionBroadcastConfig,
         TaylorSeerCacheConfig,
     )
@@ -233,7 +325,15 @@ def _enable_cache(engine: str, pipe, model, settings: DiffusionSettings) -> str:
             spatial_attention_timestep_skip_range=(100, 800),
             current_timestep_callback=lambda: pipe.current_timestep,
         ),
-        "taylorseer": lambda: TaylorSeerCacheConfig(),
+        # diffusers' default patterns ("^blocks.*attn", full match) miss Wan's attn1/attn2: name them all.
+        "taylorseer": lambda: TaylorSeerCacheConfig(
+            cache_interval=settings.cache.interval, cache_identifiers=list(_ATTENTION_BLOCKS)
+        ),
+        "magcache": lambda: MagCacheConfig(
+            threshold=settings.cache.threshold,
+            mag_ratios=settings.cache.mag_ratios,
+            num_inference_steps=settings.steps or 50,
+        ),
     }
     if not hasattr(model, "enable_cache"):
         raise EngineError(
@@ -247,4 +347,23 @@ def _enable_cache(engine: str, pipe, model, settings: DiffusionSettings) -> str:
             f"{engine}: cache hook '{kind}' is not supported by {type(model).__name__}: "
             f"{str(exc).splitlines()[0][:160]}"
         ) from None
+    if not any(_hooked(m) for m in model.modules()):
+        raise EngineError(
+            f"{engine}: cache hook '{kind}' matched no block of {type(model).__name__} (it would run uncached); "
+            f"set engines.{engine}.cache.kind to another kind or none"
+        )
     return f"cache:{kind}"
+
+
+_ATTENTION_BLOCKS = (
+    r"^blocks\.\d+\.attn\d*$",
+    r"^transformer_blocks\.\d+\.attn\d*$",
+    r"^single_transformer_blocks\.\d+\.attn\d*$",
+    r"^temporal_transformer_blocks\.\d+\.attn\d*$",
+)
+"""Attention modules of the DiT families (Wan, LTX, CogVideoX, Hunyuan/FramePack): where TaylorSeer caches."""
+
+
+def _hooked(module) -> bool:
+    registry = getattr(module, "_diffusers_hook", None)
+    return registry is not None and bool(registry.hooks)

@@ -6,15 +6,18 @@ typo never silently falls back to a default. Defaults follow each model's publis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from catalog_motion.errors import EngineError
+from generation.diffusion.profiles import with_profile
 
 Dtype = Literal["float32", "bfloat16", "float16"]
 
-CACHE_KINDS = ("none", "first_block", "faster", "pab", "taylorseer")
+CACHE_KINDS = ("none", "first_block", "faster", "pab", "taylorseer", "magcache")
+PROFILE_NAMES = ("quality", "fast", "draft")
 
 
 class LoraSettings(BaseModel):
@@ -26,6 +29,16 @@ class LoraSettings(BaseModel):
     weight_name: str | None = Field(default=None, description="File name inside `path` when it holds several")
     scale: float = Field(default=1.0, ge=0.0, le=4.0, description="Adapter strength")
     fuse: bool = Field(default=True, description="Fuse into the base weights after loading (faster inference)")
+    distilled: bool = Field(
+        default=False,
+        description="A few-step distillation LoRA (e.g. Wan 2.2 Lightning/LightX2V): its own step schedule, so no "
+        "cache hook may run on top of it",
+    )
+    weight_name_2: str | None = Field(
+        default=None,
+        description="LoRA file for Wan 2.2 A14B's low-noise expert (transformer_2); None loads `weight_name` into "
+        "both experts. Ignored by single-transformer models",
+    )
 
 
 class CacheSettings(BaseModel):
@@ -33,12 +46,18 @@ class CacheSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["none", "first_block", "faster", "pab", "taylorseer"] = Field(
+    kind: Literal["none", "first_block", "faster", "pab", "taylorseer", "magcache"] = Field(
         default="none",
         description="none | first_block (FirstBlockCache) | faster (FasterCache) | "
-        "pab (Pyramid Attention Broadcast) | taylorseer",
+        "pab (Pyramid Attention Broadcast) | taylorseer (TaylorSeerCache) | magcache (MagCache)",
     )
-    threshold: float = Field(default=0.05, gt=0.0, le=1.0, description="FirstBlockCache residual threshold")
+    threshold: float = Field(default=0.05, gt=0.0, le=1.0, description="FirstBlockCache / MagCache threshold")
+    mag_ratios: list[float] | None = Field(
+        default=None,
+        description="MagCache's per-step magnitude ratios, calibrated once per model and step count "
+        "(MagCacheConfig(calibrate=True) prints them); required for kind magcache",
+    )
+    interval: int = Field(default=5, ge=1, le=50, description="TaylorSeer: full computation every this many steps")
 
 
 class DiffusionSettings(BaseModel):
@@ -46,6 +65,16 @@ class DiffusionSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    profile: Literal["quality", "fast", "draft"] | None = Field(
+        default=None,
+        description="Named recipe (generation/diffusion/profiles.py, docs/ENGINES.md): quality, fast or draft; "
+        "fields set here override it. Part of the engine identity",
+    )
+    accept_licence: str | None = Field(
+        default=None,
+        description="Name of the model licence you accept (required for licences that restrict regions or "
+        "revenue, e.g. 'ltx-2-community'; docs/ENGINES.md lists them)",
+    )
     weights: str | None = Field(
         default=None,
         description="Local folder saved by diffusers `save_pretrained`, or a Hugging Face hub id (read from the "
@@ -69,6 +98,23 @@ class DiffusionSettings(BaseModel):
     )
     cache: CacheSettings = Field(default_factory=CacheSettings)
     lora: LoraSettings | None = None
+    shift: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=20.0,
+        description="Flow-matching scheduler shift (timestep skew toward high noise); None = the model's. "
+        "'Ask for less' lowers it",
+    )
+    fp8_layerwise: bool = Field(
+        default=False,
+        description="Store the denoiser's weights in float8_e4m3fn and upcast per layer to `dtype` "
+        "(~half the weight memory; a small quality cost)",
+    )
+    multi_gpu: Literal["none", "context_parallel", "model_per_gpu"] = Field(
+        default="none",
+        description="none | context_parallel (one clip split across the node's GPUs, Ulysses, needs "
+        "torch.distributed launch) | model_per_gpu (one worker and model per GPU, items spread across them)",
+    )
     steps: int | None = Field(default=None, ge=1, le=200, description="Denoising steps; None = model default")
     guidance: float | None = Field(default=None, ge=0.0, le=30.0, description="Guidance scale; None = model default")
     native_area: int | None = Field(
@@ -115,6 +161,17 @@ class DiffusionSettings(BaseModel):
         description="How model frames are retimed to the preset fps: optical-flow warping or a "
         "plain crossfade of neighbouring frames",
     )
+
+    @model_validator(mode="after")
+    def _cache_not_on_distilled(self) -> DiffusionSettings:
+        if self.lora is not None and self.lora.distilled and self.cache.kind != "none":
+            raise ValueError(
+                f"cache '{self.cache.kind}' cannot run on a distilled LoRA (its few steps leave nothing to reuse "
+                "and it degrades the clip); set cache.kind: none or drop lora.distilled"
+            )
+        if self.cache.kind == "magcache" and not self.cache.mag_ratios:
+            raise ValueError("cache kind magcache needs cache.mag_ratios calibrated for this model and step count")
+        return self
 
     @field_validator("device")
     @classmethod
@@ -174,6 +231,39 @@ class CogVideoXSettings(DiffusionSettings):
     use_dynamic_cfg: bool = Field(default=True, description="CogVideoX's cosine guidance schedule")
 
 
+@dataclass(frozen=True)
+class Licence:
+    """A model family's licence as the manifest's provenance records it."""
+
+    name: str  # what `accept_licence` must say
+    title: str
+    url: str
+    restricts: str = ""  # what it restricts (regions, revenue); "" = permissive, nothing to accept
+
+
+LICENCES: dict[str, Licence] = {
+    "wan": Licence("apache-2.0", "Apache License 2.0", "https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B-Diffusers"),
+    "svd": Licence(
+        "stability-community",
+        "Stability AI Community License",
+        "https://huggingface.co/stabilityai/stable-video-diffusion-img2vid-xt",
+        "commercial use above USD 1M annual revenue (needs an enterprise licence)",
+    ),
+    "ltx": Licence(
+        "ltxv-open-weights",
+        "LTX-Video Open Weights License",
+        "https://huggingface.co/Lightricks/LTX-Video",
+        "commercial use by companies above its revenue threshold",
+    ),
+    "cogvideox": Licence(
+        "cogvideox",
+        "CogVideoX License",
+        "https://huggingface.co/THUDM/CogVideoX-5b-I2V",
+        "commercial use (registration and usage limits of the 5B licence)",
+    ),
+}
+
+
 SETTINGS_MODELS: dict[str, type[DiffusionSettings]] = {
     "wan": WanSettings,
     "svd": SVDSettings,
@@ -183,17 +273,31 @@ SETTINGS_MODELS: dict[str, type[DiffusionSettings]] = {
 
 
 def parse_settings(engine: str, raw: dict[str, Any] | None) -> DiffusionSettings:
-    """Validate `RunSettings.engines[engine]`; one-line EngineError naming the field on failure."""
+    """Validate `RunSettings.engines[engine]` laid over its profile; one-line EngineError naming the field."""
     model = SETTINGS_MODELS[engine]
     try:
-        settings = model.model_validate(raw or {})
+        settings = model.model_validate(with_profile(engine, raw or {}))
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise EngineError(f"{engine}: invalid setting engines.{engine}.{where}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:
+            raise EngineError(f"{engine}: invalid engines.{engine} settings: {message}") from None
+        where = ".".join(str(p) for p in first["loc"])
+        raise EngineError(f"{engine}: invalid setting engines.{engine}.{where}: {message}") from None
     if not settings.weights:
         raise EngineError(
             f"{engine}: no weights configured; set engines.{engine}.weights to a local diffusers folder or a hub id "
             f"(see docs/ENGINES.md for the recommended checkpoint)"
         )
     return settings
+
+
+def check_licence(engine: str, settings: DiffusionSettings) -> Licence:
+    """The engine's model licence; EngineError unless a restrictive one is accepted by name."""
+    licence = LICENCES[engine]
+    if licence.restricts and settings.accept_licence != licence.name:
+        raise EngineError(
+            f"{engine}: the {licence.title} restricts {licence.restricts}; read {licence.url} and set "
+            f"engines.{engine}.accept_licence: {licence.name} to accept it"
+        )
+    return licence

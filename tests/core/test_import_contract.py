@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("flows", "tasks", "pipeline", "catalog_connectors", "generation", "quality", "publishing", "catalog_motion")
+PACKAGES = (
+    "flows",
+    "tasks",
+    "pipeline",
+    "catalog_connectors",
+    "generation",
+    "quality",
+    "publishing",
+    "delivery",
+    "catalog_motion",
+)
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
@@ -41,6 +51,8 @@ def test_the_contract_fails_each_kind_of_breach(tmp_path: Path) -> None:
         handle.write("\nimport quality.gate  # a stage importing another stage\n")
     with open(tmp_path / "catalog_connectors" / "rows.py", "a", encoding="utf-8") as handle:
         handle.write("\n\ndef _emit():\n    import prefect  # even inside a function\n")
+    with open(tmp_path / "delivery" / "__init__.py", "a", encoding="utf-8") as handle:
+        handle.write("\nimport publishing.manifest  # delivery is a stage too: it gets manifest rows handed in\n")
     with open(tmp_path / "generation" / "base.py", "a", encoding="utf-8") as handle:
         handle.write("\nimport generation.camera  # camera imports base: a cycle\n")
     result = _lint(tmp_path)
@@ -48,4 +60,5 @@ def test_the_contract_fails_each_kind_of_breach(tmp_path: Path) -> None:
     assert "0 kept, 3 broken" in result.stdout
     assert "generation.fit -> quality.gate" in result.stdout
     assert "catalog_connectors.rows -> prefect" in result.stdout
+    assert "delivery -> publishing.manifest" in result.stdout
     assert ".camera -> .base" in result.stdout or ".base -> .camera" in result.stdout

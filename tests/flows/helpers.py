@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,31 @@ def assert_runner_completed_catalog(
     assert summary["task_runner"] == runner and summary["worker_pids"]
     assert os.getpid() not in summary["worker_pids"]
     return stage_runs
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, poll: float = 1.0) -> Any:
+    """The first truthy value of `predicate()`, polled; AssertionError naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything under it (a worker and its flow-run processes), then reap them."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = parent.children(recursive=True) + [parent]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)

@@ -109,7 +109,7 @@ def _assert_qc_outputs(out, summary, rows, runs, arts):
     qc_runs = [r for r in runs if r.name.startswith("validate-qc-table")]
     assert len(qc_runs) == 1 and qc_runs[0].state.is_completed()
     assert summary["qc_validation"]["success"] and Path(summary["qc_validation"]["docs"]).is_file()
-    # the HTML report names every checked clip and shows its filmstrip and curves
+    # the HTML report names every checked clip and shows its filmstrip; each clip page its curves and video
     page = Path(summary["qc_report"])
     assert page == (run_dir / "qc-report" / "index.html").resolve() and page.is_file()
     html = page.read_text(encoding="utf-8")
@@ -117,10 +117,10 @@ def _assert_qc_outputs(out, summary, rows, runs, arts):
         assert row.sku in html and Path(row.report).is_file()
         clip_page = Path(row.report).relative_to(page.parent).as_posix()
         assert clip_page in html
-        strips = list((Path(row.report).parent / "assets").glob("*-strip.png"))
-        curves = list((Path(row.report).parent / "assets").glob("*-curves.png"))
-        assert len(strips) == len(curves) == 1
-        assert strips[0].relative_to(page.parent).as_posix() in html
+        strip = Path(row.report).parent / "strip.jpg"
+        assert strip.is_file() and strip.relative_to(page.parent).as_posix() in html
+        clip_html = Path(row.report).read_text(encoding="utf-8")
+        assert "<svg class='curve" in clip_html and "<video" in clip_html
     # the catalog's Data Docs live under the run and the links artifact points at them and the QC outputs
     assert (
         Path(summary["catalog_docs"]).is_file() and run_dir.resolve() in Path(summary["catalog_docs"]).resolve().parents

@@ -15,16 +15,7 @@ from PIL import Image, ImageOps
 
 from flows import ops
 from tests.flows.conftest import SMALL_PRESETS, read_rows, write_catalog
-
-
-def _wait(predicate, timeout_s: float, what: str, poll: float = 1.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+from tests.flows.helpers import kill_tree, wait_for
 
 
 def _flow_runs(deployment_name: str):
@@ -94,7 +85,7 @@ def test_deployments_declared(flows_deployed):
 
     with get_client(sync_client=True) as client:
         names = {d.name: d for d in client.read_deployments()}
-        assert {"nightly-catalog", "on-ingest", "regenerate"} <= set(names)
+        assert {"nightly-catalog", "on-ingest", "regenerate", "deliver", "review"} <= set(names)
         nightly = names["nightly-catalog"]
         assert nightly.work_pool_name == ops.POOL
         assert nightly.schedules and nightly.schedules[0].schedule.cron == "0 3 * * *"
@@ -149,7 +140,7 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
     time.sleep(1.0)
     emit_ingested(new[1:], catalog=str(catalog))
 
-    runs = _wait(
+    runs = wait_for(
         lambda: [fr for fr in _flow_runs("on-ingest") if fr.id not in before and fr.state.is_final()],
         180,
         "the on-ingest run to finish",
@@ -170,22 +161,6 @@ def test_nightly_then_debounced_ingest(flows_deployed, browser, tmp_path):
     for sku in original:
         # untouched by the ingest run: still live, flagged unchanged
         assert by_sku[sku]["status"] == "published" and by_sku[sku]["unchanged"], by_sku[sku]
-
-
-def _kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    procs = parent.children(recursive=True) + [parent]
-    for proc in procs:
-        try:
-            proc.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
 
 
 def _generated(log: Path) -> list[tuple[str, str]]:
@@ -238,9 +213,9 @@ def test_worker_killed_during_generation_then_resume(flows_deployed, tmp_path):
     n_items = 2 * 4  # 4 distinct photos (TEE-RED-S/-M share one) x 2 presets
 
     first = run_deployment("catalog-run/nightly-catalog", parameters=params, timeout=0)
-    _wait(lambda: len(_generated(log)) >= 3, 240, "three generations")
+    wait_for(lambda: len(_generated(log)) >= 3, 240, "three generations")
     worker = flows_deployed["worker"]
-    _kill_tree(worker.pid)  # SIGKILL: the worker and the flow-run process under it
+    kill_tree(worker.pid)  # SIGKILL: the worker and the flow-run process under it
     before_kill = _generated(log)
     journal_files = list((out / ".work" / "journal").glob("*.jsonl"))
     assert len(journal_files) == 1

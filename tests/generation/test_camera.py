@@ -41,7 +41,7 @@ def test_registered_cached_and_bad_settings_rejected():
     first = get_engine("camera", {})
     assert get_engine("camera", {}) is first
     assert LOAD_COUNTS["camera"] == before + 1
-    assert first.identity() == "camera/2"
+    assert first.identity() == "camera/3"
     with pytest.raises(EngineError, match="engines.camera.interpolation"):
         get_engine("camera", {"interpolation": "nearest"})
     with pytest.raises(EngineError, match="not registered"):
@@ -49,7 +49,7 @@ def test_registered_cached_and_bad_settings_rejected():
 
 
 def test_deterministic_and_described(gen_photo, tmp_path):
-    preset = small_preset("social", duration_s=0.5)
+    preset = small_preset("social", duration_s=0.5, motion={"sway": 0.0, "hem_swing": 0.0})
     ref_a, frames_a = _render(gen_photo, preset, tmp_path / "a.mkv")
     ref_b, frames_b = _render(gen_photo, preset, tmp_path / "b.mkv")
     assert np.array_equal(frames_a, frames_b)
@@ -96,7 +96,7 @@ def test_pan_moves_smoothly_and_as_planned(tmp_path):
 
 
 def test_static_is_still_and_motion_scale_asks_for_less(gen_photo, tmp_path):
-    static = small_preset("product-page", motion={"path": "static"})
+    static = small_preset("product-page", motion={"path": "static", "sway": 0.0, "hem_swing": 0.0})
     _, frames = _render(gen_photo, static, tmp_path / "static.mkv")
     assert all(np.array_equal(f, frames[0]) for f in frames)
     preset = small_preset("close-up", duration_s=1.0)
@@ -174,7 +174,7 @@ def test_bad_source_is_a_clear_permanent_error(tmp_path):
 
 def test_parallax_moves_subject_and_background_differently(tmp_path):
     photo = save_png(draw_garment(900, 1600, background_grid=True), tmp_path / "grid.png")
-    preset = small_preset("social", loop=False, motion={"amount": 0.8})
+    preset = small_preset("social", loop=False, motion={"amount": 0.8, "sway": 0.0, "hem_swing": 0.0})
     _, frames = _render(photo, preset, tmp_path / "orbit.mkv")
     h, w = frames[0].shape[:2]
     subject = (slice(int(0.4 * h), int(0.6 * h)), slice(int(0.3 * w), int(0.7 * w)))

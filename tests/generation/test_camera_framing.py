@@ -18,7 +18,7 @@ import pytest
 from catalog_motion.images import read_photo, subject_mask
 from catalog_motion.media import read_frames
 from generation.base import GenerationRequest
-from generation.camera import ANALYSIS_LONG_SIDE, FramingSpec, make_camera_engine, plan_camera
+from generation.camera import ANALYSIS_LONG_SIDE, FramingSpec, make_camera_engine, plan_clip
 from generation.fit import Box, extend_backdrop
 from generation.focus import garment_extent
 from tests.generation.conftest import save_png, small_preset
@@ -73,7 +73,8 @@ def _engine_plan(photo: Path, preset, ref, framing: FramingSpec | None):
     h, w = source.shape[:2]
     scale = min(1.0, ANALYSIS_LONG_SIDE / max(h, w))
     small = cv2.resize(source, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
-    plan = plan_camera(preset, w, h, subject_mask(small), framing=framing)
+    scales = {"motion_scale": ref.params["motion_scale"], "duration_scale": ref.params["duration_scale"]}
+    plan, _, _ = plan_clip(preset, w, h, subject_mask(small), framing=framing, **scales)
     assert plan.poses[0].main.as_list() == ref.params["crop_first"]
     assert plan.poses[len(plan.poses) // 2].main.as_list() == ref.params["crop_mid"]
     assert plan.poses[-1].main.as_list() == ref.params["crop_last"]
@@ -124,8 +125,9 @@ def test_whole_garment_stays_inside_every_frame(hoodie, tmp_path, case):
         assert _band_share(frame, QC_MARGIN) < 2e-3, (case, i)
 
     if case == "product-page":
-        # The garment fits the 4:5 cover crop at this motion: nothing changes, nothing is revealed.
-        assert (framing["fit"], framing["zoom_out"], framing["revealed"]) == ("cover", 1.0, False)
+        # The still garment fits the 4:5 cover crop; its swinging sleeves need a zoom-out of ~1.5 % only.
+        assert ref.params["garment"]["active"] is True
+        assert framing["fit"] == "contain" and 1.0 < framing["zoom_out"] < 1.03
     else:
         assert framing["fit"] == "contain" and framing["zoom_out"] > 1.0 and framing["revealed"] is True
         assert ref.params["zoom_range"][0] < 1.0  # wider than the cover crop

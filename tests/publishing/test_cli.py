@@ -49,9 +49,11 @@ def test_manifest_show_list_rollback_and_republish_to_s3(tmp_path, s3_server, s3
     shown = cli("manifest", "show", "--out", str(out))
     assert shown.returncode == 0, shown.stderr
     assert "run-2 (latest)" in shown.stdout and "SKU-1" in shown.stdout and "no photo" in shown.stdout
-    assert "drift=0.12" in shown.stdout and "1 invalid, 1 published" in shown.stdout
-    listed = cli("manifest", "list", "--out", str(out))
-    assert listed.stdout.split() == ["run-1", "run-2", "(latest)"]
+    assert "drift=0.12" not in shown.stdout and "1 invalid, 1 published" in shown.stdout
+    scored = cli("manifest", "show", "--out", str(out), "--scores")
+    assert scored.returncode == 0 and "drift=0.12" in scored.stdout
+    listed = cli("manifest", "list", "--out", str(out), "--json")
+    assert [(r["run_id"], r["latest"]) for r in json.loads(listed.stdout)] == [("run-2", True), ("run-1", False)]
     rolled = cli("manifest", "rollback", "run-1", "--out", str(out))
     assert rolled.returncode == 0 and "latest is now run-1 (was run-2)" in rolled.stdout
     assert store.latest_run_id() == "run-1"

@@ -236,6 +236,7 @@ def test_put_sweeps_temp_files_of_killed_writers(tmp_path):
 def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
     """write_run (rows verified and written a few at a time, as the flow does from its journal) stores
     JSON byte-identical to the whole RunManifest document and the same Parquet rows, re-read in batches."""
+    from catalog_motion.types import ReviewRecord
     from publishing.manifest import RunManifest, iter_rows_from_parquet
 
     sink = make_sink(SinkSettings(uri=str(tmp_path / "out")))
@@ -246,6 +247,9 @@ def test_streamed_manifest_is_the_whole_manifest_document(tmp_path):
         + [ManifestRow(sku="SKU-é\n3", preset="social", status="failed", reason='quote " and\nnewline')]
     )
     rows[2] = rows[2].model_copy(update={"sku": "SKU-3"})
+    # a reviewer's decision travels in both formats (Parquet: the review_json column)
+    decided = ReviewRecord(decision="reject", reviewer="ana", decided_at="2026-12-01T08:00:00+00:00", note="logo")
+    rows[-1] = rows[-1].model_copy(update={"review": decided.model_copy(update={"scores": {"drift": 0.3}})})
     streamed = store.write_run(
         "run-str", iter(rows), scratch_dir=tmp_path / "scratch", chunk_rows=2, keep_parquet=tmp_path / "kept.parquet"
     )

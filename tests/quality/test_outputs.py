@@ -16,7 +16,6 @@ from PIL import Image
 from quality.expectations import validate_qc_table
 from quality.gate import check_clip
 from quality.io import QCInputError
-from quality.report import ReportEntry, build_report
 from quality.synthetic import camera_frames
 from quality.table import CORE_SCORES, qc_rows, read_qc_table, write_qc_table
 from tests.fixtures.quality_clips import QC_H, QC_N, QC_W
@@ -75,68 +74,6 @@ def test_gx_suite_fails_on_missing_scores_out_of_bounds_and_low_pass_rate(tmp_pa
     assert "expect_column_values_to_be_between(drift)" in result.failed_expectations
     assert "expect_column_mean_to_be_between(passed_rate)" in result.failed_expectations
     assert result.docs_index_path is not None
-
-
-def test_visual_report_shows_filmstrips_and_curves(tmp_path, qc_photo_path, qc_two_reports):
-    preset, pairs = qc_two_reports
-    entries = [ReportEntry(f"S{i}", preset.name, qc_photo_path, clip, report) for i, (clip, report) in enumerate(pairs)]
-    entries.append(ReportEntry("S-missing", preset.name, qc_photo_path, tmp_path / "gone.mkv", pairs[1][1]))
-    page = build_report(entries, tmp_path / "report", thresholds={"max_subject_drift": preset.qc.max_subject_drift})
-    text = page.read_text()
-    assert "3 clips, 1 passed, 2 failed" in text
-    images = sorted((tmp_path / "report" / "assets").glob("*.png"))
-    assert len([p for p in images if p.name.endswith("-strip.png")]) == 2
-    assert len([p for p in images if p.name.endswith("-curves.png")]) == 3
-    for image in images:
-        assert image.name in text and Image.open(image).size[0] > 100
-    assert "no filmstrip: clip not found" in text
-
-
-def test_report_index_links_every_checked_clip_from_a_spool(tmp_path, qc_photo_path, qc_two_reports):
-    """The run's index page (quality.report.build_report_index) over QC rows streamed from a spool: one
-    line per checked attempt with its verdict, the clip page's filmstrip and curves, and a link to it."""
-    from quality.report import build_report_index
-    from quality.table import QCSpool
-
-    preset, pairs = qc_two_reports
-    root = tmp_path / "qc-report"
-    spool = QCSpool(tmp_path / "qc.jsonl")
-    for i, (clip, report) in enumerate(pairs):
-        clip_dir = root / "clips" / f"S{i}--{preset.name}--0"  # where the check stage draws each clip's page
-        build_report([ReportEntry(f"S{i}", preset.name, qc_photo_path, clip, report)], clip_dir)
-        spool.append(
-            qc_rows(
-                [
-                    (
-                        {
-                            "sku": f"S{i}",
-                            "preset": preset.name,
-                            "attempt": 0,
-                            "report": str((clip_dir / "index.html").resolve()),
-                        },
-                        report,
-                    )
-                ]
-            )
-        )
-    spool.append(
-        qc_rows(
-            [({"sku": "S-none", "preset": preset.name, "attempt": 1, "report": "not written: disk full"}, pairs[1][1])]
-        )
-    )
-    page = build_report_index(spool.rows(), root, title="QC report, run r1")
-    text = page.read_text(encoding="utf-8")
-    assert page == root.resolve() / "index.html" and "3 clip attempts, 1 passed, 2 failed." in text
-    assert spool.count == 3 and spool.passed == 1
-    for i in range(2):
-        clip_page = f"clips/S{i}--{preset.name}--0/index.html"
-        assert f"<a href='{clip_page}'>clip page</a>" in text
-        for suffix in ("-strip.png", "-curves.png"):
-            (image,) = (root / "clips" / f"S{i}--{preset.name}--0" / "assets").glob(f"*{suffix}")
-            assert f"<img src='{image.relative_to(root).as_posix()}'>" in text
-    assert "S-none" in text and "not written: disk full" in text and text.count("clip page") == 2
-    assert text.count("<tr>") == 1 + 3 and text.endswith("</table></body></html>")
-    assert not list(root.glob("*.part")) and not list(root.glob("*.tmp"))
 
 
 def test_qc_spool_becomes_the_same_table_as_write_qc_table(tmp_path, qc_two_reports):

@@ -1,10 +1,11 @@
 """Secrets: credentials come only from the environment or Prefect blocks and never leak.
 
-A planted AWS secret key (S3 sink) and Shopify token (catalog source) are used by real runs - one that
-succeeds, one whose Shopify token (from a Prefect Secret block) is refused, one whose bucket is missing -
-then every place a secret could end up is scanned: Python logs, terminal output, the Prefect server's run
-logs, artifacts, flow-run records and server log, manifests and every stored object and its metadata,
-review-queue and QC tables, the work folder, and the runs' exception messages.
+A planted AWS secret key (S3 sink), Shopify token (catalog source) and Shopify Admin token (delivery to a
+fake store, from the environment) are used by real runs - one that succeeds and delivers, one whose Shopify
+token (from a Prefect Secret block) is refused, one whose bucket is missing - then every place a secret could
+end up is scanned: Python logs, terminal output, the Prefect server's run logs, artifacts, flow-run records
+and server log, manifests and every stored object and its metadata, review-queue and QC tables, the delivery
+table and its Prefect artifacts, the work folder, and the runs' exception messages.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def _prefect_records(flow_run_id) -> dict[str, str]:
 
 
 def test_planted_secrets_never_leak(
-    prefect_api, s3_server, s3_bucket, rel_catalog_src, tmp_path, monkeypatch, caplog, capfd, rel_results
+    prefect_api, fake_shop, s3_server, s3_bucket, rel_catalog_src, tmp_path, monkeypatch, caplog, capfd, rel_results
 ):
     aws_secret = "zzAWS" + pysecrets.token_urlsafe(30)
     shop_token = "shpat_zzSHOP" + pysecrets.token_hex(16)
@@ -95,7 +96,11 @@ def test_planted_secrets_never_leak(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAZZRELIABILITY01")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws_secret)
     monkeypatch.setenv("SHOPIFY_ACCESS_TOKEN", shop_token)
-    scan = Scanner([aws_secret, shop_token, block_token])
+    admin_token = "shpat_zzADMIN" + pysecrets.token_hex(16)
+    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", admin_token)  # delivery.shopify.token_env's default
+    scan = Scanner([aws_secret, shop_token, block_token, admin_token])
+    store = fake_shop(token=admin_token, ready_after_polls=1)  # the delivery target: only this token opens it
+    store.add_product(["P1-RED-S", "P1-RED-M", "P1-BLU-S", "P1-BLU-M"])
 
     server = RouteServer().start()
     try:
@@ -125,6 +130,8 @@ def test_planted_secrets_never_leak(
                 "sink": {"uri": f"s3://{extra.pop('bucket', s3_bucket)}/shop", "endpoint_url": s3_server},
                 "orchestration": {"retries": 1, "retry_delay_s": 0.05},
             }
+            if name == "ok":
+                body["delivery"] = {"shopify": {"shop": store.url, "presets": ["close-up"], "poll_interval_s": 0.05}}
             path = tmp_path / f"{name}.yaml"
             path.write_text(yaml.safe_dump(body), encoding="utf-8")
             return path
@@ -160,6 +167,7 @@ def test_planted_secrets_never_leak(
     finally:
         server.stop()
     assert fake.queries, "the Shopify fake was never asked: the run did not use the planted token"
+    assert store.attached and summary["delivery"]["ok"], summary["delivery"]  # the Admin token was used
 
     # everything the runs said or wrote
     scan.text("python-logs", "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records))
@@ -180,6 +188,7 @@ def test_planted_secrets_never_leak(
     direct = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1")
     keys = [o["Key"] for o in direct.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
     assert any(k.endswith("manifest.json") for k in keys) and any("/video-" in k for k in keys)
+    assert "shop/delivery/delivery.jsonl" in keys  # the delivery table, stored beside the manifests
     for key in keys:
         obj = direct.get_object(Bucket=s3_bucket, Key=key)
         scan.text(f"s3:{key}", obj["Body"].read())
