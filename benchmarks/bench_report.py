@@ -3,8 +3,9 @@
 Masters rendered by the real `camera` engine at the packaged presets' real sizes (product-page 1080x1350
 4 s 24 fps, social 1080x1920 6 s 30 fps) from a drawn 2160x2700 photo, as raw NUT (the default master
 format) and, for product-page, also as lossless H.264 (`master_format: lossless-h264`). Each is QC-checked
-once for real; the report step is then timed as the pipeline runs it: `write_clip_material` at check time
-(source thumbnail, filmstrip, and for a clip that did not pass a preview MP4) plus that clip's share of
+once for real (`check_clip_with_frames`, as the pipeline calls it); the report step is then timed as the
+pipeline runs it: `write_clip_material` at check time, from the frames the gate decoded (source thumbnail,
+filmstrip, and for a clip that did not pass a preview MP4), plus that clip's share of
 `build_report_index` at the end of the run (its page and its run-page row). A "failed" clip is the same
 master with its report marked failed (the report's cost does not depend on which check failed).
 CPU = time.process_time() (all threads of this process; the step starts no subprocess), best of --repeat.
@@ -32,7 +33,7 @@ from PIL import Image  # noqa: E402
 
 from catalog_motion.media import convert_master  # noqa: E402
 from catalog_motion.presets import Preset, load_presets  # noqa: E402
-from quality.gate import check_clip  # noqa: E402
+from quality.gate import check_clip_with_frames  # noqa: E402
 from quality.report import ReportEntry, build_report_index, write_clip_material  # noqa: E402
 from quality.synthetic import draw_garment_photo  # noqa: E402
 from quality.table import qc_rows  # noqa: E402
@@ -56,7 +57,7 @@ def render(tmp: Path, preset: Preset) -> tuple[Path, Path]:
 
 
 def measure(tmp: Path, name: str, photo: Path, master: Path, preset: Preset, repeat: int) -> dict:
-    report = check_clip(photo, master, preset)
+    report, frames = check_clip_with_frames(photo, master, preset)
     failed = report.model_copy(
         update={
             "passed": False,
@@ -76,7 +77,7 @@ def measure(tmp: Path, name: str, photo: Path, master: Path, preset: Preset, rep
             root = tmp / f"report-{name}-{kind}-{i}"
             clip_dir = root / "clips" / f"S--{name}--0"
             started, wall = time.process_time(), time.perf_counter()
-            write_clip_material(ReportEntry("S", preset.name, photo, master, rep), clip_dir)
+            write_clip_material(ReportEntry("S", preset.name, photo, master, rep), clip_dir, frames)
             material.append(time.process_time() - started)
             walls.append(time.perf_counter() - wall)
             rows = qc_rows(
@@ -117,8 +118,9 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "target_cpu_s_per_clip": TARGET_CPU_S,
         "note": "per clip = write_clip_material (check time) + its build_report_index share (end of run); "
-        f"CPU via time.process_time, best of {args.repeat}. Before #20 (matplotlib curves + PNG filmstrip per "
-        "clip) the step took 0.7-0.9 s per demo clip.",
+        f"CPU via time.process_time, best of {args.repeat}; the material is made from the gate's own work-size "
+        "decode (no second decode of the master). Before #20 (matplotlib curves + PNG filmstrip per clip) the "
+        "step took 0.7-0.9 s per demo clip.",
         "clips": clips,
         "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
     }

@@ -55,6 +55,7 @@ def state_rows(state: ItemState, run_id: str | None = None) -> list[ManifestRow]
         previous=state.previous,
         timings=state.timings,
         run_id=run_id,
+        attempt_history=state.attempt_history,
     )
 
 

@@ -7,6 +7,7 @@ and Dask workers alike.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -57,7 +58,11 @@ class ItemState(BaseModel):
     reason: str = ""
     clip: ClipRef | None = None
     qc: QCReport | None = Field(default=None, description="Latest verdict, per-frame curves dropped")
-    qc_history: list[dict[str, float]] = Field(default_factory=list, description="Scores of every attempt")
+    attempt_history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every checked attempt: what it asked the engine (seed, motion and duration scale, the engine's "
+        "own attempt controls) and its verdict; the manifest row's params.attempts",
+    )
     assets: dict[str, list[Asset]] = Field(default_factory=dict, description="Published assets per SKU")
     motion_scale: float = 1.0
     duration_scale: float = 1.0
@@ -92,7 +97,18 @@ class ItemState(BaseModel):
     def record_qc(self, report: QCReport) -> None:
         """Keep the latest verdict (per-frame curves dropped: they are in the QC table) and its scores."""
         self.qc = report.model_copy(update={"per_frame": {}})
-        self.qc_history.append(dict(report.scores))
+        controls = (self.clip.params if self.clip else {}).get("attempt_controls", {})
+        self.attempt_history.append(
+            {
+                "attempt": self.item.attempt,
+                "seed": self.item.seed,
+                "motion_scale": self.motion_scale,
+                "duration_scale": self.duration_scale,
+                "controls": controls,
+                "passed": report.passed,
+                "failed_checks": list(report.failed_checks),
+            }
+        )
 
     def apply_verdict(self, verdict: Verdict) -> None:
         """Act on the QC verdict of the latest attempt: publish next, generate again asking for less

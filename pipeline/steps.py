@@ -50,7 +50,8 @@ from publishing.encode import EncodeTimeout, LocalAsset, encode_variants
 from publishing.publish import publish_variant
 from publishing.sinks import Sink
 from quality.delivered import check_delivered
-from quality.gate import check_clip
+from quality.evidence import WorkFrames
+from quality.gate import check_clip_with_frames
 from quality.report import ReportEntry, write_clip_material
 from quality.review import add_to_review_queue
 from quality.table import qc_rows
@@ -357,15 +358,16 @@ def _check_one(ctx: RunContext, state: ItemState) -> None:
     orch = ctx.settings.orchestration
     started = time.perf_counter()
     try:
-        report = call_with_timeout(
-            lambda: check_clip(state.item.source_path, clip.path, preset, expected_frames=clip.n_frames),
+        report, frames = call_with_timeout(
+            lambda: check_clip_with_frames(state.item.source_path, clip.path, preset, expected_frames=clip.n_frames),
             orch.check_timeout_s,
             stage="quality check",
             setting="check_timeout_s",
         )
     finally:
         state.add_time("check", time.perf_counter() - started)
-    _record_qc(ctx, state, report)
+    _record_qc(ctx, state, report, frames)
+    del frames  # the work-size frames served the report's filmstrip and preview; free them before publishing
     state.record_qc(report)
     verdict = judge(
         report,
@@ -393,6 +395,7 @@ def _check_one(ctx: RunContext, state: ItemState) -> None:
                 run_id=ctx.run_id,
                 kind="held" if verdict.decision == "hold" else "rejected",
                 item=review_item(state),
+                reason=verdict.reason if verdict.decision == "hold" else None,
             )
         except Exception as exc:  # noqa: BLE001 - the outcome stands; say the queue entry is missing
             state.reason += f" (review queue entry not written: {failure_text(exc)})"
@@ -411,7 +414,7 @@ def review_item(state: ItemState) -> dict:
     }
 
 
-def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
+def _record_qc(ctx: RunContext, state: ItemState, report: QCReport, frames: WorkFrames | None = None) -> None:
     """Keep this attempt's QC-table row and write its report material (filmstrip, preview, QC data) now,
     while the master clip still exists (masters are deleted once published or rejected)."""
     item = state.item
@@ -441,6 +444,7 @@ def _record_qc(ctx: RunContext, state: ItemState, report: QCReport) -> None:
                 borderline_margin=ctx.presets[item.preset].qc.borderline_margin,
             ),
             clip_dir,
+            frames,
         )
     except Exception as exc:  # noqa: BLE001 - a report picture must never change an item's outcome
         state.qc_rows[-1]["report"] = f"not written: {failure_text(exc)}"

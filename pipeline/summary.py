@@ -5,10 +5,9 @@ Built from the run's tally (counts plus the first failures and links), never fro
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, get_args
 
-from catalog_motion.paths import is_uri
 from catalog_motion.types import Status
 from pipeline.tally import RunTally
 
@@ -32,10 +31,17 @@ def failures_table(tally: RunTally, limit: int) -> list[dict[str, str]]:
     return [dict(f) for f in tally.failures[:limit]]
 
 
-def _link(uri: str) -> str:
-    if is_uri(uri):
-        return uri
-    return Path(uri).resolve().as_uri()
+Link = Callable[[str], str | None]
+
+
+def _no_browser_link(location: str) -> str | None:
+    """The default resolver: http(s) locations only (a browser does not open file:// from the UI)."""
+    return location if location.startswith(("http://", "https://")) else None
+
+
+def _named(label: str, location: str, link: Link, text: str = "") -> str:
+    url = link(location)
+    return f"[{text or location}]({url})" if url else f"{label}`{location}`"
 
 
 def links_markdown(
@@ -48,33 +54,40 @@ def links_markdown(
     review: str | None,
     qc_table: str | None = None,
     catalog_docs: str | None = None,
+    link: Link = _no_browser_link,
 ) -> str:
+    """The run's links page. `link` turns a location into a browser URL (catalog_motion/links.py), or None:
+    such a location is shown as text, with a hint, never as a file:// link."""
     counts = tally.counts().get("total", {})
     lines = [f"# catalog-motion run `{run_id}`", ""]
     lines.append(" · ".join(f"**{s}** {counts.get(s, 0)}" for s in STATUSES))
     lines.append(f"rejection rate {tally.rejection_rate():.1%}")
     lines.append("")
-    if manifest:
-        lines.append(f"- Manifest: [{manifest}]({_link(manifest)})")
-    if qc_report:
-        lines.append(f"- QC report: [{qc_report}]({_link(qc_report)})")
-    if qc_table:
-        lines.append(f"- QC table (one row per checked attempt): [{qc_table}]({_link(qc_table)})")
-    if catalog_docs:
-        lines.append(f"- Catalog validation (Data Docs): [{catalog_docs}]({_link(catalog_docs)})")
-    if review:
-        lines.append(f"- Review queue: [{review}]({_link(review)})")
+    named = {
+        "Manifest": manifest,
+        "QC report": qc_report,
+        "QC table (one row per checked attempt)": qc_table,
+        "Catalog validation (Data Docs)": catalog_docs,
+        "Review queue": review,
+    }
+    unlinked = False
+    for name, location in named.items():
+        if location:
+            unlinked = unlinked or link(location) is None
+            lines.append(f"- {name}: {_named('', location, link)}")
+    if unlinked:
+        lines += ["", "(Locations in `code` have no browser link: `catalog-motion serve` serves them over http.)"]
     if tally.published_links:
         lines += ["", "## Published", "", "| sku | preset | video | poster |", "|---|---|---|---|"]
         for row in tally.published[:limit]:
-            poster = f"[poster]({_link(row.poster)})" if row.poster else ""
-            lines.append(f"| {row.sku} | {row.preset} | [video]({_link(row.video)}) | {poster} |")
+            poster = _named("poster ", row.poster, link, "poster") if row.poster else ""
+            lines.append(f"| {row.sku} | {row.preset} | {_named('', row.video, link, 'video')} | {poster} |")
         if tally.published_links > limit:
             lines.append(f"\n… and {tally.published_links - limit} more (see the manifest).")
     return "\n".join(lines)
 
 
-def qc_validation_markdown(run_id: str, result: dict[str, Any]) -> str:
+def qc_validation_markdown(run_id: str, result: dict[str, Any], link: Link = _no_browser_link) -> str:
     verdict = "passed" if result["success"] else "**FAILED**"
     lines = [f"# QC suite (great-expectations), run `{run_id}`: {verdict}", ""]
     if not result.get("validated"):
@@ -89,7 +102,7 @@ def qc_validation_markdown(run_id: str, result: dict[str, Any]) -> str:
     if result.get("failed_expectations"):
         lines += ["", "Failed expectations:", ""] + [f"- `{name}`" for name in result["failed_expectations"]]
     if result.get("docs"):
-        lines += ["", f"- Data Docs: [{result['docs']}]({Path(result['docs']).resolve().as_uri()})"]
+        lines += ["", f"- Data Docs: {_named('', result['docs'], link)}"]
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from catalog_motion.last_out import OutChoice, resolve_out
+from catalog_motion.paths import is_uri
 from catalog_motion.settings import SinkSettings
 
 if TYPE_CHECKING:
@@ -88,6 +90,18 @@ def _error(message: str) -> Exception:
     from catalog_motion.errors import PermanentError
 
     return PermanentError(message)
+
+
+def _shown_path(location: str | None) -> str:
+    """A catalog location as `manifest list` shows it: relative to the current folder when inside it."""
+    if not location:
+        return "-"
+    if is_uri(location):
+        return location
+    try:
+        return str(Path(location).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return location
 
 
 def register(app: typer.Typer) -> None:
@@ -191,13 +205,13 @@ def register(app: typer.Typer) -> None:
         if as_json:
             return
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-        # Counts and catalog last: they fold, the run id and start time never do.
+        # The catalog last: only it folds (shown relative to this folder when under it).
         for column in ("run", "started (UTC)", "latest", "counts", "catalog"):
-            table.add_column(column, overflow="fold", no_wrap=column not in ("counts", "catalog"), min_width=6)
+            table.add_column(column, overflow="fold", no_wrap=column != "catalog", min_width=6)
         for entry in entries:
             started = (entry.started_at or "")[:16].replace("T", " ")
             latest = "latest" if entry.latest else ""
-            table.add_row(entry.run_id, started, latest, _counts_text(entry.counts), entry.catalog or "-")
+            table.add_row(entry.run_id, started, latest, _counts_text(entry.counts), _shown_path(entry.catalog))
         console.print(table)
 
     @manifest_app.command("diff")

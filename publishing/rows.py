@@ -26,8 +26,10 @@ def item_rows(
     previous: Sequence[ManifestRow],
     timings: Mapping[str, float],
     run_id: str | None = None,
+    attempt_history: Sequence[dict] = (),
 ) -> list[ManifestRow]:
-    """The rows of one finished item: one per SKU sharing its photo.
+    """The rows of one finished item: one per SKU sharing its photo. `attempt_history` (what each attempt
+    asked the engine, and its verdict) goes into the row's `params.attempts` when there was more than one.
 
     An SKU whose own publish failed is `failed` with that reason while the others keep the item's outcome.
     An SKU with a live row in `previous` (the latest manifest) that this item did not re-publish - skipped
@@ -58,7 +60,9 @@ def item_rows(
                 key=item.key,
                 source_sha256=item.source_sha256,
                 qc=dict(qc.scores) if qc else {},
-                params=dict(clip.params) if clip else {},
+                params=(dict(clip.params) | ({"attempts": list(attempt_history)} if len(attempt_history) > 1 else {}))
+                if clip
+                else {},
                 timings=dict(timings),
                 published_run=run_id if sku_status == "published" else None,
             )

@@ -60,6 +60,16 @@ class CheckResult:
         return self
 
 
+@dataclass(frozen=True)
+class WorkFrames:
+    """Every frame of a clip at the gate's work size, as the gate decoded them: the report's filmstrip and
+    preview are made from these, so a clip is decoded once per check (a lossless-H.264 master has one
+    keyframe: a second pass for 8 thumbnails would decode it all again)."""
+
+    frames: np.ndarray  # (N, h, w, 3) uint8 RGB
+    fps: float
+
+
 @dataclass
 class ClipEvidence:
     """One decoded clip and its source photo, as every check sees them.

@@ -22,7 +22,7 @@ from catalog_motion.types import QCReport
 from quality import drift, framing, motion, technical, temporal
 from quality.align import warp_to_frame
 from quality.drift import DETAIL_FACTOR, DriftResult, DriftScorer, record, sample_indices
-from quality.evidence import CheckResult, ClipEvidence, Finding
+from quality.evidence import CheckResult, ClipEvidence, Finding, WorkFrames
 from quality.flicker import FlickerMeter, FlickerResult, max_flashes_per_second
 from quality.io import QCInputError, fit_cover, frames_in_thread
 from quality.technical import black_or_blank
@@ -208,6 +208,13 @@ def check_clip(
 
     `expected_frames` (the frames the engine says it wrote) turns on an exact frame-count check; the
     duration check holds the clip to the preset either way."""
+    return check_clip_with_frames(source_path, clip_path, preset, expected_frames=expected_frames)[0]
+
+
+def check_clip_with_frames(
+    source_path: str | Path, clip_path: str | Path, preset: Preset, *, expected_frames: int | None = None
+) -> tuple[QCReport, WorkFrames]:
+    """`check_clip`, also handing back the work-size frames it decoded (for quality.report's material)."""
     started = time.perf_counter()
     evidence, flick = gather_evidence(source_path, clip_path, preset)
     result = CheckResult(
@@ -237,7 +244,7 @@ def check_clip(
     for finding in result.findings:
         if finding.check not in failed:
             failed.append(finding.check)
-    return QCReport(
+    report = QCReport(
         passed=not result.findings,
         scores=result.scores,
         reasons=[f.reason for f in result.findings],
@@ -246,3 +253,4 @@ def check_clip(
         seconds=time.perf_counter() - started,
         failed_checks=failed,
     )
+    return report, WorkFrames(evidence.frames, evidence.fps)

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlparse
 
 from catalog_motion.types import QCReport
+from quality.evidence import WorkFrames
 from quality.report_media import write_clip_media
 from quality.report_svg import svg_curves
 from quality.verdict import borderline_reasons
@@ -59,14 +60,18 @@ class ReportEntry:
 _AT_FRAME = re.compile(r" at frame (\d+)")
 
 
-def write_clip_material(entry: ReportEntry, clip_dir: str | Path) -> Path:
+def write_clip_material(entry: ReportEntry, clip_dir: str | Path, frames: WorkFrames | None = None) -> Path:
     """Pictures and data of one checked clip under `clip_dir` (its page is written at the end of the run
-    by `build_report_index`); returns the folder. A clip that cannot be read is still recorded, with why."""
+    by `build_report_index`); returns the folder. `frames`: what the gate decoded
+    (`quality.gate.check_clip_with_frames`), so the clip is not decoded again; without them the clip file
+    is read. A clip that cannot be read is still recorded, with why."""
     clip_dir = Path(clip_dir)
     marked = tuple(sorted({int(m) for r in entry.report.reasons for m in _AT_FRAME.findall(r)}))
     # a clip that may not be published, or that a person may be asked to judge, gets a playable preview
     preview = not entry.report.passed or bool(borderline_reasons(entry.report, entry.borderline_margin))
-    media = write_clip_media(entry.clip_path, entry.source_path, clip_dir, preview=preview, marked=marked)
+    media = write_clip_media(
+        entry.clip_path, entry.source_path, clip_dir, preview=preview, marked=marked, frames=frames
+    )
     data = {
         "sku": entry.sku,
         "preset": entry.preset,

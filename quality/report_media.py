@@ -17,6 +17,7 @@ import numpy as np
 
 from catalog_motion.images import read_photo
 from catalog_motion.media import ClipReader
+from quality.evidence import WorkFrames
 
 STRIP_NAME = "strip.jpg"
 SOURCE_NAME = "source.jpg"
@@ -102,11 +103,13 @@ def write_clip_media(
     strip_height: int = 150,
     source_long_side: int = 480,
     preview_long_side: int = 320,
+    frames: WorkFrames | None = None,
 ) -> ClipMedia:
     """Write the source thumbnail, the filmstrip (source first, then `count` evenly spaced frames plus
     the `marked` ones, e.g. where a check failed, framed in red) and, when `preview`, a small playable
-    MP4 of the clip into `out_dir`. Never raises for a bad input: what
-    could not be made is named in `ClipMedia.error` (the report still lists the clip)."""
+    MP4 of the clip into `out_dir`. With `frames` (the gate's work-size decode) the clip file is not read
+    again. Never raises for a bad input: what could not be made is named in `ClipMedia.error` (the report
+    still lists the clip)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     media = ClipMedia()
@@ -119,6 +122,10 @@ def write_clip_media(
             tiles += [_to_height(photo, strip_height), np.full((strip_height, 6, 3), 255, np.uint8)]
     except Exception as exc:  # noqa: BLE001 - named on the page instead
         media.error = f"source photo: {_first_line(exc)}"
+    if frames is not None and len(frames.frames):
+        return _media_from_frames(
+            frames, out_dir, media, tiles, preview, marked, count, strip_height, preview_long_side
+        )
     writer: _PreviewWriter | None = None
     try:
         reader = ClipReader(clip_path)
@@ -165,6 +172,42 @@ def write_clip_media(
     if tiles:
         _write_jpeg(np.concatenate(tiles, axis=1), out_dir / STRIP_NAME)
         media.strip = STRIP_NAME
+    return media
+
+
+def _media_from_frames(
+    frames: WorkFrames,
+    out_dir: Path,
+    media: ClipMedia,
+    tiles: list[np.ndarray],
+    preview: bool,
+    marked: tuple[int, ...],
+    count: int,
+    strip_height: int,
+    preview_long_side: int,
+) -> ClipMedia:
+    """Filmstrip and preview from frames already in memory (no decode)."""
+    n = len(frames.frames)
+    picks = set(np.linspace(0, n - 1, min(count, n)).round().astype(int).tolist())
+    picks |= {i for i in marked if 0 <= i < n}
+    tiles += [_tile(frames.frames[i], i, strip_height, marked) for i in sorted(picks)]
+    _write_jpeg(np.concatenate(tiles, axis=1), out_dir / STRIP_NAME)
+    media.strip = STRIP_NAME
+    if preview:
+        writer = _PreviewWriter(out_dir / PREVIEW_NAME, frames.fps, preview_long_side)
+        try:
+            for frame in frames.frames:
+                writer.add(frame)
+        except Exception as exc:  # noqa: BLE001 - named on the page instead
+            media.error = "; ".join(filter(None, [media.error, f"preview: {_first_line(exc)}"]))
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - the preview is already lost; keep the first reason
+                pass
+            (out_dir / PREVIEW_NAME).unlink(missing_ok=True)
+            return media
+        writer.close()
+        media.preview = PREVIEW_NAME
     return media
 
 

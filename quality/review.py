@@ -105,9 +105,11 @@ def add_to_review_queue(
     run_id: str = "",
     kind: str = "rejected",
     item: dict[str, Any] | None = None,
+    reason: str | None = None,
 ) -> Path:
     """Copy the rejected or held clip and its evidence into the queue folder, append a table row, return
-    the folder. `item`: the work item and clip facts (JSON-able) that approving or regenerating needs."""
+    the folder. `item`: the work item and clip facts (JSON-able) that approving or regenerating needs;
+    `reason`: why it is queued when the report's own reasons do not say (a held clip passed QC)."""
     root = Path(root)
     folder = within(root, safe_segment(sku), safe_segment(preset))
     folder.mkdir(parents=True, exist_ok=True)
@@ -140,7 +142,7 @@ def add_to_review_queue(
         "clip": str(clip_copy.relative_to(root)),
         "filmstrip": strip_name,
         "report": str(report_path.relative_to(root)),
-        "reason": "; ".join(report.reasons) or "failed QC",
+        "reason": reason or "; ".join(report.reasons) or "failed QC",
         "failed_checks": ",".join(report.failed_checks),
         "drift": report.scores.get("drift", ""),
         "flicker": report.scores.get("flicker", ""),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ from prefect.runtime import flow_run as runtime_flow_run
 from catalog_motion.links import LinkResolver, run_page_url
 from catalog_motion.settings import SinkSettings
 from pipeline.summary import failures_table, links_markdown, qc_validation_markdown, summary_table
-from pipeline.tally import PublishedLink, RunTally
+from pipeline.tally import RunTally
 
 REGENERATE_DEPLOYMENT = "catalog-run/regenerate"
 PRESIGN_S = 7 * 24 * 3600  # SigV4's longest: a week of nights to look back at
@@ -72,29 +71,17 @@ def create_run_artifacts(
         description=f"Rejected, invalid and failed items with reasons (first {limit}), run {run_id}; "
         "`retry` opens the regenerate deployment's run page for that item",
     )
-    named = {
-        "Manifest": manifest,
-        "QC report": qc_report,
-        "QC table": qc_table,
-        "Catalog validation (Data Docs)": catalog_docs,
-        "Review queue": review,
-    }
-    urls = {name: link(location) for name, location in named.items()}
     markdown = links_markdown(
         run_id,
-        linked_tally(tally, link),
+        tally,
         limit,
-        manifest=urls["Manifest"],
-        qc_report=urls["QC report"],
-        review=urls["Review queue"],
-        qc_table=urls["QC table"],
-        catalog_docs=urls["Catalog validation (Data Docs)"],
+        manifest=manifest,
+        qc_report=qc_report,
+        review=review,
+        qc_table=qc_table,
+        catalog_docs=catalog_docs,
+        link=link,
     )
-    unlinked = [f"- {name}: `{location}`" for name, location in named.items() if location and not urls[name]]
-    if unlinked:
-        markdown += "\n\n## Files (no browser link: run `catalog-motion serve` to get http links)\n\n" + "\n".join(
-            unlinked
-        )
     create_markdown_artifact(
         key="catalog-run-links",
         markdown=markdown,
@@ -133,17 +120,6 @@ def run_links(sink: SinkSettings | None = None) -> LinkResolver:
     return LinkResolver.from_env(presign=presign)
 
 
-def linked_tally(tally: RunTally, link: LinkResolver) -> RunTally:
-    """A copy of the tally whose published rows carry browser links (rows without one are left out)."""
-    view = copy.copy(tally)
-    view.published = [
-        PublishedLink(p.sku, p.preset, video, link(p.poster))
-        for p in tally.published
-        if (video := link(p.video)) is not None
-    ]
-    return view
-
-
 def with_retry_links(failures: list[dict[str, str]]) -> list[dict[str, str]]:
     """Each failure row with `retry`: the `regenerate` deployment's run page, its SKU and preset filled in
     (the rest of this run's parameters kept). Empty when there is no such deployment (a local `run`)."""
@@ -180,11 +156,7 @@ def _regenerate_deployment_id() -> str | None:
 
 
 def create_qc_validation_artifact(run_id: str, result: dict[str, Any]) -> None:
-    docs = result.get("docs")
-    markdown = qc_validation_markdown(run_id, {**result, "docs": None})
-    if docs:
-        url = run_links()(docs)
-        markdown += f"\n\n- Data Docs: [{url}]({url})" if url else f"\n\n- Data Docs: `{docs}`"
+    markdown = qc_validation_markdown(run_id, result, link=run_links())
     create_markdown_artifact(
         key="catalog-run-qc-validation",
         markdown=markdown,

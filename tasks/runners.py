@@ -24,9 +24,10 @@ from tasks.prefect_tasks import STAGE_TASKS, generate_task, with_run_retries
 
 
 def warm_engines(engines: list[tuple[str, dict[str, Any]]], isolation: str | None = None) -> None:
-    """Process initializer: build each engine once per worker process, so weights load once. identity()
-    needs the built model, so a process-isolated engine's worker starts (and loads it) here too;
-    `isolation` is orchestration.engine_isolation (None: what each engine registered)."""
+    """Process initializer: build each engine once per worker process, so weights load once (identity() is
+    the cheap call that makes the engine build, and a process-isolated engine's worker start and load its
+    model, here rather than on the first item); `isolation` is orchestration.engine_isolation (None: what
+    each engine registered)."""
     for name, settings in engines:
         get_engine(name, settings, isolation=isolation).identity()
 

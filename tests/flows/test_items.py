@@ -75,7 +75,10 @@ def test_ask_for_less_scales_motion_then_rejects(presets):
         assert state.item.seed == seed_for("A", "product-page", attempt + 1)
     apply_verdict(state, drift, preset)
     assert state.status == "rejected" and f"after {preset.ask_for_less.max_attempts} attempt" in state.reason
-    assert len(state.qc_history) == preset.ask_for_less.max_attempts
+    history = state.attempt_history
+    assert [a["attempt"] for a in history] == list(range(preset.ask_for_less.max_attempts))
+    assert [a["failed_checks"] for a in history] == [["drift"]] * len(history)
+    assert history[-1]["motion_scale"] < history[0]["motion_scale"] == 1.0
 
 
 def test_technical_failures_are_not_regenerated(presets):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,12 +24,14 @@ from PIL import Image, ImageOps
 from catalog_motion.types import ManifestRow
 from generation.base import Engine, GenerationRequest
 from generation.registry import get_engine, register_engine
+from tests.flows.cdp import CdpBrowser
 from tests.flows.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.flows.test_review"  # this module registers the `flashing` engine (orchestration.plugins)
 FLASH_SKU = "FLASH-1"
 HELD = "product-page"
+RESUME_BUTTON = "[...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'Resume')"
 
 
 class FlashingEngine(Engine):
@@ -125,6 +128,8 @@ def test_hold_policy_queues_borderline_clips_unpublished(held_run):
     # TEE-RED-S and -M share a photo: one work item, queued once under its first SKU
     assert set(queue) == {f"TEE-RED-S/{HELD}", f"HOOD-LOGO-L/{HELD}", f"{FLASH_SKU}/{HELD}"}
     assert queue[f"TEE-RED-S/{HELD}"]["kind"] == "held" and queue[f"{FLASH_SKU}/{HELD}"]["kind"] == "rejected"
+    # a held clip passed QC: the queue says why it waits (the borderline score), not "failed QC"
+    assert queue[f"TEE-RED-S/{HELD}"]["reason"].startswith("borderline, held for review"), queue
     assert all(e["run"] == run_id and Path(e["filmstrip"]).is_file() for e in queue.values())
 
     # the CLI refuses to approve the flashing clip: one line, exit 2, nothing decided
@@ -166,7 +171,7 @@ def _flow_run(flow_run_id):
 
 
 def test_review_flow_suspends_and_decisions_publish_through_a_new_manifest(
-    held_run, review_worker, prefect_api, browser, tmp_path
+    held_run, review_worker, prefect_api, tmp_path
 ):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
@@ -197,12 +202,16 @@ def test_review_flow_suspends_and_decisions_publish_through_a_new_manifest(
         body = posted[f"review-{item.lower().replace('/', '-')}"].data
         assert "data:image/jpeg;base64," in body and "| drift |" in body
 
-    shot = browser.screenshot(
-        f"{prefect_api.ui_url}/runs/flow-run/{started.id}",
-        tmp_path / "review-run.png",
-        size=(1400, 1000),
-        budget_ms=25000,
-    )
+    # What a merchandiser sees: the suspended run's page, its Resume button, the form with a field per clip.
+    with CdpBrowser(size=(1400, 1100)) as cdp:
+        page = cdp.page()
+        page.navigate(f"{prefect_api.ui_url}/runs/flow-run/{started.id}", settle_s=1.0)
+        page.wait_for(f"(() => {{ {RESUME_BUTTON}?.click(); return !!{RESUME_BUTTON} }})()", 90)
+        page.wait_for(f"document.body.innerText.includes('TEE-RED-S/{HELD}')", 60)
+        page.pump(1.0)
+        shot = page.screenshot(tmp_path / "review-form.png")
+        if os.environ.get("CATALOG_MOTION_WRITE_SCREENSHOTS"):
+            shutil.copy(shot, ROOT / "docs" / "img" / "review-form.png")
     with Image.open(shot) as image:
         gray = ImageOps.grayscale(image)
         lo, hi = gray.getextrema()

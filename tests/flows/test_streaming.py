@@ -59,6 +59,10 @@ def test_tally_counts_every_row_but_keeps_only_the_first_failures_and_links():
     assert [p.sku for p in tally.published] == ["S0", "S5", "S10", "S15", "S20"] and tally.published_links == 8
     page = links_markdown("r1", tally, 5, manifest=None, qc_report=None, review=None)
     assert "… and 3 more" in page and "/v/20.mp4" in page and "/v/25.mp4" not in page
+    # no resolver for local paths: shown as text, never as a file:// link a browser would not open
+    assert "file://" not in page and "[video](" not in page and "`/v/20.mp4`" in page
+    served = links_markdown("r1", tally, 5, manifest=None, qc_report=None, review=None, link=lambda p: "http://x" + p)
+    assert "[video](http://x/v/20.mp4)" in served and "no browser link" not in served
     assert RunTally(limit=3).rejection_rate() == 0.0 and RunTally(limit=3).counts() == {}
 
 

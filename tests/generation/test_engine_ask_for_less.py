@@ -136,6 +136,10 @@ def test_flow_asks_for_less_until_the_gate_passes(prefect_api, small_sample_cata
         assert row.params["motion_scale"] == 0.5
         assert controls["anchored_to_photo"] and controls["take_frame_limit"] == 9
         assert controls["guidance_scale"] == 3.75 and controls["shift"] == 3.75
+        # the manifest row also says what the failed first attempt asked, and why it failed
+        first, second = row.params["attempts"]
+        assert first["motion_scale"] == 1.0 and not first["passed"] and "drift" in first["failed_checks"]
+        assert first["controls"] != second["controls"] and first["seed"] != second["seed"] and second["passed"]
     qc = pd.read_parquet(out / "runs" / summary["run_id"] / "qc.parquet")
     for sku in {r.sku for r in rows}:
         attempts = qc[qc["sku"] == sku].sort_values("attempt")

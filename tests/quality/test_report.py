@@ -220,3 +220,34 @@ def test_a_close_call_gets_a_preview_for_the_reviewer(sample, tmp_path):
     plain = write_clip_material(ReportEntry("S", "p", None, master, close, borderline_margin=0.0), tmp_path / "plain")
     assert (held / "preview.mp4").stat().st_size > 0 and not (plain / "preview.mp4").exists()
     assert json.loads((held / "clip.json").read_text())["media"]["preview"] == "preview.mp4"
+
+
+def test_material_comes_from_the_gates_own_decode_without_reading_the_clip_again(tmp_path, qc_photo_path):
+    """The check step hands write_clip_material the frames the gate decoded: the filmstrip and the preview
+    (every frame) are made with the clip file gone, so a master is decoded once per check."""
+    import numpy as np
+    from PIL import Image
+
+    from catalog_motion.media import write_master
+    from catalog_motion.presets import load_presets
+    from quality.gate import check_clip_with_frames
+    from quality.synthetic import camera_frames
+    from tests.fixtures.quality_clips import QC_H, QC_W
+
+    photo = np.asarray(Image.open(qc_photo_path).convert("RGB"))
+    master = write_master(camera_frames(photo, QC_W, QC_H, 20, zoom=0.05), tmp_path / "m.nut", 24)
+    preset = load_presets()["product-page"].model_copy(update={"width": QC_W, "height": QC_H, "duration_s": 20 / 24})
+    report, frames = check_clip_with_frames(qc_photo_path, master, preset)
+    assert len(frames.frames) == 20 and frames.fps == 24
+    master.unlink()
+    failed = report.model_copy(update={"passed": False, "reasons": ["drift: x 0.4 > limit 0.25 at frame 7"]})
+    entry = ReportEntry("S", "product-page", qc_photo_path, master, failed)
+    folder = write_clip_material(entry, tmp_path / "c", frames)
+    media = json.loads((folder / "clip.json").read_text())["media"]
+    assert media["error"] is None and media["strip"] == "strip.jpg" and media["preview"] == "preview.mp4"
+    with av.open(str(folder / "preview.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and sum(1 for _ in container.decode(stream)) == 20
+    # without the frames, the same call reads the (now missing) clip and says so instead of failing
+    lost = write_clip_material(entry, tmp_path / "d")
+    assert "clip:" in json.loads((lost / "clip.json").read_text())["media"]["error"]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from catalog_motion.media import ffmpeg_exe, write_master
 from catalog_motion.presets import load_presets
-from quality.gate import check_clip
+from quality.gate import check_clip_with_frames
 from quality.report import ReportEntry, build_report_index, write_clip_material
 from quality.synthetic import camera_frames, draw_garment_photo
 from quality.table import qc_rows
@@ -57,9 +57,9 @@ def make_sample_report(out_root: Path, width: int = 192, height: int = 240, n: i
     rows, outcomes, pages = [], [], {}
     for sku, frames in clips.items():
         master = write_master(frames, out_root / "work" / f"{sku}.nut", 24)
-        report = check_clip(photo, master, preset)
+        report, decoded = check_clip_with_frames(photo, master, preset)  # as the pipeline's check step does
         clip_dir = root / "clips" / f"{sku}--product-page--0"
-        write_clip_material(ReportEntry(sku, "product-page", photo, master, report), clip_dir)
+        write_clip_material(ReportEntry(sku, "product-page", photo, master, report), clip_dir, decoded)
         rows += qc_rows(
             [({"sku": sku, "preset": "product-page", "attempt": 0, "report": str(clip_dir / "index.html")}, report)]
         )
