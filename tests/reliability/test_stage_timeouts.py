@@ -104,8 +104,8 @@ def _hang_for_target(real: Any, is_target: Any) -> Any:
 def test_qc_past_check_timeout_fails_only_its_item(prefect_api, iso_catalog, tmp_path, monkeypatch, rel_results):
     monkeypatch.setattr(
         steps,
-        "check_clip",
-        _hang_for_target(steps.check_clip, lambda source, clip, *a, **k: f"/{TARGET}/" in str(clip)),
+        "check_clip_with_frames",
+        _hang_for_target(steps.check_clip_with_frames, lambda source, clip, *a, **k: f"/{TARGET}/" in str(clip)),
     )
     rel_results.add("faults_injected")
     started = time.monotonic()
