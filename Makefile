@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 OUT ?= out/demo
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo sample test lint test-deps bench qc-heldout serve deploy worker bench-scale soak clean gpu-check
+.PHONY: venv demo sample test lint test-deps bench qc-heldout qc-heldout2 serve deploy worker bench-scale soak clean gpu-check
 
 venv: $(STAMP)
 
@@ -36,7 +36,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 test: lint test-deps
-	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25 $(PYTEST_ARGS)
 
 bench: venv sample
 	$(BIN)/python -m benchmarks.run_all
@@ -50,6 +50,12 @@ gpu-check: venv
 # the presets' real sizes, scored with the packaged thresholds (benchmarks/results/qc_heldout.json).
 qc-heldout: venv
 	$(BIN)/python -m benchmarks.heldout
+
+# Held-out set v2 (benchmarks/heldout2/): blind, never seen while tuning; photos cached in out/heldout2-cache/
+# (benchmarks/results/qc_heldout2.json and .md).
+qc-heldout2: venv
+	$(BIN)/python -m benchmarks.heldout2 --validate
+	$(BIN)/python -m benchmarks.heldout2
 
 # Soak (benchmarks/soak.py, docs/RELIABILITY.md): nights of a mixed catalog (good, broken and hostile rows, now and
 # then a wholly broken one) through the real flow, S3 behind a fault proxy, runs and workers SIGKILLed and resumed,

@@ -72,12 +72,20 @@ def bare_remap_seconds(source, out_w: int, out_h: int, n_frames: int) -> float:
 def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
     """Each packaged preset rendered from the sample dress (1600x2000, garment motion on where the preset
     asks for it), best of `reps`, each rep followed by a bare cv2.remap loop of the same frame count and
-    size: the ratio of the two is what survives a shared, noisy machine."""
+    size: the ratio of the two is what survives a shared, noisy machine. The best rep's CPU time (this
+    process, every thread; and the master writer's ffmpeg) and the load average say how noisy it was."""
+    import resource
+
     from catalog_connectors.samples import draw_sample_catalog
     from catalog_motion.images import read_photo
     from catalog_motion.presets import load_presets
     from generation.base import GenerationRequest
     from generation.registry import get_engine
+
+    def cpu_seconds() -> tuple[float, float]:
+        """This process's CPU time (every thread) and its children's (the master's ffmpeg), so far."""
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time(), child.ru_utime + child.ru_stime
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,6 +96,8 @@ def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
         for name, preset in load_presets().items():
             scale = 0.25 if quick else 1.0
             best, best_bare = float("inf"), float("inf")
+            best_cpu, best_child = float("inf"), float("inf")
+            load_before = os.getloadavg()[0]
             for rep in range(reps):
                 request = GenerationRequest(
                     source_path=str(photo),
@@ -96,9 +106,11 @@ def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
                     duration_scale=scale,
                     out_path=str(Path(tmp) / f"{name}-{rep}.nut"),
                 )
-                started = time.perf_counter()
+                started, (cpu0, child0) = time.perf_counter(), cpu_seconds()
                 ref = engine.generate(request)
-                best = min(best, time.perf_counter() - started)
+                wall, (cpu1, child1) = time.perf_counter() - started, cpu_seconds()
+                if wall < best:
+                    best, best_cpu, best_child = wall, cpu1 - cpu0, child1 - child0
                 Path(ref.path).unlink()
                 best_bare = min(best_bare, bare_remap_seconds(source, preset.width, preset.height, ref.n_frames))
             garment = ref.params.get("garment", {})
@@ -119,13 +131,30 @@ def bench_camera(reps: int, quick: bool) -> list[dict[str, Any]]:
                     "ratio_to_bare_remap": round(best / best_bare, 2),
                     "target_s": target if not quick else None,
                     "met": (best <= target) if target and not quick else None,
+                    "cpu_s": round(best_cpu, 3),
+                    "ffmpeg_cpu_s": round(best_child, 3),
+                    "reps": reps,
                     "load_average_1m": round(os.getloadavg()[0], 2),
+                    "load_average_1m_before": round(load_before, 2),
                 }
             )
     return rows
 
 
 # ----- real-size architectures (published configs) -------------------------------------------------
+# Real-size models: the engines, plus Wan 2.2 TI2V-5B (a configuration of `wan`, docs/ENGINES.md).
+REAL_SIZE_MODELS = ("wan", "wan_ti2v", "svd", "ltx", "cogvideox", "ltx2", "framepack")
+# Engine settings a model needs besides its pipeline (TI2V-5B: 720p at 24 fps, 121-frame takes, as published).
+REAL_SIZE_SETTINGS: dict[str, dict[str, Any]] = {
+    "wan_ti2v": {"native_area": 704 * 1280, "fps": 24, "max_take_frames": 121},
+}
+
+
+def engine_of(model: str) -> str:
+    """The registered engine that runs a real-size model (wan_ti2v is the wan engine)."""
+    return "wan" if model == "wan_ti2v" else model
+
+
 def _t5_xxl_config(umt5: bool):
     from transformers import T5Config, UMT5Config
 
@@ -158,11 +187,108 @@ def _clip_vit_h(with_projection: bool):
     return (CLIPVisionModelWithProjection if with_projection else CLIPVisionModel)(config)
 
 
-def denoiser_config(engine: str) -> tuple[str, dict[str, Any]]:
-    """Class name and config of each engine's published denoiser (diffusers class defaults where they match)."""
+def _siglip_so400m(image_size: int):
+    """SigLIP so400m/14 (Gemma 3's vision tower at 896 px; FramePack's image encoder at 384 px)."""
+    from transformers import SiglipVisionConfig
+
+    return SiglipVisionConfig(
+        hidden_size=1152,
+        intermediate_size=4304,
+        num_hidden_layers=27,
+        num_attention_heads=16,
+        image_size=image_size,
+        patch_size=14,
+    )
+
+
+def _gemma3_12b():
+    """Gemma 3 12B (LTX-2's text encoder): 48 layers of width 3840, which are LTX-2's caption_channels 3840 and
+    its connectors' text_proj_in_factor 49 (every layer's hidden state plus the embeddings)."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3TextConfig
+
+    text = Gemma3TextConfig(
+        vocab_size=262208,
+        hidden_size=3840,
+        intermediate_size=15360,
+        num_hidden_layers=48,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=256,
+        query_pre_attn_scalar=256,
+        sliding_window=1024,
+        max_position_embeddings=131072,
+    )
+    config = Gemma3Config(
+        text_config=text,
+        vision_config=_siglip_so400m(896),
+        mm_tokens_per_image=256,
+        boi_token_index=255999,
+        eoi_token_index=256000,
+        image_token_index=262144,
+    )
+    return Gemma3ForConditionalGeneration(config)
+
+
+def _llama3_8b():
+    """Llama 3 8B (HunyuanVideo's LLaVA-Llama-3 text encoder, FramePack's first text encoder; LlamaModel as
+    the pipeline takes it). Token ids 0-2 are the in-memory tokenizer's specials."""
+    from transformers import LlamaConfig, LlamaModel
+
+    return LlamaModel(
+        LlamaConfig(
+            vocab_size=128320,
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            max_position_embeddings=8192,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+        )
+    )
+
+
+def _clip_l_text():
+    """CLIP ViT-L/14's text encoder (FramePack's second text encoder; pooled output only). Token ids 0/1 are
+    the in-memory tokenizer's start/end tokens."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            projection_dim=768,
+            hidden_act="quick_gelu",
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+
+
+def denoiser_config(model: str) -> tuple[str, dict[str, Any]]:
+    """Class name and config of each model's published denoiser (diffusers class defaults where they match)."""
     return {
         # Wan2.1-I2V-14B: the 14B DiT with 36 input channels and the CLIP image cross-attention branch.
         "wan": ("WanTransformer3DModel", {"in_channels": 36, "image_dim": 1280, "added_kv_proj_dim": 5120}),
+        # Wan2.2-TI2V-5B: 30 layers x 24 heads x 128 on the 48-channel VAE latents, no image branch.
+        "wan_ti2v": (
+            "WanTransformer3DModel",
+            {
+                "num_attention_heads": 24,
+                "attention_head_dim": 128,
+                "in_channels": 48,
+                "out_channels": 48,
+                "ffn_dim": 14336,
+                "num_layers": 30,
+            },
+        ),
         # stable-video-diffusion-img2vid-xt: the class defaults are its UNet.
         "svd": ("UNetSpatioTemporalConditionModel", {}),
         # LTX-Video 0.9.x (2B): the class defaults.
@@ -178,7 +304,15 @@ def denoiser_config(engine: str) -> tuple[str, dict[str, Any]]:
                 "use_learned_positional_embeddings": True,
             },
         ),
-    }[engine]
+        # Lightricks/LTX-2 (19B: 48 joint blocks, video 32 x 128 wide, audio 32 x 64): the class defaults.
+        "ltx2": ("LTX2VideoTransformer3DModel", {}),
+        # lllyasviel/FramePackI2V_HY: HunyuanVideo's 13B DiT (the class defaults) + SigLIP image projection and
+        # the clean-latent (context) embedder.
+        "framepack": (
+            "HunyuanVideoFramepackTransformer3DModel",
+            {"has_image_proj": True, "image_proj_dim": 1152, "has_clean_x_embedder": True},
+        ),
+    }[model]
 
 
 def real_size_parameter_counts() -> dict[str, float]:
@@ -187,92 +321,172 @@ def real_size_parameter_counts() -> dict[str, float]:
     import torch
 
     counts = {}
-    for engine in ENGINES:
-        cls_name, config = denoiser_config(engine)
+    for model in REAL_SIZE_MODELS:
+        cls_name, config = denoiser_config(model)
         with torch.device("meta"):
-            model = getattr(diffusers, cls_name)(**config)
-        counts[engine] = round(sum(p.numel() for p in model.parameters()) / 1e9, 3)
+            denoiser = getattr(diffusers, cls_name)(**config)
+        counts[model] = round(sum(p.numel() for p in denoiser.parameters()) / 1e9, 3)
     return counts
 
 
-def build_real_pipeline(engine: str, device: str):
-    """The engine's pipeline at real size with random weights, built directly on `device` in bf16."""
+def _real_modules(model: str) -> dict[str, Any]:
+    """The model's networks at real size with random weights, in the current default device and dtype."""
+    import diffusers
+
+    cls_name, config = denoiser_config(model)
+    modules: dict[str, Any] = {"unet" if model == "svd" else "transformer": getattr(diffusers, cls_name)(**config)}
+    if model == "wan":
+        from transformers import UMT5EncoderModel
+
+        modules |= {"text_encoder": UMT5EncoderModel(_t5_xxl_config(umt5=True)), "image_encoder": _clip_vit_h(False)}
+    elif model == "wan_ti2v":
+        from transformers import UMT5EncoderModel
+
+        modules["text_encoder"] = UMT5EncoderModel(_t5_xxl_config(umt5=True))
+    elif model in {"ltx", "cogvideox"}:
+        from transformers import T5EncoderModel
+
+        modules["text_encoder"] = T5EncoderModel(_t5_xxl_config(umt5=False))
+        # The class defaults are LTX-Video 0.9's and CogVideoX's VAEs.
+        modules["vae"] = diffusers.AutoencoderKLLTXVideo() if model == "ltx" else diffusers.AutoencoderKLCogVideoX()
+    elif model == "svd":
+        modules["image_encoder"] = _clip_vit_h(with_projection=True)
+        modules["vae"] = diffusers.AutoencoderKLTemporalDecoder(
+            block_out_channels=(128, 256, 512, 512), layers_per_block=2, down_block_types=("DownEncoderBlock2D",) * 4
+        )
+    elif model == "ltx2":
+        from diffusers.pipelines.ltx2 import LTX2TextConnectors
+        from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+        # Connectors, video VAE, audio VAE and vocoder: the class defaults are LTX-2's published configs.
+        modules |= {
+            "text_encoder": _gemma3_12b(),
+            "connectors": LTX2TextConnectors(),
+            "vae": diffusers.AutoencoderKLLTX2Video(),
+            "audio_vae": diffusers.AutoencoderKLLTX2Audio(),
+            "vocoder": LTX2Vocoder(),
+        }
+    elif model == "framepack":
+        from transformers import SiglipVisionModel
+
+        modules |= {
+            "text_encoder": _llama3_8b(),
+            "text_encoder_2": _clip_l_text(),
+            "image_encoder": SiglipVisionModel(_siglip_so400m(384)),
+            "vae": diffusers.AutoencoderKLHunyuanVideo(),  # the class defaults are HunyuanVideo's VAE
+        }
+    return modules
+
+
+def _wan_vae(model: str):
+    """Wan's VAEs in fp32, as Wan recommends: 2.1's (the class defaults) or 2.2's 48-channel 16x one."""
+    import diffusers
+
+    if model == "wan":
+        return diffusers.AutoencoderKLWan()
+    return diffusers.AutoencoderKLWan(
+        base_dim=160,
+        decoder_base_dim=256,
+        z_dim=48,
+        is_residual=True,
+        in_channels=12,
+        out_channels=12,
+        patch_size=2,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        # The published per-channel statistics only rescale latents; with random weights any values cost the same.
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+    )
+
+
+def build_real_pipeline(model: str, device: str):
+    """The model's pipeline at real size with random weights, built directly on `device` in bf16 (the Wan VAEs
+    in fp32). On the meta device nothing is allocated: that checks every configuration without a GPU."""
     import diffusers
     import torch
-    from transformers import CLIPImageProcessor, T5EncoderModel, UMT5EncoderModel
+    from transformers import CLIPImageProcessor
+    from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
-    from tests.fixtures.tiny_pipelines import _t5_tokenizer
+    from tests.fixtures.tiny_pipelines import _BUILDERS, _gemma_tokenizer, _t5_tokenizer
 
-    cls_name, config = denoiser_config(engine)
+    # FramePack's Llama and CLIP tokenizers, built in memory by the tiny fixture (before any weights exist here).
+    tiny_framepack = _BUILDERS["framepack"]() if model == "framepack" else None
     previous = torch.get_default_dtype()
     with torch.device(device):
         torch.set_default_dtype(torch.bfloat16)
         try:
-            model = getattr(diffusers, cls_name)(**config)
-            if engine == "wan":
-                text = UMT5EncoderModel(_t5_xxl_config(umt5=True))
-                image = _clip_vit_h(with_projection=False)
-            elif engine in {"ltx", "cogvideox"}:
-                text = T5EncoderModel(_t5_xxl_config(umt5=False))
-            else:
-                image = _clip_vit_h(with_projection=True)
+            modules = _real_modules(model)
         finally:
             torch.set_default_dtype(previous)
-        if engine == "wan":
-            vae = diffusers.AutoencoderKLWan()  # fp32, as Wan recommends
-            return diffusers.WanImageToVideoPipeline(
-                transformer=model,
-                vae=vae,
-                text_encoder=text,
-                tokenizer=_t5_tokenizer(),
-                image_encoder=image,
-                image_processor=CLIPImageProcessor(
-                    crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}
-                ),
-                scheduler=diffusers.UniPCMultistepScheduler(
-                    prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
-                ),
-            )
-        if engine == "svd":
-            vae = diffusers.AutoencoderKLTemporalDecoder(
-                block_out_channels=(128, 256, 512, 512),
-                layers_per_block=2,
-                down_block_types=("DownEncoderBlock2D",) * 4,
-            ).to(torch.bfloat16)
-            return diffusers.StableVideoDiffusionPipeline(
-                unet=model,
-                vae=vae,
-                image_encoder=image,
-                feature_extractor=CLIPImageProcessor(
-                    crop_size={"height": 224, "width": 224}, size={"shortest_edge": 224}
-                ),
-                scheduler=diffusers.EulerDiscreteScheduler(
-                    prediction_type="v_prediction",
-                    use_karras_sigmas=True,
-                    timestep_type="continuous",
-                    sigma_max=700.0,
-                    sigma_min=0.002,
-                ),
-            )
-        if engine == "ltx":
-            vae = diffusers.AutoencoderKLLTXVideo().to(torch.bfloat16)
-            return diffusers.LTXImageToVideoPipeline(
-                transformer=model,
-                vae=vae,
-                text_encoder=text,
-                tokenizer=_t5_tokenizer(),
-                scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
-            )
-        vae = diffusers.AutoencoderKLCogVideoX().to(torch.bfloat16)
+        if model in {"wan", "wan_ti2v"}:
+            modules["vae"] = _wan_vae(model)
+    clip_224 = {"crop_size": {"height": 224, "width": 224}, "size": {"shortest_edge": 224}}
+    if model == "wan":
+        return diffusers.WanImageToVideoPipeline(
+            **modules,
+            tokenizer=_t5_tokenizer(),
+            image_processor=CLIPImageProcessor(**clip_224),
+            scheduler=diffusers.UniPCMultistepScheduler(
+                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+            ),
+        )
+    if model == "wan_ti2v":
+        # Published as a WanPipeline folder; the wan engine loads it as this I2V pipeline (no CLIP branch).
+        return diffusers.WanImageToVideoPipeline(
+            **modules,
+            tokenizer=_t5_tokenizer(),
+            expand_timesteps=True,
+            scheduler=diffusers.UniPCMultistepScheduler(
+                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=5.0
+            ),
+        )
+    if model == "svd":
+        return diffusers.StableVideoDiffusionPipeline(
+            **modules,
+            feature_extractor=CLIPImageProcessor(**clip_224),
+            scheduler=diffusers.EulerDiscreteScheduler(
+                prediction_type="v_prediction",
+                use_karras_sigmas=True,
+                timestep_type="continuous",
+                sigma_max=700.0,
+                sigma_min=0.002,
+            ),
+        )
+    if model == "ltx":
+        return diffusers.LTXImageToVideoPipeline(
+            **modules, tokenizer=_t5_tokenizer(), scheduler=diffusers.FlowMatchEulerDiscreteScheduler()
+        )
+    if model == "cogvideox":
         return diffusers.CogVideoXImageToVideoPipeline(
-            transformer=model,
-            vae=vae,
-            text_encoder=text,
+            **modules,
             tokenizer=_t5_tokenizer(),
             scheduler=diffusers.CogVideoXDDIMScheduler(
                 prediction_type="v_prediction", rescale_betas_zero_snr=True, timestep_spacing="trailing"
             ),
         )
+    if model == "ltx2":
+        return diffusers.LTX2ImageToVideoPipeline(
+            **modules,
+            tokenizer=_gemma_tokenizer(),
+            # LTX-2's resolution-dependent (dynamic) shift, as published.
+            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(
+                use_dynamic_shifting=True,
+                base_shift=0.95,
+                max_shift=2.05,
+                base_image_seq_len=1024,
+                max_image_seq_len=4096,
+            ),
+        )
+    if model == "framepack":
+        return diffusers.HunyuanVideoFramepackPipeline(
+            **modules,
+            tokenizer=tiny_framepack.tokenizer,
+            tokenizer_2=tiny_framepack.tokenizer_2,
+            feature_extractor=SiglipImageProcessorPil(size={"height": 384, "width": 384}),
+            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0),
+        )
+    raise ValueError(f"no real-size pipeline for {model!r}; known: {', '.join(REAL_SIZE_MODELS)}")
 
 
 # ----- diffusion engines -------------------------------------------------------------------------
@@ -374,7 +588,9 @@ def _print_camera(rows: list[dict[str, Any]]) -> None:
         print(
             f"camera {row['preset']:13s} {row['size']:9s} {row['path']:15s} {row['frames']:4d} frames "
             f"{row['seconds']:6.2f} s ({row['fps']:6.1f} fps; {row['seconds_per_4s_clip']:.2f} s per 4 s clip; "
-            f"{row['ratio_to_bare_remap']:.2f}x a bare cv2.remap loop; garment motion {row['garment_motion']})"
+            f"{row['ratio_to_bare_remap']:.2f}x a bare cv2.remap loop; garment motion {row['garment_motion']}; "
+            f"CPU {row.get('cpu_s', float('nan')):.2f} s + ffmpeg {row.get('ffmpeg_cpu_s', float('nan')):.2f} s; "
+            f"load {row['load_average_1m']})"
         )
 
 

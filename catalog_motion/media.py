@@ -76,9 +76,12 @@ def master_output_options(path: str | Path) -> list[str]:
 
 
 class MasterClipWriter:
-    """Streams RGB uint8 frames into a lossless master clip through an ffmpeg pipe (no temp images).
+    """Streams RGB uint8 frames into a lossless master clip (no temp images).
 
-    The container and codec follow `path`'s suffix (see MASTER_FORMATS)."""
+    The container and codec follow `path`'s suffix (see MASTER_FORMATS). Raw `.nut` masters are muxed
+    in-process by PyAV: raw frames need no encoder, and an ffmpeg pipe costs about twice the CPU per frame
+    (9.0 vs 4.6 ms per 1080x1920 frame). Lossless H.264 goes through an ffmpeg process, which encodes in
+    parallel with the caller."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float):
         self.path = Path(path)
@@ -87,6 +90,17 @@ class MasterClipWriter:
         self.width, self.height, self.fps = width, height, fps
         self.n_frames = 0
         self._tmp = self.path.with_name(self.path.name + ".partial")
+        self._proc: subprocess.Popen | None = None
+        self._container = None
+        if self.path.suffix.lower() == ".nut":
+            import av
+
+            rate = Fraction(fps).limit_denominator(1001000)
+            self._container = av.open(str(self._tmp), "w", format="nut")
+            self._stream = self._container.add_stream("rawvideo", rate=rate)
+            self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "rgb24"
+            self._frame_time = 1 / rate
+            return
         cmd = [
             ffmpeg_exe(),
             "-y",
@@ -112,10 +126,25 @@ class MasterClipWriter:
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 {self.height}x{self.width}x3, got {frame.dtype} {frame.shape}")
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
-        except BrokenPipeError:
-            self._fail()
+        if self._proc is None:
+            import av
+
+            # A raw frame is its own packet: muxed straight from the array, one copy (a VideoFrame plus the
+            # rawvideo encoder would copy it twice: ~0.7 s of CPU per 6 s 1080x1920 clip).
+            packet = av.Packet(memoryview(np.ascontiguousarray(frame)).cast("B"))
+            packet.stream, packet.time_base = self._stream, self._frame_time
+            packet.pts = packet.dts = self.n_frames
+            packet.duration, packet.is_keyframe = 1, True
+            try:
+                self._container.mux(packet)
+            except OSError as exc:  # a full disk or a vanished work folder
+                self.abort()
+                raise OSError(f"writing {self.path.name} failed: {exc}") from None
+        else:
+            try:
+                self._proc.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))  # no tobytes() copy
+            except BrokenPipeError:
+                self._fail()
         self.n_frames += 1
 
     def _fail(self) -> None:
@@ -125,18 +154,31 @@ class MasterClipWriter:
         raise OSError(f"ffmpeg failed writing {self.path.name}: {err.splitlines()[-1] if err else 'no output'}")
 
     def close(self) -> Path:
-        try:
-            self._proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        if self._proc.wait() != 0:
-            self._fail()
+        if self._proc is None:
+            try:
+                self._container.close()
+            except OSError as exc:
+                self.abort()
+                raise OSError(f"writing {self.path.name} failed: {exc}") from None
+        else:
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            if self._proc.wait() != 0:
+                self._fail()
         self._tmp.replace(self.path)  # atomic: a master clip on disk is always complete
         return self.path
 
     def abort(self) -> None:
-        self._proc.kill()
-        self._proc.wait()
+        if self._proc is None:
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - the partial file is removed either way
+                pass
+        else:
+            self._proc.kill()
+            self._proc.wait()
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> Self:

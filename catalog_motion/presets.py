@@ -342,6 +342,20 @@ class QCThresholds(BaseModel):
         "mapped into the frame) allowed outside the frame's inner band in any sampled frame; parts the "
         "photo's own border already cut do not count. Skipped for detail crops (motion.focus 'detail').",
     )
+    max_subject_overhang: float = Field(
+        default=0.09,
+        ge=0.0,
+        le=1.0,
+        description="Framing: how far the subject (the photo's subject extent, mapped into the frame) may "
+        "reach past the frame's inner band in any sampled frame, as a fraction of its extent along that "
+        "side: narrow parts (outstretched sleeves) are little area but cut the garment where a viewer looks.",
+    )
+    delivery_min_detail_psnr_db: float = Field(
+        default=41.0,
+        ge=0.0,
+        description="Delivered file: lowest allowed luma PSNR (dB) against the master at half the clip's "
+        "resolution on evenly spaced frames: blocking and wiped texture that the small comparison size hides.",
+    )
     # --- delivered file (quality/delivered.py, agent framing) ---
     delivery_min_psnr_db: float = Field(
         default=38.0,

@@ -3,7 +3,8 @@
 Each frame is one float affine resample (sub-pixel smooth, eased curves) of a single working copy of
 the photo, made once at a scale where the most zoomed-in frame maps ~1:1 (INTER_AREA when shrinking,
 Lanczos when the photo is too small), so no frame ever up-scales a crop or aliases. Frames stream
-straight into the lossless master clip; the clip is never held in memory.
+straight into the lossless master clip, written on a thread while the next frame renders; the clip is
+never held in memory.
 
 Framing keeps the whole garment (its mask's extent plus a margin) inside every frame for every preset
 but a detail close-up: when the preset's aspect or the motion would cut it, the windows zoom out past the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -515,18 +517,17 @@ class CameraEngine(Engine):
         flags = self._flags | cv2.WARP_INVERSE_MAP
         maps = MapBuilder(out_w, out_h) if motion is not None else None
         out = Path(request.out_path)
-        with MasterClipWriter(out, out_w, out_h, preset.fps) as writer:
+        with MasterClipWriter(out, out_w, out_h, preset.fps) as writer, _FrameSink(writer, out_w, out_h) as sink:
             for i, pose in enumerate(plan.poses):
+                frame = sink.buffer()
+                matrix = affine_for_box(scaled(pose.main), out_w, out_h)
+                matrix[:, 2] += (off_x, off_y)
                 if maps is not None:
-                    # Camera and fabric in one map: each frame is still one resample of the working copy.
-                    matrix = affine_for_box(scaled(pose.main), out_w, out_h)
-                    matrix[:, 2] += (off_x, off_y)
+                    # Camera and fabric in one map: each pixel is still one resample of the working copy.
                     grid = maps.build(matrix, (kx, ky, off_x, off_y), motion, i)
-                    frame = cv2.remap(work, grid, None, self._flags, borderMode=cv2.BORDER_REFLECT)
+                    cv2.remap(work, grid, None, self._flags, dst=frame, borderMode=cv2.BORDER_REFLECT)
                 elif layered:
-                    m_bg = affine_for_box(scaled(pose.main), out_w, out_h)
-                    m_bg[:, 2] += (off_x, off_y)
-                    frame = cv2.warpAffine(plate, m_bg, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REFLECT)
+                    cv2.warpAffine(plate, matrix, (out_w, out_h), dst=frame, flags=flags, borderMode=cv2.BORDER_REFLECT)
                     m_fg = affine_for_box(scaled(pose.subject), out_w, out_h)
                     roi = _subject_roi(m_fg, subject_bounds, out_w, out_h)
                     if roi is not None:
@@ -546,10 +547,8 @@ class CameraEngine(Engine):
                         )
                         frame[y0:y1, x0:x1] = cv2.blendLinear(fg, frame[y0:y1, x0:x1], alpha, 1.0 - alpha)
                 else:
-                    matrix = affine_for_box(scaled(pose.main), out_w, out_h)
-                    matrix[:, 2] += (off_x, off_y)
-                    frame = cv2.warpAffine(work, matrix, (out_w, out_h), flags=flags, borderMode=cv2.BORDER_REFLECT)
-                writer.write(frame)
+                    cv2.warpAffine(work, matrix, (out_w, out_h), dst=frame, flags=flags, borderMode=cv2.BORDER_REFLECT)
+                sink.write(frame)
 
         cover_w = cover_size(src_w, src_h, out_w, out_h)[0]
         zooms = [cover_w / p.main.width for p in plan.poses]  # 1.0 = the whole cover-crop
@@ -603,6 +602,46 @@ class CameraEngine(Engine):
             params=params,
             seconds=round(time.perf_counter() - started, 4),
         )
+
+
+class _FrameSink:
+    """Frames handed to the master writer on one background thread while the next frame renders.
+
+    Writing a raw master is a pipe copy that ffmpeg drains on the other core; done inline it stalls the
+    renderer (~1/3 of a social clip's wall time). A ring of preallocated frames bounds the memory
+    (`depth` frames) and avoids a fresh 6 MB allocation per frame; a write's error is raised here.
+    """
+
+    def __init__(self, writer: MasterClipWriter, width: int, height: int, depth: int = 3):
+        self._writer = writer
+        self._ring = [np.empty((height, width, 3), np.uint8) for _ in range(depth)]
+        self._pending: list[Future[None] | None] = [None] * depth
+        self._next = 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="master-writer")
+
+    def buffer(self) -> np.ndarray:
+        """The next free frame buffer (waits for its previous write, raising that write's error)."""
+        slot = self._next % len(self._ring)
+        pending, self._pending[slot] = self._pending[slot], None
+        if pending is not None:
+            pending.result()
+        return self._ring[slot]
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue `frame` (the buffer last returned by `buffer`) for writing, in order."""
+        slot = self._next % len(self._ring)
+        self._pending[slot] = self._pool.submit(self._writer.write, frame)
+        self._next += 1
+
+    def __enter__(self) -> _FrameSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+        if exc_type is None:
+            for pending in self._pending:
+                if pending is not None:
+                    pending.result()
 
 
 def plan_clip(

@@ -27,6 +27,7 @@ from quality.synthetic import (
     boil,
     camera_frames,
     clean_plate,
+    draw_fabric_garment,
     draw_garment_photo,
     fine_print_box,
     garble,
@@ -431,6 +432,14 @@ class PhotoBank:
             self.add(key, photo, mask, clean_plate(photo, mask))
         return key
 
+    def fabric(self, w: int, h: int, fabric: str, *, spread: float) -> str:
+        """The drawn garment in a fine, repetitive fabric or a large print (`synthetic.FABRICS`)."""
+        key = f"{fabric}-garment@{w}x{h}s{spread:g}"
+        if key not in self.items:
+            photo, mask = draw_fabric_garment(w, h, fabric, spread=spread)
+            self.add(key, photo, mask, clean_plate(photo, mask))
+        return key
+
     def real(self, name: str, w: int, h: int, factor: float) -> str:
         key = f"{name}@{w}x{h}"
         if key not in self.items:
@@ -550,6 +559,45 @@ def motion_clips(
         return make
 
     pp, social, close = presets["product-page"], presets["social"], presets["close-up"]
+
+    def fabric_key(fabric: str, preset: Preset) -> str:
+        w, h, _, _ = geometry(preset)
+        f = 1.25 if full else 2.0
+        return bank.fabric(int(w * f) // 2 * 2, int(h * f) // 2 * 2, fabric, spread=SPREAD[preset.aspect])
+
+    def fabric_clips() -> Iterator[LabelledClip]:
+        """Good clips of fine repetitive fabric and large prints, where flow is ambiguous and a codec's
+        noise looks like texture change: hem swing and sway, libx264 crf 20-28 round trips, subject /
+        backdrop parallax, and a close-up push-in on a large print at x0.5 and x1 of its motion."""
+        for fabric, crf in (("twill", 23), ("check", 28), ("knit", 20)):
+            key = fabric_key(fabric, pp)
+            tag = f"{fabric}-garment"
+            yield clip(f"{tag}/product-page-hem-swing", key, pp, frames(scene(key, pp, **GOOD_GARMENT)))
+            skey = fabric_key(fabric, social)
+            # codec round trips at the real size only: at the small set's 112x200 the weave is 2-3 px, and
+            # an encode of it re-draws the weave itself (boiling, warp error), which no delivery does
+            if full:
+                yield clip(f"{tag}/social-sway-crf{crf}", skey, social, frames(scene(skey, social, sway=0.02)), crf=crf)
+            elif fabric != "check":  # 4 px checks in a 112x200 orbit: moire the boiling and warp checks see
+                yield clip(f"{tag}/social-sway", skey, social, frames(scene(skey, social, sway=0.02)))
+        for fabric in ("twill", "large-print"):  # the social preset's parallax orbit slips the subject layer
+            skey = fabric_key(fabric, social)
+            yield clip(
+                f"{fabric}-garment/social-parallax",
+                skey,
+                social,
+                frames(scene(skey, social, sway=0.02, hem_wave=0.006)),
+            )
+        ckey = fabric_key("large-print", close)
+        for scale in (0.5, 1.0):
+            yield clip(
+                f"large-print-garment/close-up-push-in-x{scale}",
+                ckey,
+                close,
+                frames(scene(ckey, close, scale, sway=0.02)),
+                scale=scale,
+            )
+
     for pname in names:
         drawn = pname == "drawn-garment"
         # --- good: every preset's camera at its full amount with garment motion; softer + x264 variants
@@ -574,6 +622,8 @@ def motion_clips(
                         frames(scene(key, preset, **GOOD_GARMENT, softness=0.4)),
                         crf=20,
                     )
+        if "good" in families and drawn:
+            yield from fabric_clips()
         key = photo_for(pname, pp)
         if "boiling" in families:
             for label, value, visible in STRENGTHS["boiling"]:

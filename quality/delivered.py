@@ -37,6 +37,7 @@ KG = 1.0 - KR - KB
 SEARCH_S = 0.5  # a frame out of step is looked for this far either side of its own position
 WORSE_THAN_USUAL = 4.0  # MSE: an out-of-step frame is this much worse than the encode's median frame...
 EXPLAINED_BETTER = 2.0  # ...and another master frame nearby matches it this much better than its own
+DETAIL_EVERY = 12  # every this many frames, luma is also kept at half the clip's size (blocking, wiped texture)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Decoded:
     """One file at the comparison size: per frame a (3, h, w) float32 Y'CbCr array (limited range)."""
 
     frames: list[np.ndarray] = field(default_factory=list)
+    detail: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> luma at half size (float32)
     width: int = 0
     height: int = 0
     fps: float = 0.0
@@ -83,21 +85,27 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     )
 
 
-def _small_ycbcr(frame, k: int) -> np.ndarray:
+def _small_ycbcr(frame, k: int, detail: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """One decoded PyAV frame at 1/k size as Y'CbCr: yuv420p straight from its planes (no colour
-    conversion, no full-size copy), anything else (the RGB masters) through RGB."""
+    conversion, no full-size copy), anything else (the RGB masters) through RGB. With `detail`, also its
+    luma at half size (float32; the first halving of the reduction, so nearly free)."""
     w, h = frame.width, frame.height
     if frame.format.name == "yuv420p":
-        y = _reduce(_plane(frame, 0, w, h), k)
+        full = _plane(frame, 0, w, h)
+        half = _reduce(full, 2)
+        y = _reduce(half, k // 2)
         cw, ch = (w + 1) // 2, (h + 1) // 2
         cb, cr = (_reduce(_plane(frame, i, cw, ch), k // 2) for i in (1, 2))
         hh, ww = min(y.shape[0], cb.shape[0]), min(y.shape[1], cb.shape[1])
-        return np.stack([y[:hh, :ww], cb[:hh, :ww], cr[:hh, :ww]]).astype(np.float32)
+        small = np.stack([y[:hh, :ww], cb[:hh, :ww], cr[:hh, :ww]]).astype(np.float32)
+        return small, (half.astype(np.float32) if detail else None)
     if frame.format.name == "rgb24":
         rgb = _plane(frame, 0, w * 3, h).reshape(h, w, 3)
     else:  # gbrp (lossless H.264 masters) and others: PyAV's conversion hands back RGB
         rgb = frame.to_ndarray(format="gbrp" if frame.format.name == "gbrp" else "rgb24")
-    return rgb_to_ycbcr(_reduce(rgb, k))
+    half = _reduce(rgb, 2)
+    luma = rgb_to_ycbcr(half)[0] if detail else None
+    return rgb_to_ycbcr(_reduce(half, k // 2)), luma
 
 
 def decode_small(path: str | Path, long_side: int, k: int | None = None) -> Decoded:
@@ -110,7 +118,10 @@ def decode_small(path: str | Path, long_side: int, k: int | None = None) -> Deco
         if not out.frames:
             out.width, out.height = frame.width, frame.height
             k = k or box_factor(frame.width, frame.height, long_side)
-        out.frames.append(_small_ycbcr(frame, k))
+        small, luma = _small_ycbcr(frame, k, detail=len(out.frames) % DETAIL_EVERY == 0)
+        if luma is not None:
+            out.detail[len(out.frames)] = luma
+        out.frames.append(small)
     out.decode_error = reader.decode_error
     return out
 
@@ -208,6 +219,20 @@ def compare(encoded: list[np.ndarray], master: list[np.ndarray], fps: float) -> 
     )
 
 
+def detail_psnr(encoded: dict[int, np.ndarray], master: dict[int, np.ndarray]) -> dict[int, float]:
+    """Per frame kept by both (DETAIL_EVERY), the luma PSNR of the encode against the master at half the
+    clip's size: at the small comparison size a heavily compressed encode still looks like its master;
+    at half size its blocks and wiped texture show (a wrong-size encode is left to conformance)."""
+    out = {}
+    for i in sorted(set(encoded) & set(master)):
+        e, m = encoded[i], master[i]
+        if e.shape != m.shape:
+            continue
+        d = cv2.absdiff(e, m)
+        out[i] = psnr(float(cv2.mean(cv2.multiply(d, d))[0]))
+    return out
+
+
 def check_conformance(
     video_path: str | Path, preset: Preset, *, expected_frames: int | None = None, codec: str | None = None
 ) -> QCReport:
@@ -268,16 +293,24 @@ def check_delivered(
     fps = float(preset.fps)
     result = compare(encoded.frames, reference.frames, fps)
     worst = int(np.argmin(result.psnr)) if result.psnr else 0
+    detail = detail_psnr(encoded.detail, reference.detail)
+    detail_at = min(detail, key=detail.get) if detail else None
     stepped = [i for i, s in enumerate(result.out_of_step) if s]
     scores.update(
         delivery_psnr_db=float(min(result.psnr)) if result.psnr else 0.0,
         delivery_psnr_mean_db=float(np.mean(result.psnr)) if result.psnr else 0.0,
+        delivery_detail_psnr_db=float(detail[detail_at]) if detail_at is not None else 99.0,
         delivery_out_of_step=float(len(stepped)),
         delivery_black_added=float(len(result.black_added)),
         delivery_frames=float(result.n_encoded),
         master_frames=float(result.n_master),
     )
-    limits = {"delivery_psnr_db": th.delivery_min_psnr_db, "delivery_out_of_step": 0.0, "delivery_black_added": 0.0}
+    limits = {
+        "delivery_psnr_db": th.delivery_min_psnr_db,
+        "delivery_detail_psnr_db": th.delivery_min_detail_psnr_db,
+        "delivery_out_of_step": 0.0,
+        "delivery_black_added": 0.0,
+    }
 
     def finding(message: str, value: float, limit: float, frame: int | None = None, **kw) -> None:
         findings.append(Finding("delivery", message, float(value), float(limit), frame=frame, fps=fps, **kw))
@@ -321,6 +354,15 @@ def check_delivered(
             result.psnr[worst],
             th.delivery_min_psnr_db,
             frame=worst,
+            above=False,
+            unit="dB",
+        )
+    if detail_at is not None and detail[detail_at] < th.delivery_min_detail_psnr_db:
+        finding(
+            "encode luma PSNR against the master at half size (blocking, wiped texture)",
+            detail[detail_at],
+            th.delivery_min_detail_psnr_db,
+            frame=detail_at,
             above=False,
             unit="dB",
         )

@@ -51,6 +51,11 @@ TEXTURE_SIGMA = 1.5  # px at work size: keeps logo strokes and print edges, drop
 TEXTURE_FLOOR = 2e-3  # mean squared Sobel gradient (luma in [0, 1]) below which a block is flat
 RESIDUAL_GAIN = 0.02  # structure (1 - SSIM) the smooth residual flow must remove to be believed
 TEXTURE_SHIFTS = (-0.5, 0.0, 0.5)  # px: misregistration the texture check forgives
+# Fine repetitive texture (twill, small checks, knit) at work size: blocks whose gradient energy at a
+# COARSE_SIGMA blur is below FINE_RATIO of that at TEXTURE_SIGMA (scaled as an edge's would be) are
+# compared at COARSE_SIGMA, where aliasing and codec noise are gone (`fine_blocks`).
+COARSE_SIGMA = 3.0
+FINE_RATIO = 0.15
 EDGE_PX = 2  # px at work size: comparisons keep this far inside the photo's edge (resampling, chroma bleed)
 
 
@@ -116,26 +121,38 @@ def _ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
 
 
-def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: float = 0.0) -> float:
-    """1 - gradient agreement on the worst subject blocks (luma in [0, 1], lightly smoothed).
+def _gradients(y: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    t = cv2.GaussianBlur(y, (0, 0), sigma)
+    return cv2.Sobel(t, cv2.CV_32F, 1, 0), cv2.Sobel(t, cv2.CV_32F, 0, 1)
 
-    Agreement 2<g_ref, g_cmp> / (|g_ref|^2 + |g_cmp|^2) is 1 only when edges keep both their place and
-    their strength, so a smeared (blurred) logo loses as much as a moved one. Sums per block, so one
-    flat pixel cannot dominate; flat blocks (no print, no edge) do not count. `sigma` (>= TEXTURE_SIGMA)
-    limits the comparison to the detail the source photo really has. Each block takes its best
-    agreement over half-pixel shifts: a fine stripe or weave is not a different print because the
-    alignment is off by a fraction of a pixel (parallax, rounding), while a smear or a warp is."""
-    sigma = max(sigma, TEXTURE_SIGMA)
-    ref_t = cv2.GaussianBlur(ref_y, (0, 0), sigma)
-    gx_r, gy_r = cv2.Sobel(ref_t, cv2.CV_32F, 1, 0), cv2.Sobel(ref_t, cv2.CV_32F, 0, 1)
+
+def fine_blocks(ref_y: np.ndarray, sigma: float = TEXTURE_SIGMA) -> np.ndarray:
+    """Blocks (bool, BLOCK grid) whose detail is fine repetitive texture (twill, small checks, knit,
+    weave): their gradient energy all but vanishes between a `sigma` and a COARSE_SIGMA blur, while an
+    edge, a logo or a print keeps a good part of it. At work size such texture is close to the pixel
+    grid, so resampling aliases it and the codec's noise re-draws it: compared there, a good clip reads
+    as changed texture. Those blocks are compared at COARSE_SIGMA (the garment's shape and shading); the
+    full-resolution detail and boiling checks judge the texture itself."""
+    gx, gy = _gradients(ref_y, sigma)
+    cx, cy = _gradients(ref_y, COARSE_SIGMA)
+    fine = _block_sums(gx**2 + gy**2)
+    coarse = _block_sums(cx**2 + cy**2) * (COARSE_SIGMA / sigma)  # a step edge's energy falls as 1 / sigma
+    return coarse < FINE_RATIO * fine
+
+
+def _pixels(blocks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A BLOCK-grid map brought to pixels (`shape`), edge blocks extended."""
+    h, w = shape
+    out = np.repeat(np.repeat(blocks, BLOCK, axis=0), BLOCK, axis=1)
+    pad_y, pad_x = max(0, h - out.shape[0]), max(0, w - out.shape[1])
+    return np.pad(out, ((0, pad_y), (0, pad_x)), mode="edge")[:h, :w]
+
+
+def _agreement(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: float):
+    """(per-block best gradient agreement over TEXTURE_SHIFTS, per-block reference energy) after a
+    `sigma` blur."""
+    gx_r, gy_r = _gradients(ref_y, sigma)
     e_ref = _block_sums((gx_r**2 + gy_r**2) * mask)
-    cover = _block_sums(mask)
-    full = cover >= 0.5 * BLOCK * BLOCK
-    if not full.any():
-        return 0.0
-    keep = full & (e_ref / np.maximum(cover, 1.0) > TEXTURE_FLOOR)
-    if not keep.any():
-        return 0.0
     cmp_t = cv2.GaussianBlur(cmp_y, (0, 0), sigma)
     h, w = cmp_t.shape
     best = np.full(e_ref.shape, -np.inf, np.float32)
@@ -156,6 +173,37 @@ def _texture(ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: floa
             dot = _block_sums((gx_r * gx_c + gy_r * gy_c) * mask)
             e_cmp = _block_sums((gx_c**2 + gy_c**2) * mask)
             best = np.maximum(best, 2.0 * dot / (e_ref + e_cmp + 1e-9))
+    return best, e_ref
+
+
+def _texture(
+    ref_y: np.ndarray, cmp_y: np.ndarray, mask: np.ndarray, sigma: float = 0.0, fine: np.ndarray | None = None
+) -> float:
+    """1 - gradient agreement on the worst subject blocks (luma in [0, 1], lightly smoothed).
+
+    Agreement 2<g_ref, g_cmp> / (|g_ref|^2 + |g_cmp|^2) is 1 only when edges keep both their place and
+    their strength, so a smeared (blurred) logo loses as much as a moved one. Sums per block, so one
+    flat pixel cannot dominate; flat blocks (no print, no edge) do not count. `sigma` (>= TEXTURE_SIGMA)
+    limits the comparison to the detail the source photo really has. Each block takes its best
+    agreement over half-pixel shifts: a fine stripe or weave is not a different print because the
+    alignment is off by a fraction of a pixel (parallax, rounding), while a smear or a warp is.
+    `fine` (`fine_blocks`) marks blocks of fine repetitive texture: compared at COARSE_SIGMA (a block
+    that is flat there has nothing to compare)."""
+    sigma = max(sigma, TEXTURE_SIGMA)
+    best, e_ref = _agreement(ref_y, cmp_y, mask, sigma)
+    cover = _block_sums(mask)
+    full = cover >= 0.5 * BLOCK * BLOCK
+    if not full.any():
+        return 0.0
+    keep = full & (e_ref / np.maximum(cover, 1.0) > TEXTURE_FLOOR)
+    if not keep.any():
+        return 0.0
+    if fine is not None and (fine & keep).any():
+        coarse_sigma = max(sigma, COARSE_SIGMA)
+        coarse, e_coarse = _agreement(ref_y, cmp_y, mask, coarse_sigma)
+        # at the coarse scale such a block is often flat (only the texture was there): nothing to compare
+        flat = e_coarse / np.maximum(cover, 1.0) <= TEXTURE_FLOOR * sigma / coarse_sigma
+        best = np.where(fine, np.where(flat, 1.0, coarse), best)
     worst = np.sort(1.0 - best[keep])[::-1]
     return float(min(1.0, max(0.0, worst[: max(1, int(np.ceil(WORST_FRACTION * worst.size)))].mean())))
 
@@ -283,7 +331,21 @@ class DriftScorer:
         ref_y = cv2.cvtColor(ref_f, cv2.COLOR_RGB2GRAY)
         plain_f = cv2.GaussianBlur(frame.astype(np.float32) / 255.0, (0, 0), 1.0)
         plain_y = cv2.cvtColor(plain_f, cv2.COLOR_RGB2GRAY)
-        plain_structure = _block_worst(1.0 - _ssim_map(ref_y, plain_y), mask)
+        fine = fine_blocks(cv2.cvtColor(reference, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0)
+        fine_px = _pixels(fine, ref_y.shape) if fine.any() else None
+
+        def structure_loss(cmp_y: np.ndarray) -> float:
+            # fine repetitive texture is compared for structure at COARSE_SIGMA (see fine_blocks)
+            loss = 1.0 - _ssim_map(ref_y, cmp_y)
+            if fine_px is not None:
+                extra = np.sqrt(COARSE_SIGMA**2 - 1.0)
+                coarse = 1.0 - _ssim_map(
+                    cv2.GaussianBlur(ref_y, (0, 0), extra), cv2.GaussianBlur(cmp_y, (0, 0), extra), COARSE_SIGMA
+                )
+                loss = np.where(fine_px, coarse, loss)
+            return _block_worst(loss, mask)
+
+        plain_structure = structure_loss(plain_y)
 
         # Smooth residual motion (fabric sway, parallax): optical flow on blurred half-size images, so a
         # periodic weave cannot lock the flow onto a wrong period, then a subject-weighted smoothing.
@@ -313,7 +375,7 @@ class DriftScorer:
         )
         cmp_f = cv2.GaussianBlur(compensated.astype(np.float32) / 255.0, (0, 0), 1.0)
         cmp_y = cv2.cvtColor(cmp_f, cv2.COLOR_RGB2GRAY)
-        structure = _block_worst(1.0 - _ssim_map(ref_y, cmp_y), mask)
+        structure = structure_loss(cmp_y)
         # The residual motion counts (as deformation) only when it explains a real part of the change;
         # otherwise the flow is chasing noise in flat areas and the frame is compared as it is.
         if plain_structure - structure > RESIDUAL_GAIN:
@@ -357,10 +419,10 @@ class DriftScorer:
         # finest detail is the engine's interpolation, not the product: compare at the photo's resolution.
         magnification = self.source_scale / max(float(np.sqrt(abs(np.linalg.det(warp[:, :2])))), 1e-6)
         sigma = float(np.hypot(TEXTURE_SIGMA, 0.5 * magnification)) if magnification > 1.0 else TEXTURE_SIGMA
-        texture = _texture(raw_ref, raw_frame, mask, sigma)
+        texture = _texture(raw_ref, raw_frame, mask, sigma, fine)
         if deform_px > 0 and texture > 0:  # the residual flow was believed: the print may just have moved
             raw_cmp = cv2.cvtColor(compensated, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-            texture = min(texture, _texture(raw_ref, raw_cmp, mask, sigma))
+            texture = min(texture, _texture(raw_ref, raw_cmp, mask, sigma, fine))
         texture = min(1.0, texture / th.texture_scale)
 
         shear = deformation(warp)
@@ -615,6 +677,38 @@ def patch_loss(reference: np.ndarray, frame: np.ndarray, sigma: float) -> tuple[
     return float(np.clip(edge, 0.0, 1.0)), float(np.clip(structure, 0.0, 1.0))
 
 
+PATCH_AFFINE_LIMIT = 0.08  # largest local stretch, shear or turn (of the patch) registration may absorb
+PATCH_REFINE_FRACTION = 0.25  # patches scoring above this share of max_detail_loss are registered affinely
+
+
+def register_patch(patch: np.ndarray, window: np.ndarray, dx: int, dy: int, *, affine: bool = False) -> np.ndarray:
+    """2x3 map from `patch` into `window` (its reference, larger by a margin each side), both blurred:
+    the integer shift (`dx`, `dy`) refined by ECC to a sub-pixel translation, or with `affine` to an
+    affine map. A garment that sways, swings or moves against its backdrop (parallax) bends smoothly,
+    so over one patch its motion is close to an affine map the global alignment does not see; a smear
+    or melted text is not affine and stays. An affine fit that stretches, shears or turns the patch by
+    more than PATCH_AFFINE_LIMIT is not believed (the translation is returned)."""
+    shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4)
+    try:
+        _, shift = cv2.findTransformECC(patch, window, shift, cv2.MOTION_TRANSLATION, criteria, None, 1)
+    except cv2.error:
+        return shift  # keep the integer shift
+    if not affine:
+        return shift
+    try:
+        _, bent = cv2.findTransformECC(patch, window, shift.copy(), cv2.MOTION_AFFINE, criteria, None, 1)
+    except cv2.error:
+        return shift
+    return shift if float(np.abs(bent[:, :2] - np.eye(2)).max()) > PATCH_AFFINE_LIMIT else bent
+
+
+def _patch_reference(window: np.ndarray, m: np.ndarray, side: int) -> np.ndarray:
+    return cv2.warpAffine(
+        window, m, (side, side), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
+
+
 def frame_detail(evidence: ClipEvidence, index: int, energy: np.ndarray) -> tuple[float, float, float]:
     """(loss, edge loss, structure loss) of frame `index`'s worst detail patch at full resolution."""
     th = evidence.thresholds
@@ -659,28 +753,14 @@ def frame_detail(evidence: ClipEvidence, index: int, energy: np.ndarray) -> tupl
             continue
         score = cv2.matchTemplate(blur_ref, blur_patch, cv2.TM_CCOEFF_NORMED)
         _, _, _, (dx, dy) = cv2.minMaxLoc(score)
-        shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-        try:
-            _, shift = cv2.findTransformECC(
-                blur_patch,
-                blur_ref,
-                shift,
-                cv2.MOTION_TRANSLATION,
-                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4),
-                None,
-                1,
-            )
-        except cv2.error:
-            pass  # keep the integer shift
-        reference = cv2.warpAffine(
-            ref_window,
-            shift,
-            (side, side),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REFLECT,
-        )
-        edge, structure = patch_loss(reference, patch, sigma)
+        shift = register_patch(blur_patch, blur_ref, dx, dy)
+        edge, structure = patch_loss(_patch_reference(ref_window, shift, side), patch, sigma)
         loss = max(edge, structure)
+        if loss > PATCH_REFINE_FRACTION * th.max_detail_loss:  # a lost patch, or one the garment bends
+            bent = register_patch(blur_patch, blur_ref, dx, dy, affine=True)
+            edge_b, structure_b = patch_loss(_patch_reference(ref_window, bent, side), patch, sigma)
+            if max(edge_b, structure_b) < loss:
+                edge, structure, loss = edge_b, structure_b, max(edge_b, structure_b)
         if loss > worst[0]:
             worst = (loss, edge, structure)
     return worst

@@ -158,7 +158,23 @@ def evaluate(evidence: ClipEvidence) -> CheckResult:
     )
     result.per_frame["framing_outside"] = [float(v) for v in curve]
     detail_crop = evidence.preset.motion.focus == "detail"  # a close-up crops the subject on purpose
-    if not detail_crop and curve[worst] > th.max_subject_outside:
+    result.limits["max_subject_overhang"] = th.max_subject_overhang
+    reach = int(np.argmax(overhangs))
+    area_fails = curve[worst] > th.max_subject_outside
+    if not detail_crop and not area_fails and overhangs[reach] > th.max_subject_overhang:
+        # narrow parts (sleeve tips) are little area: their reach past the frame decides
+        result.findings.append(
+            Finding(
+                check="framing",
+                message=f"subject cut off by the frame ({sides[reach]} side, {th.framing_margin:.0%} margin; "
+                f"{curve[reach]:.1%} of its area outside); reach past the edge as a fraction of its size",
+                value=float(overhangs[reach]),
+                limit=th.max_subject_overhang,
+                frame=int(frames[reach]),
+                fps=evidence.fps,
+            )
+        )
+    if not detail_crop and area_fails:
         result.findings.append(
             Finding(
                 check="framing",

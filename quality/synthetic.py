@@ -99,6 +99,48 @@ def draw_garment_photo(
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def draw_wide_garment_photo(width: int = 512, height: int = 640, seed: int = 0, *, reach: float = 0.8) -> np.ndarray:
+    """A studio photo of a wide garment: a shirt laid out with its long, narrow sleeves outstretched, sleeve
+    tip to sleeve tip `reach` x the photo's width (centred; < 1 leaves backdrop beyond the cuffs). The
+    sleeves are a small share of the garment's area and most of its width: what a cover crop to a
+    narrower frame cuts off first."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    img = (246 - 8 * ramp) * np.ones((height, width, 3), np.float32)
+    cx, top = width / 2, height * 0.2
+    half, body_w, body_h = reach * width / 2, width * 0.17, height * 0.66
+    arm = height * 0.016  # half the sleeve's thickness: narrow sleeves
+    shape = np.array(
+        [
+            [cx - body_w * 0.45, top],
+            [cx - body_w, top + arm * 0.4],
+            [cx - half, top + arm * 1.2],
+            [cx - half, top + arm * 3.2],
+            [cx - body_w, top + arm * 3.0],
+            [cx - body_w * 0.95, top + body_h],
+            [cx + body_w * 0.95, top + body_h],
+            [cx + body_w, top + arm * 3.0],
+            [cx + half, top + arm * 3.2],
+            [cx + half, top + arm * 1.2],
+            [cx + body_w, top + arm * 0.4],
+            [cx + body_w * 0.45, top],
+            [cx, top + arm * 0.8],
+        ],
+        np.int32,
+    )
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillPoly(mask, [shape], 255, lineType=cv2.LINE_AA)
+    hue = rng.uniform(0, 1)
+    base = np.array(cv2.cvtColor(np.uint8([[[hue * 179, 160, 150]]]), cv2.COLOR_HSV2RGB)[0, 0], np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    weave = 9 * np.sin(xx * 0.8) * np.sin(yy * 0.8) + rng.normal(0, 5, (height, width)).astype(np.float32)
+    stripes = (((xx - cx) // max(4, width // 60)) % 2 == 0)[..., None]
+    cloth = base[None, None, :] + weave[..., None] + 25 * stripes
+    garment = mask.astype(np.float32)[..., None] / 255.0
+    img = img * (1 - garment) + cloth * garment
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def fine_print_box(width: int, height: int, spread: float = 1.0) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the fine print `draw_garment_photo(fine_print=True)` draws, photo pixels."""
     scale = width / 512
@@ -113,6 +155,66 @@ def garment_mask(photo: np.ndarray) -> np.ndarray:
     lab = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB).astype(np.float32)
     background = np.median(np.concatenate([lab[:4].reshape(-1, 3), lab[-4:].reshape(-1, 3)]), axis=0)
     return np.linalg.norm(lab - background, axis=2) > 18
+
+
+FABRICS = ("twill", "check", "knit", "large-print")  # `draw_fabric_garment` patterns
+
+
+def draw_fabric_garment(
+    width: int, height: int, fabric: str, seed: int = 5, *, spread: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(photo, garment mask): `draw_garment_photo`'s garment and backdrop with its cloth replaced by a
+    fabric whose detail is fine and repetitive, the kind where optical flow is ambiguous and a codec's
+    noise looks like changed texture: `twill` (denim-like diagonal ribs, ~13 px period per 1350 px of
+    photo height), `check` (small two-colour checks, 16 px squares), `knit` (columns of chevrons,
+    14 px), or `large-print` (a repeating floral tile, 15 % of the width: a print a close-up frames).
+    Periods never go below 6-8 photo px: a small clip made from a photo twice its size would otherwise
+    show a weave of 2-3 px that any motion turns into moire."""
+    if fabric not in FABRICS:
+        raise ValueError(f"fabric must be one of {', '.join(FABRICS)}, not {fabric!r}")
+    base = draw_garment_photo(width, height, seed=seed, spread=spread)
+    mask = garment_mask(base)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    s = 2.0 * height / 1350.0  # pattern periods scale with the photo
+    noise = rng.standard_normal((height, width)).astype(np.float32)
+    if fabric == "twill":
+        ribs = 0.5 + 0.5 * np.sin(2 * np.pi * (xx + 2 * yy) / max(6.0, 11.0 * s))
+        cloth = np.array([48, 70, 120], np.float32) * (0.75 + 0.35 * ribs + 0.06 * noise)[..., None]
+    elif fabric == "check":
+        p = max(8.0, 8.0 * s)
+        a, b = np.floor(xx / p) % 2, np.floor(yy / p) % 2
+        dark, light, cross = (np.array(c, np.float32) for c in ((200, 40, 40), (240, 235, 225), (120, 30, 40)))
+        cloth = np.where((a * b)[..., None] > 0, cross, np.where(((a + b) % 2)[..., None] > 0, dark, light))
+        cloth = cv2.GaussianBlur(cloth, (0, 0), 0.6 * s) + 4 * noise[..., None]
+    elif fabric == "knit":
+        p = max(6.0, 7.0 * s)
+        lean = np.where(np.floor(xx / p) % 2 > 0, 1.0, -1.0)
+        v = np.abs(((yy + lean * (xx % p)) % p) / p - 0.5) * 2
+        cloth = np.array([150, 150, 155], np.float32) * (0.7 + 0.45 * v + 0.05 * noise)[..., None]
+    else:
+        cloth = floral_tile(width, height, rng, max(16, int(width * 0.15))).astype(np.float32)
+    m = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 0.7)[..., None]
+    return np.clip(base * (1 - m) + cloth * m, 0, 255).astype(np.uint8), mask
+
+
+def floral_tile(width: int, height: int, rng: np.random.Generator, t: int) -> np.ndarray:
+    """A seamless repeating floral print (tile side `t`), tiled over width x height."""
+    tile = np.zeros((t, t, 3), np.uint8)
+    tile[:] = (28, 52, 88)
+    colours = [(230, 90, 120), (250, 200, 80), (240, 240, 230), (150, 110, 200)]
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0, t), rng.uniform(0, t), rng.uniform(0.12, 0.22) * t
+        col = tuple(int(c) for c in colours[int(rng.integers(len(colours)))])
+        a0 = rng.uniform(0, 360)
+        for ox in (-t, 0, t):  # drawn on the torus, so the tile repeats seamlessly
+            for oy in (-t, 0, t):
+                for k in range(5):
+                    a = np.deg2rad(a0 + 72 * k)
+                    centre = (int(cx + ox + 0.55 * r * np.cos(a)), int(cy + oy + 0.55 * r * np.sin(a)))
+                    cv2.ellipse(tile, centre, (int(0.5 * r), int(0.28 * r)), a0 + 72 * k, 0, 360, col, -1, cv2.LINE_AA)
+                cv2.circle(tile, (int(cx + ox), int(cy + oy)), int(0.2 * r), (250, 220, 60), -1, cv2.LINE_AA)
+    return np.tile(tile, (height // t + 1, width // t + 1, 1))[:height, :width]
 
 
 def camera_frames(

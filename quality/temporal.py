@@ -26,6 +26,7 @@ LOW_LONG_SIDE = 160  # px (half the work size): cuts and glitches change the sub
 CUT_NEIGHBOURS = 4  # pairs each side that make a pair's local baseline
 RETURN_FRAMES = 6  # a change undone within this many frames is a glitch, not a cut
 GLITCH_MAX_FRAMES = 6  # longest run of frames a glitch may span
+BRACKET_MAX_FRAMES = 4  # longest run the frames-only glitch test brackets (longer ones drift sees)
 GLITCH_CONTEXT = 6  # frames each side of a window that make its baseline
 GLITCH_BLOCK = 8  # px at low resolution (~5 % of the long side): the smallest glitch worth catching
 GLITCH_WORST_FRACTION = 0.25  # of the subject's blocks that score a frame
@@ -343,6 +344,57 @@ def worst_glitch(
     return best
 
 
+@dataclass
+class BracketGlitch:
+    score: float  # min(jump into, jump out of the run) / max(change across it, local step, floor)
+    start: int | None
+    length: int
+
+
+def plain_change(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute RGB change between two uint8 frames, in [0, 1] (no displacement forgiven)."""
+    return sum(cv2.mean(cv2.absdiff(a, b))[:3]) / (3.0 * 255.0)
+
+
+def bracket_glitch(
+    low: np.ndarray,
+    floor: float,
+    limit: float,
+    skip: set[int] | frozenset[int] = frozenset(),
+    max_len: int = BRACKET_MAX_FRAMES,
+    neighbours: int = CUT_NEIGHBOURS,
+) -> BracketGlitch:
+    """The worst run of 1..`max_len` frames that jumps away and comes back, judged by the frames only (no
+    photo, no alignment): the frames just before and just after the run (s-1 and e) look alike while the
+    jumps into and out of it are large. Score = min(change s-1 -> s, change e-1 -> e) / max(change s-1 ->
+    e, the local step (median pair change around the run), `floor`). Changes are plain mean absolute
+    differences: the one-pixel tolerance of the cut check would forgive a run knocked a pixel or two
+    sideways. Smooth motion scores <= ~1: the change across a run is at least as large as one step of it.
+    Only runs whose jumps could exceed `limit` are compared across; pairs touching a frame in `skip`
+    (black frames) count as no change."""
+    n = len(low)
+    best = BracketGlitch(0.0, None, 0)
+    if n < 3:
+        return best
+    c = np.array([plain_change(low[i], low[i + 1]) for i in range(n - 1)])
+    for i in skip:
+        c[max(0, i - 1) : i + 1] = 0.0
+    t = np.arange(c.size)
+    before = np.nan_to_num(_window_medians(c, np.maximum(t - neighbours, 0), t), nan=0.0)
+    after = np.nan_to_num(_window_medians(c, t + 1, np.minimum(t + 1 + neighbours, c.size)), nan=0.0)
+    for length in range(1, min(max_len, n - 2) + 1):
+        s = np.arange(1, n - length)  # the run is frames s .. s+length-1; s-1 and s+length exist
+        e = s + length
+        jump = np.minimum(c[s - 1], c[e - 1])
+        base = np.maximum(np.maximum(before[s - 1], after[e - 1]), floor)
+        for k in np.nonzero(jump / base > min(limit, 1.0))[0]:  # (runs that could not fail: their score is reported)
+            across = plain_change(low[s[k] - 1], low[e[k]])
+            score = float(jump[k] / max(across, base[k]))
+            if score > best.score:
+                best = BracketGlitch(score, int(s[k]), length)
+    return best
+
+
 # --- boiling ---------------------------------------------------------------------------------------
 
 
@@ -498,9 +550,14 @@ def _glitch_check(
     jump_in = local_ratio(cuts.pair_change, th.cut_change_floor, side="before")
     jump_out = local_ratio(cuts.pair_change, th.cut_change_floor, side="after")
     glitch = worst_glitch(residual, jump_in, jump_out, th.glitch_residual_floor)
-    result.scores["glitch"] = glitch.score
+    # frames only: a run that falls on a drift sample bends the alignment toward it, which hides it from
+    # the photo comparison; the frames around it still show that the clip jumped away and came back
+    bracket = bracket_glitch(low, th.cut_change_floor, th.max_glitch_ratio, skip)
+    result.scores["glitch_photo"] = glitch.score
+    result.scores["glitch_bracket"] = bracket.score
+    result.scores["glitch"] = max(glitch.score, bracket.score)
     result.per_frame["glitch_residual"] = [float(v) if np.isfinite(v) else 0.0 for v in residual]
-    if glitch.start is not None and glitch.score > th.max_glitch_ratio:
+    if glitch.start is not None and glitch.score > th.max_glitch_ratio and glitch.score >= bracket.score:
         s, length = glitch.start, glitch.length
         span = f"frame {s}" if length == 1 else f"frames {s}-{s + length - 1}"
         message = (
@@ -508,6 +565,14 @@ def _glitch_check(
             "into and out of it vs the frames around it"
         )
         result.findings.append(Finding("glitch", message, glitch.score, th.max_glitch_ratio, s, fps, unit="x"))
+    elif bracket.start is not None and bracket.score > th.max_glitch_ratio:
+        s, length = bracket.start, bracket.length
+        span = f"frame {s}" if length == 1 else f"frames {s}-{s + length - 1}"
+        message = (
+            f"short glitch ({span}, {length / fps:.2f} s): the jumps into and out of it vs the change "
+            f"between frames {s - 1} and {s + length} around it"
+        )
+        result.findings.append(Finding("glitch", message, bracket.score, th.max_glitch_ratio, s, fps, unit="x"))
 
 
 def _boiling_check(evidence: ClipEvidence, skip: set[int], result: CheckResult) -> None:

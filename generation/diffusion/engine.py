@@ -174,6 +174,11 @@ class DiffusionEngine(Engine):
         """Smallest frame count >= n the model accepts."""
         return n
 
+    def pipeline_num_frames(self, frames: int) -> int:
+        """The pipeline's `num_frames` argument that makes it output `frames` frames (a round_frames count);
+        the same number for every model but FramePack, whose argument counts sections."""
+        return frames
+
     def max_take(self) -> int:
         raise NotImplementedError
 
@@ -444,7 +449,7 @@ class DiffusionEngine(Engine):
         kwargs.update(
             height=nh,
             width=nw,
-            num_frames=first.plan.frames_per_take,
+            num_frames=self.pipeline_num_frames(first.plan.frames_per_take),
             num_inference_steps=self.steps(),
             output_type="np",
         )

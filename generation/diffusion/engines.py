@@ -1,4 +1,5 @@
-"""The four diffusers image-to-video engines: how each maps a preset onto its model's controls."""
+"""The diffusers image-to-video engines: how each maps a preset onto its model's controls (LTX-2 and FramePack have
+modules of their own)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,10 @@ from typing import Any, ClassVar
 
 from catalog_motion.presets import Preset
 from generation.diffusion.engine import DiffusionEngine
+from generation.diffusion.framepack import FramePackEngine
+from generation.diffusion.ltx2 import LTX2Engine
 from generation.diffusion.settings import CogVideoXSettings, LTXSettings, SVDSettings, WanSettings
-
-
-def _round_mod1(n: int, t: int) -> int:
-    """Smallest n' >= n with n' = k*t + 1 (latent-frame grids of causal video VAEs)."""
-    return max(1, -(-(n - 1) // t)) * t + 1 if n > 1 else 1
+from generation.diffusion.timeline import round_to_latent_grid
 
 
 class WanEngine(DiffusionEngine):
@@ -19,7 +18,8 @@ class WanEngine(DiffusionEngine):
 
     name: ClassVar[str] = "wan"
     pipeline_class: ClassVar[str] = "WanImageToVideoPipeline"
-    allowed_classes: ClassVar[tuple[str, ...]] = ("WanImageToVideoPipeline",)
+    # Wan 2.2 TI2V-5B is published as a WanPipeline folder (expand_timesteps): the I2V pipeline loads it as is.
+    allowed_classes: ClassVar[tuple[str, ...]] = ("WanImageToVideoPipeline", "WanPipeline")
     batchable: ClassVar[bool] = False  # the pipeline encodes one conditioning image per call
     default_area: ClassVar[int] = 480 * 832
     default_fps: ClassVar[float] = 16.0
@@ -33,7 +33,7 @@ class WanEngine(DiffusionEngine):
         return self.pipe.vae_scale_factor_spatial * model.config.patch_size[1]
 
     def round_frames(self, n: int) -> int:
-        return _round_mod1(n, self.pipe.vae_scale_factor_temporal)
+        return round_to_latent_grid(n, self.pipe.vae_scale_factor_temporal)
 
     def max_take(self) -> int:
         return 81
@@ -123,7 +123,7 @@ class LTXEngine(DiffusionEngine):
         return max(32, self.pipe.vae_spatial_compression_ratio * self.pipe.transformer_spatial_patch_size)
 
     def round_frames(self, n: int) -> int:
-        return _round_mod1(n, self.pipe.vae_temporal_compression_ratio)
+        return round_to_latent_grid(n, self.pipe.vae_temporal_compression_ratio)
 
     def max_take(self) -> int:
         return 121
@@ -160,7 +160,7 @@ class CogVideoXEngine(DiffusionEngine):
         return self.pipe.vae_scale_factor_spatial * self.pipe.transformer.config.patch_size
 
     def round_frames(self, n: int) -> int:
-        return _round_mod1(n, self.pipe.vae_scale_factor_temporal)
+        return round_to_latent_grid(n, self.pipe.vae_scale_factor_temporal)
 
     def max_take(self) -> int:
         return int(self.pipe.transformer.config.sample_frames)
@@ -179,5 +179,5 @@ class CogVideoXEngine(DiffusionEngine):
 
 
 ENGINE_CLASSES: dict[str, type[DiffusionEngine]] = {
-    cls.name: cls for cls in (WanEngine, SVDEngine, LTXEngine, CogVideoXEngine)
+    cls.name: cls for cls in (WanEngine, SVDEngine, LTXEngine, CogVideoXEngine, FramePackEngine, LTX2Engine)
 }

@@ -271,8 +271,11 @@ def apply_levers(engine: str, pipe, settings: DiffusionSettings, device: str) ->
                 f"{engine}: compile 'regional' is not supported by {type(model).__name__} (no repeated "
                 f"blocks declared); use engines.{engine}.compile: full"
             )
+        # A cache hook decides each step outside the graph (diffusers marks it torch.compiler.disable), so a
+        # block holding a hooked module compiles with that break; without a hook the block is one graph.
+        fullgraph = settings.cache.kind == "none"
         for module in _denoisers(pipe):
-            module.compile_repeated_blocks(fullgraph=True)
+            module.compile_repeated_blocks(fullgraph=fullgraph)
         applied.append("compile:regional")
     elif settings.compile == "full":
         for module in _denoisers(pipe):

@@ -11,7 +11,8 @@ from typing import Any
 
 from catalog_motion.errors import EngineError
 
-# Compile and FP8 casting only pay on CUDA; on another device the engine refuses them with a clear line.
+# Compile and FP8 casting run on any device (the tests run them on CPU) but pay on CUDA: FP8 halves the weight
+# memory there, and regional compile is a speed-up only where inductor's GPU kernels beat eager ones.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "wan": {
         "quality": {},
@@ -40,6 +41,27 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "quality": {},
         "fast": {"steps": 30, "cache": {"kind": "pab"}, "vae_tiling": True},
         "draft": {"steps": 15, "use_dynamic_cfg": False, "vae_tiling": True},
+    },
+    "ltx2": {
+        "quality": {},
+        # STG and modality guidance each cost one more transformer pass per step: off, 4 passes -> 2.
+        "fast": {"steps": 20, "stg_scale": 0.0, "modality_scale": 1.0, "compile": "regional"},
+        # For the distilled checkpoint: its 8 published sigmas (diffusers DISTILLED_SIGMA_VALUES), no guidance.
+        "draft": {
+            "sigmas": [1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875],
+            "guidance": 1.0,
+            "stg_scale": 0.0,
+            "modality_scale": 1.0,
+            "fp8_layerwise": True,
+        },
+    },
+    "framepack": {
+        "quality": {},
+        # Pyramid Attention Broadcast: the one cache hook the FramePack pipeline runs (the others need a cache
+        # context it does not set). No regional compile: the FramePack transformer declares no repeated blocks.
+        "fast": {"steps": 20, "cache": {"kind": "pab"}, "vae_tiling": True},
+        # Half the steps, FP8 weights; the guidance-distilled checkpoint needs no CFG pass to drop.
+        "draft": {"steps": 12, "fp8_layerwise": True, "vae_tiling": True},
     },
 }
 
@@ -72,3 +94,20 @@ def with_profile(engine: str, raw: dict[str, Any]) -> dict[str, Any]:
             f"lora.distilled: true (docs/ENGINES.md names the published ones)"
         )
     return merged
+
+
+def _yaml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe_profile(engine: str, name: str) -> str:
+    """A recipe as docs/ENGINES.md's profile tables write it (a test holds the docs to this)."""
+    recipe = PROFILES[engine][name]
+    settings = ", ".join(f"`{key}: {_yaml(value)}`" for key, value in recipe.items())
+    return settings or "model defaults"

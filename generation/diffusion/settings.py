@@ -227,8 +227,121 @@ class LTXSettings(DiffusionSettings):
     decode_noise_scale: float = Field(default=0.025, ge=0.0, le=1.0, description="LTX 0.9.1+ decoder noise")
 
 
+class LTX2Settings(DiffusionSettings):
+    loop_mode: Literal["last_frame", "crossfade"] = Field(
+        default="last_frame",
+        description="Close loops by conditioning the last latent frame on the source photo (LTX2ConditionPipeline), "
+        "or by crossfading extra frames",
+    )
+    guidance_rescale: float = Field(
+        default=0.7, ge=0.0, le=1.0, description="LTX-2 guidance rescale (against over-saturation at high CFG)"
+    )
+    stg_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="Spatio-temporal guidance (one more transformer pass per step); 0 = off",
+    )
+    stg_blocks: list[int] = Field(
+        default=[29], description="Transformer blocks STG perturbs ([29] is Lightricks' value for LTX-2.0)"
+    )
+    modality_scale: float = Field(
+        default=3.0,
+        ge=1.0,
+        le=10.0,
+        description="Modality-isolation guidance (one more transformer pass per step, audio cross-attention off); "
+        "1 = off",
+    )
+    motion_speed: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=4.0,
+        description="Motion speed relative to real time (positional embeddings see frame_rate / motion_speed); "
+        "'ask for less' lowers it",
+    )
+    sigmas: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Custom sigma schedule (e.g. the 8 published values of the distilled checkpoint); its length is "
+        "the step count. None = the pipeline's schedule for `steps`",
+    )
+    image_crf: int | None = Field(
+        default=None,
+        ge=0,
+        le=51,
+        description="H.264 CRF the conditioning photo is re-compressed at before encoding (the model was trained "
+        "on compressed frames); None = the model's (33 for LTX-2), 0 = none",
+    )
+    decode_timestep: float = Field(
+        default=0.05, ge=0.0, le=1.0, description="Decoder timestep (only a timestep-conditioned VAE uses it)"
+    )
+    decode_noise_scale: float = Field(
+        default=0.025,
+        ge=0.0,
+        le=1.0,
+        description="Decoder noise (only a timestep-conditioned VAE uses it); 'ask for less' lowers it",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LTX2Settings:
+        if self.stg_scale > 0 and not self.stg_blocks:
+            raise ValueError("stg_scale above 0 needs stg_blocks (e.g. [29]); set stg_scale: 0 to turn STG off")
+        if self.sigmas and self.steps is not None and self.steps != len(self.sigmas):
+            raise ValueError(f"steps {self.steps} disagrees with the {len(self.sigmas)} sigmas; unset steps")
+        return self
+
+
 class CogVideoXSettings(DiffusionSettings):
     use_dynamic_cfg: bool = Field(default=True, description="CogVideoX's cosine guidance schedule")
+
+
+class FramePackSettings(DiffusionSettings):
+    latent_window_size: int = Field(
+        default=9,
+        ge=1,
+        le=33,
+        description="Latent frames per FramePack section (the pipeline's latent_window_size); 9 is the released "
+        "checkpoints' window: 36 frames (1.2 s at 30 fps) per section",
+    )
+    max_sections: int = Field(
+        default=6,
+        ge=1,
+        le=64,
+        description="Longest take in sections (6 x 36 + 1 = 217 frames, 7.2 s at 30 fps); FramePack's memory does "
+        "not grow with it, its time does",
+    )
+    sampling: Literal["inverted_anti_drifting", "vanilla"] = Field(
+        default="inverted_anti_drifting",
+        description="inverted_anti_drifting (FramePackI2V_HY: sections from the end back to the photo; takes a "
+        "last image, so loops end on the photo) or vanilla (FramePack-F1 checkpoints; loops are crossfaded)",
+    )
+    true_cfg: float = Field(
+        default=1.0,
+        ge=1.0,
+        le=30.0,
+        description="Real classifier-free guidance with the negative prompt (the pipeline's true_cfg_scale); "
+        "1 = off, as published (the checkpoint is guidance-distilled; above 1 doubles the transformer's work)",
+    )
+
+    @model_validator(mode="after")
+    def _cache_the_pipeline_runs(self) -> FramePackSettings:
+        reason = FRAMEPACK_UNUSABLE_CACHES.get(self.cache.kind)
+        if reason:
+            raise ValueError(
+                f"cache '{self.cache.kind}' does not run in HunyuanVideoFramepackPipeline ({reason}); "
+                "set cache.kind: pab or none"
+            )
+        return self
+
+
+FRAMEPACK_UNUSABLE_CACHES = {
+    # diffusers 0.42: these hooks keep state per cache context, and the FramePack pipeline opens none.
+    "first_block": "its transformer call opens no cache context",
+    "taylorseer": "its transformer call opens no cache context",
+    "magcache": "its transformer call opens no cache context",
+    "faster": "FasterCache skips an unconditional batch, and the checkpoint is guidance-distilled",
+}
 
 
 @dataclass(frozen=True)
@@ -261,6 +374,20 @@ LICENCES: dict[str, Licence] = {
         "https://huggingface.co/THUDM/CogVideoX-5b-I2V",
         "commercial use (registration and usage limits of the 5B licence)",
     ),
+    "ltx2": Licence(
+        "ltx-2-community",
+        "LTX-2 Community License",
+        "https://huggingface.co/Lightricks/LTX-2",
+        "commercial use by entities with USD 10M or more annual revenue (they need a paid licence from Lightricks)",
+    ),
+    # FramePackI2V_HY is a fine-tune of HunyuanVideo, so HunyuanVideo's licence governs its weights.
+    "framepack": Licence(
+        "tencent-hunyuan-community",
+        "Tencent Hunyuan Community License",
+        "https://huggingface.co/tencent/HunyuanVideo/blob/main/LICENSE",
+        "use in the EU, the UK and South Korea (it grants no rights there) and services above 100 million "
+        "monthly active users (they need a separate licence from Tencent)",
+    ),
 }
 
 
@@ -269,6 +396,8 @@ SETTINGS_MODELS: dict[str, type[DiffusionSettings]] = {
     "svd": SVDSettings,
     "ltx": LTXSettings,
     "cogvideox": CogVideoXSettings,
+    "ltx2": LTX2Settings,
+    "framepack": FramePackSettings,
 }
 
 

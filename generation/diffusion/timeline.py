@@ -13,6 +13,11 @@ import cv2
 import numpy as np
 
 
+def round_to_latent_grid(n: int, t: int) -> int:
+    """Smallest n' >= n with n' = k*t + 1 (the latent-frame grids of causal video VAEs)."""
+    return max(1, -(-(n - 1) // t)) * t + 1 if n > 1 else 1
+
+
 @dataclass(frozen=True)
 class TakePlan:
     """How many model frames to generate and how they become one clip."""

@@ -32,6 +32,16 @@ def test_master_formats_are_lossless(tmp_path, suffix, codec):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"clip{suffix}"]  # no temp file left
 
 
+@pytest.mark.parametrize("suffix", [".nut", ".mkv"])
+def test_a_clip_that_fails_mid_way_leaves_no_master_behind(tmp_path, suffix):
+    frames = _frames()
+    writer = MasterClipWriter(tmp_path / f"clip{suffix}", 66, 50, 24)
+    with pytest.raises(ValueError, match="frame must be uint8"), writer:
+        writer.write(frames[0])
+        writer.write(frames[1][:, :20])  # a wrong-sized frame: the clip is abandoned
+    assert list(tmp_path.iterdir()) == []  # neither the master nor its partial file
+
+
 def test_settings_name_every_master_format():
     allowed = OrchestrationSettings.model_fields["master_format"].annotation.__args__
     assert set(allowed) == set(MASTER_SUFFIX) | {"auto"}

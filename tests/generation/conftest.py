@@ -88,3 +88,27 @@ def small_preset(name: str, **update) -> Preset:
 def gen_photo(tmp_path: Path) -> Path:
     """A 800x1000 shirt photo with a checkerboard print at (460, 560) size 90 (centre 505, 605)."""
     return save_png(draw_garment(patch=(460, 560, 90)), tmp_path / "shirt.png")
+
+
+@pytest.fixture
+def record_calls(monkeypatch):
+    """Wrap a pipeline class's __call__ to record kwargs and outputs (the real call still runs)."""
+
+    def install(engine, before=None):
+        calls: list[dict] = []
+        cls = type(engine.pipe)
+        original = cls.__call__
+
+        def recording(self, *args, **kwargs):
+            entry = {"kwargs": dict(kwargs)}
+            calls.append(entry)
+            if before is not None:
+                before(kwargs)
+            output = original(self, *args, **kwargs)
+            entry["frames"] = np.asarray(output.frames)
+            return output
+
+        monkeypatch.setattr(cls, "__call__", recording)
+        return calls
+
+    return install

@@ -275,3 +275,23 @@ def test_a_garment_grazing_the_border_is_not_cut_a_hem_running_off_is():
     extent = garment_extent(mask, 800, 1000)
     assert extent is not None and extent.cut == (False, False, False, True)
     assert (extent.x0, extent.y0, extent.x1, extent.y1) == (0.0, 200.0, 600.0, 1000.0)  # scaled to the photo
+
+
+def test_sample_hoodie_on_social_zooms_out_and_params_say_so(tmp_path):
+    """The sample hoodie's sleeves do not fit 9:16 at the cover crop: the engine zooms out (revealing
+    backdrop past the photo) rather than cutting them, keeps the full motion and records it."""
+    from catalog_connectors.samples import draw_sample_catalog
+    from catalog_motion.presets import load_presets
+
+    draw_sample_catalog(tmp_path, photos=["hoodie-logo"])
+    photo = next((tmp_path / "images").glob("hoodie-logo.*"))
+    preset = load_presets()["social"]  # full size: the garment's width against 1080 px is the point
+    ref, _ = _render(photo, preset, tmp_path / "social.nut", duration_scale=0.1)
+    framing = ref.params["framing"]
+    assert framing["fit"] == "contain" and framing["zoom_out"] > 1.1 and framing["revealed"] is True
+    assert framing["motion_limited_to"] == 1.0 and ref.params["amount"] == preset.motion.amount
+    assert ref.params["garment"]["active"] is True and ref.params["zoom_range"][0] < 1.0
+    frames = read_frames(ref.path, 640)
+    assert max(_band_share(f, QC_MARGIN) for f in frames) < 2e-3  # the sleeves stay whole in every frame
+    cover, _ = _render(photo, preset, tmp_path / "cover.nut", {"framing": "cover"}, duration_scale=0.1)
+    assert max(_band_share(f, QC_MARGIN) for f in read_frames(cover.path, 640)) > 0.01  # cover would cut them

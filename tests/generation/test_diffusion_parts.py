@@ -8,10 +8,16 @@ import pytest
 
 from catalog_motion.errors import TransientError
 from generation.diffusion.engine import motion_phrase, pad_to_aspect
-from generation.diffusion.engines import _round_mod1
 from generation.diffusion.oom import run_with_oom_policy
 from generation.diffusion.subject_lock import SubjectLock
-from generation.diffusion.timeline import Retimer, close_loop, plan_takes, retime_positions, stitch_takes
+from generation.diffusion.timeline import (
+    Retimer,
+    close_loop,
+    plan_takes,
+    retime_positions,
+    round_to_latent_grid,
+    stitch_takes,
+)
 from tests.generation.conftest import draw_garment
 
 
@@ -35,8 +41,8 @@ def _mad(a, b) -> float:
 
 
 def test_frame_rounding_and_take_plans():
-    assert [_round_mod1(n, 4) for n in (1, 2, 5, 6, 9, 80, 81, 82)] == [1, 5, 5, 9, 9, 81, 81, 85]
-    wan = lambda n: _round_mod1(n, 4)  # noqa: E731
+    assert [round_to_latent_grid(n, 4) for n in (1, 2, 5, 6, 9, 80, 81, 82)] == [1, 5, 5, 9, 9, 81, 81, 85]
+    wan = lambda n: round_to_latent_grid(n, 4)  # noqa: E731
     one = plan_takes(4.0, 16, 81, wan)  # 4 s at 16 fps: 65 frames, one take
     assert (one.frames_per_take, one.n_takes, one.needed) == (65, 1, 65)
     chained = plan_takes(8.0, 16, 81, wan, overlap=4)  # 129 frames needed: two 81-frame takes

@@ -18,9 +18,26 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 EXPECTED = {
     "wan": {"transformer": "bfloat16", "text_encoder": "bfloat16", "image_encoder": "bfloat16", "vae": "float32"},
     "wan22": {"transformer": "bfloat16", "transformer_2": "bfloat16", "text_encoder": "bfloat16", "vae": "float32"},
+    "wan_ti2v": {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "float32"},
     "svd": {"unet": "bfloat16", "image_encoder": "bfloat16", "vae": "bfloat16"},
     "ltx": {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16"},
     "cogvideox": {"transformer": "bfloat16", "text_encoder": "bfloat16", "vae": "bfloat16"},
+    # LTX-2: every component in the load dtype (diffusers' LTX-2 docs load the whole pipeline in bf16).
+    "ltx2": {
+        "transformer": "bfloat16",
+        "text_encoder": "bfloat16",
+        "connectors": "bfloat16",
+        "vae": "bfloat16",
+        "audio_vae": "bfloat16",
+        "vocoder": "bfloat16",
+    },
+    "framepack": {
+        "transformer": "bfloat16",
+        "text_encoder": "bfloat16",
+        "text_encoder_2": "bfloat16",
+        "image_encoder": "bfloat16",
+        "vae": "bfloat16",
+    },
 }
 
 

@@ -242,3 +242,39 @@ def test_truncated_encode_fails_both(root, good, preset):
     assert report.failed_checks == ["conformance", "delivery"]
     assert report.scores["delivery_frames"] < N
     assert any(r.startswith("delivery: encode frame count differs from the master's") for r in report.reasons)
+
+
+def test_heavily_compressed_encode_fails_on_half_size_detail(tmp_path):
+    # a 1080x1920 social clip: at crf 44 the 90x160 comparison still reads ~40 dB (passed before); at half
+    # size its blocks and wiped texture show. The preset's own crf keeps a wide margin.
+    import subprocess
+
+    from catalog_motion.media import MasterClipWriter, ffmpeg_exe
+    from quality.calibration import GOOD_GARMENT, SPREAD, PhotoBank, preset_recipe
+    from quality.synthetic import MotionRecipe, SceneRenderer
+
+    social = load_presets()["social"]
+    n = 30
+    preset = social.model_copy(update={"duration_s": n / social.fps})
+    bank = PhotoBank()
+    w, h = preset.width, preset.height
+    photo, mask, plate = bank.items[bank.drawn(int(w * 1.25) // 2 * 2, int(h * 1.25) // 2 * 2, spread=SPREAD["9:16"])]
+    recipe = MotionRecipe(**{**preset_recipe(preset, (0.5, 0.5)).__dict__, **GOOD_GARMENT})
+    master = tmp_path / "master.nut"
+    with MasterClipWriter(master, w, h, preset.fps) as writer:
+        for frame in SceneRenderer(photo, mask, recipe, w, h, n, plate=plate):
+            writer.write(frame)
+    scores = {}
+    for crf in (21, 44):
+        out = tmp_path / f"crf{crf}.mp4"
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(master), "-c:v", "libx264", "-preset", "veryfast"]
+        tags = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]  # as publishing does
+        subprocess.run([*cmd, "-crf", str(crf), "-pix_fmt", "yuv420p", *tags, "-an", str(out)], check=True)
+        report = check_delivered(out, master, preset, expected_frames=n)
+        scores[crf] = (report.passed, report.scores["delivery_psnr_db"], report.scores["delivery_detail_psnr_db"])
+        if crf == 44:
+            assert report.failed_checks == ["delivery"], report.reasons
+            assert "half size (blocking, wiped texture)" in report.reasons[-1] and "limit 41 dB" in report.reasons[-1]
+            assert report.limits["delivery_detail_psnr_db"] == 41.0
+    assert scores[21][0] and scores[21][2] > 41.0 + 5, scores
+    assert scores[44][1] > preset.qc.delivery_min_psnr_db, scores  # what the small comparison saw

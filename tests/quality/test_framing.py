@@ -213,3 +213,55 @@ def test_the_gate_reports_framing_on_real_clips(tmp_path, presets):
     assert "framing" not in page.failed_checks and page.scores["framing_outside"] < 0.01, page.reasons
     close = gate(presets["close-up"], 0.4, "close")
     assert "framing" not in close.failed_checks and close.scores["framing_outside"] > 0.01
+
+
+def _wide_garment_social_clip(tmp_path, cut: float):
+    """A social (9:16) clip, small, of a wide garment whose narrow outstretched sleeves stick out of the
+    frame by `cut` of the garment's width on each side in every frame (negative: room to spare)."""
+    from PIL import Image
+
+    from catalog_motion.media import MasterClipWriter
+    from quality.calibration import preset_recipe
+    from quality.synthetic import MotionRecipe, SceneRenderer, clean_plate, draw_wide_garment_photo, garment_mask
+
+    social = load_presets()["social"]
+    preset = social.model_copy(
+        update={
+            "width": 112,
+            "height": 200,
+            "fps": 24,
+            "duration_s": 1.0,
+            "motion": social.motion.model_copy(update={"amount": social.motion.amount * 0.25}),
+        }
+    )
+    pw, ph = 320, 400
+    start_zoom = 1 + 0.2 * preset.motion.amount
+    shown = (112 / 200) / (pw / ph) / start_zoom  # share of the photo's width the frame shows
+    photo = draw_wide_garment_photo(pw, ph, seed=4, reach=shown / (1 - 2 * cut))
+    mask = garment_mask(photo)
+    recipe = MotionRecipe(**{**preset_recipe(preset, (0.5, 0.5)).__dict__, "sway": 0.02})
+    renderer = SceneRenderer(photo, mask, recipe, 112, 200, 24, plate=clean_plate(photo, mask))
+    photo_path, clip = tmp_path / f"wide-{cut}.png", tmp_path / f"wide-{cut}.nut"
+    Image.fromarray(photo).save(photo_path)
+    with MasterClipWriter(clip, 112, 200, 24) as writer:
+        for frame in renderer:
+            writer.write(frame)
+    return photo_path, clip, preset
+
+
+def test_sleeve_tips_cut_off_in_every_frame_fail_on_reach_not_area(tmp_path):
+    # the sleeves are narrow: 1.5 % of the garment's area is outside (under the 2 % area limit, which
+    # passed it before), but they reach 10 % of the garment's width past the frame's inner band
+    from quality.gate import check_clip
+
+    photo, clip, preset = _wide_garment_social_clip(tmp_path, 0.04)
+    report = check_clip(photo, clip, preset)
+    assert report.scores["framing_outside"] < preset.qc.max_subject_outside
+    assert "framing" in report.failed_checks, report.reasons
+    reason = next(r for r in report.reasons if r.startswith("framing:"))
+    assert "cut off by the frame" in reason and "limit 0.09" in reason and "at frame" in reason
+    assert report.limits["max_subject_overhang"] == preset.qc.max_subject_overhang
+
+    photo, clip, preset = _wide_garment_social_clip(tmp_path, -0.04)  # the same garment, whole in frame
+    report = check_clip(photo, clip, preset)
+    assert "framing" not in report.failed_checks, report.reasons

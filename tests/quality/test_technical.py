@@ -234,3 +234,22 @@ def test_size_fps_and_black_frames_are_findings(tmp_path, qc_photo_path, qc_phot
     assert size.value == 160 and size.limit == 192 and "clip is 160x160, preset close-up needs 192x192" in size.reason
     black = findings[checks.index("black_frames")]
     assert black.frame == 5 and black.value == 1
+
+
+def test_direct_seam_finds_a_view_that_creeps_and_never_returns(qc_photo_array):
+    # the last frame registered straight onto the first, against the steps beside the seam: an exact
+    # breathing loop scores ~1, a view that creeps 2 % of the width and never comes back scores > the limit
+    import cv2
+
+    from quality.synthetic import camera_frames
+
+    loop = np.stack(camera_frames(qc_photo_array, 192, 240, 48, zoom=0.02, path="breathing"))
+    exact = technical.direct_seam(loop)
+    creep = loop.copy()
+    for i in range(len(creep)):
+        shift = np.float32([[1, 0, 0.02 * 192 * i / (len(creep) - 1)], [0, 1, 0]])
+        creep[i] = cv2.warpAffine(loop[i], shift, (192, 240), borderMode=cv2.BORDER_REFLECT)
+    crept = technical.direct_seam(creep)
+    limit = load_presets()["product-page"].qc.max_loop_seam
+    assert exact[0] < 2.0 < limit < crept[0], (exact, crept)
+    assert crept[1] == pytest.approx(100 * 0.02 * 192 / 240, rel=0.25)  # seam travel, % of the long side

@@ -387,3 +387,58 @@ def test_gate_reports_a_jump_cut(qc_photo_path, qc_photo_array, qc_write_clip, q
     report = check_clip(qc_photo_path, qc_write_clip(good[:12] + other[12:], "cut"), preset)
     assert "cut" in report.failed_checks
     assert any(r.startswith("cut: jump cut between frames 11 and 12") for r in report.reasons), report.reasons
+
+
+def _render_product_page(tmp_path, post):
+    """A product-page clip at its real size (1080x1350, 96 frames) of the drawn garment swaying under the
+    preset's breathing camera, each frame passed through `post(i, frame)`; (photo path, clip path, preset)."""
+    from PIL import Image
+
+    from catalog_motion.media import MasterClipWriter
+    from quality.calibration import GOOD_GARMENT, SPREAD, PhotoBank, preset_recipe
+    from quality.synthetic import MotionRecipe, SceneRenderer
+
+    preset = load_presets()["product-page"]
+    w, h = preset.width, preset.height
+    bank = PhotoBank()
+    photo, mask, plate = bank.items[bank.drawn(int(w * 1.25) // 2 * 2, int(h * 1.25) // 2 * 2, spread=SPREAD["4:5"])]
+    recipe = MotionRecipe(**{**preset_recipe(preset, (0.5, 0.5)).__dict__, **GOOD_GARMENT})
+    renderer = SceneRenderer(photo, mask, recipe, w, h, preset.n_frames, loop=True, plate=plate)
+    photo_path, clip = tmp_path / "photo.png", tmp_path / "clip.nut"
+    Image.fromarray(photo).save(photo_path)
+    with MasterClipWriter(clip, w, h, preset.fps) as writer:
+        for i in range(preset.n_frames):
+            writer.write(post(i, renderer.frame(i)[0]))
+    return photo_path, clip, preset
+
+
+def test_short_glitch_on_a_drift_sample_is_caught_from_the_frames_alone(tmp_path):
+    # 3 frames knocked 1 % sideways, starting on a drift sample: the alignment follows the knocked frame,
+    # so the photo comparison saw nothing (glitch 0.34 before); the frames around the run show the jump
+    from quality.gate import check_clip
+
+    start = sample_indices(96, 12)[6]
+
+    def knocked(i, frame):
+        if not start <= i < start + 3:
+            return frame
+        shift = np.float32([[1, 0, 0.01 * frame.shape[1]], [0, 1, 0]])
+        return cv2.warpAffine(frame, shift, frame.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+
+    photo, clip, preset = _render_product_page(tmp_path, knocked)
+    report = check_clip(photo, clip, preset)
+    assert "glitch" in report.failed_checks, report.reasons
+    reason = next(r for r in report.reasons if r.startswith("glitch:"))
+    assert f"frames {start}-{start + 2}" in reason and "limit 3" in reason
+    assert report.scores["glitch_bracket"] > preset.qc.max_glitch_ratio > report.scores["glitch_photo"]
+
+
+def test_bracket_glitch_passes_smooth_motion_and_finds_the_run():
+    photo = draw_garment_photo(256, 320, seed=3)
+    good = np.stack(camera_frames(photo, 128, 160, 48, zoom=0.12))
+    assert temporal.bracket_glitch(good, 0.002, 3.0).score < 1.5
+    bad = good.copy()
+    for i in (20, 21):
+        bad[i] = np.roll(good[i], 6, axis=1)  # 4 % of the width
+    found = temporal.bracket_glitch(bad, 0.002, 3.0)
+    assert found.score > 3.0 and (found.start, found.length) == (20, 2)
