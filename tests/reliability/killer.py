@@ -45,8 +45,9 @@ def install(spec: str) -> None:
         def write(self, frame):  # noqa: ANN001
             real_write(self, frame)
             if self.n_frames == 3 and hit():
-                self._proc.stdin.flush()
-                time.sleep(0.2)  # let ffmpeg put the first frames into the .partial file
+                if self._proc is not None:  # lossless H.264 goes through ffmpeg; raw NUT is muxed in-process
+                    self._proc.stdin.flush()
+                    time.sleep(0.2)  # let ffmpeg put the first frames into the .partial file
                 _die(f"generate ({self._tmp.name})")
 
         media.MasterClipWriter.write = write
